@@ -1,0 +1,386 @@
+#include "agent/agent.h"
+
+#include <httplib.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "agent/control.h"
+#include "userspace/util/fs.h"
+#include "userspace/util/hist.h"
+#include "userspace/util/log.h"
+
+namespace colo {
+namespace {
+
+constexpr double kNs = 1e-9;
+
+std::pair<std::string, int> split_host_port(const std::string& s) {
+  auto c = s.rfind(':');
+  std::string host = s.substr(0, c);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return {host, std::atoi(s.c_str() + c + 1)};
+}
+
+nlohmann::json class_map(const std::array<uint64_t, COLO_CLASS_MAX>& a, double scale,
+                         bool with_idle) {
+  nlohmann::json j = nlohmann::json::object();
+  for (uint32_t c = 0; c < COLO_CLASS_MAX; c++)
+    if (with_idle || c != COLO_CLASS_IDLE) j[class_name(c)] = a[c] * scale;
+  return j;
+}
+
+}  // namespace
+
+std::vector<std::string> default_route_interfaces() {
+  std::vector<std::string> out;
+  auto text = read_file("/proc/net/route");
+  if (!text) return out;
+  bool header = true;
+  for (auto line : split(*text, '\n')) {
+    if (header) {
+      header = false;
+      continue;
+    }
+    std::vector<std::string_view> f;
+    for (auto x : split(line, '\t'))
+      if (!trim(x).empty()) f.push_back(trim(x));
+    if (f.size() > 1 && f[1] == "00000000" &&
+        std::find(out.begin(), out.end(), std::string(f[0])) == out.end())
+      out.emplace_back(f[0]);
+  }
+  return out;
+}
+
+Agent::Agent(AgentOptions opts) : opts_(std::move(opts)) {}
+Agent::~Agent() = default;
+
+bool Agent::load_config(Config* out) {
+  std::vector<ConfigError> errs;
+  Config c = opts_.config_path.empty() ? parse_config("", &errs)
+                                       : load_config_file(opts_.config_path, &errs);
+  if (!errs.empty()) {
+    std::string msg = format_config_errors(opts_.config_path, errs);
+    LOG_ERROR("invalid configuration:\n%s", msg.c_str());
+    return false;
+  }
+  if (!opts_.metrics_addr.empty()) c.agent.metrics_addr = opts_.metrics_addr;
+  if (!opts_.cgroup_root.empty()) c.cgroup.root = opts_.cgroup_root;
+  if (!opts_.sysfs_root.empty()) c.topology.sysfs_root = opts_.sysfs_root;
+  if (!opts_.bpf_pin_dir.empty()) c.bpf.pin_dir = opts_.bpf_pin_dir;
+  if (!opts_.socket_path.empty()) c.agent.socket_path = opts_.socket_path;
+  *out = c;
+  return true;
+}
+
+nlohmann::json Agent::top_json(const Snapshot* prev, const Snapshot& cur) {
+  nlohmann::json j;
+  double window = prev && cur.mono_ns > prev->mono_ns ? (cur.mono_ns - prev->mono_ns) * kNs : 0;
+  j["window_seconds"] = window;
+  j["bpf_active"] = cur.bpf_active;
+  j["attach_mode"] = cur.attach_mode;
+  j["class_cpu_seconds"] = class_map(cur.class_ns, kNs, true);
+  auto rows = nlohmann::json::array();
+  for (auto& [path, cs] : cur.cgroups) {
+    const CgroupSignals* p = nullptr;
+    if (prev) {
+      auto it = prev->cgroups.find(path);
+      if (it != prev->cgroups.end()) p = &it->second;
+    }
+    // Over the last window when there is one, else since the agent started.
+    std::array<uint64_t, COLO_HIST_SLOTS> slots = cs.rq_slots;
+    uint64_t count = cs.rq_count, sum = cs.rq_sum_ns, run = cs.run_ns;
+    auto pre = cs.preempted_by, smt = cs.smt_ns;
+    uint64_t reclaim = cs.mem.direct_reclaim_ns + cs.mem.memcg_reclaim_ns;
+    if (p) {
+      for (size_t i = 0; i < slots.size(); i++) slots[i] -= std::min<uint64_t>(slots[i], p->rq_slots[i]);
+      count -= std::min<uint64_t>(count, p->rq_count);
+      sum -= std::min<uint64_t>(sum, p->rq_sum_ns);
+      run -= std::min<uint64_t>(run, p->run_ns);
+      for (int c = 0; c < COLO_CLASS_MAX; c++) {
+        pre[c] -= std::min<uint64_t>(pre[c], p->preempted_by[c]);
+        smt[c] -= std::min<uint64_t>(smt[c], p->smt_ns[c]);
+      }
+      reclaim -= std::min<uint64_t>(reclaim, p->mem.direct_reclaim_ns + p->mem.memcg_reclaim_ns);
+    }
+    nlohmann::json r;
+    r["cgroup"] = path;
+    r["class"] = cs.cls;
+    r["runqueue_events"] = count;
+    r["runqueue_p50_seconds"] = hist_quantile(slots.data(), slots.size(), 0.5);
+    r["runqueue_p99_seconds"] = hist_quantile(slots.data(), slots.size(), 0.99);
+    r["runqueue_wait_seconds"] = sum * kNs;
+    // Compact log2 histogram for bars: counts per octave of microseconds.
+    auto oct = nlohmann::json::array();
+    for (int o = 0; o < COLO_HIST_OCTAVES; o++) {
+      uint64_t n = 0;
+      for (int s = 0; s < COLO_HIST_SUBSLOTS; s++) n += slots[1 + o * COLO_HIST_SUBSLOTS + s];
+      oct.push_back(n);
+    }
+    r["runqueue_octaves_us"] = oct;
+    r["cpu_seconds"] = run * kNs;
+    r["preemptions"] = class_map(pre, 1, false);
+    nlohmann::json sj;
+    sj["be"] = smt[COLO_CLASS_BE] * kNs;
+    sj["system"] = smt[COLO_CLASS_SYSTEM] * kNs;
+    r["smt_interference_seconds"] = sj;
+    r["memory_reclaim_stall_seconds"] = reclaim * kNs;
+    auto aggr = nlohmann::json::array();
+    for (auto& a : cs.top_aggressors)
+      aggr.push_back({{"cgroup", a.path}, {"class", a.cls}, {"preemptions_total", a.count}});
+    r["top_aggressors"] = aggr;
+    auto psi = [&](const std::optional<Psi>& now, const std::optional<Psi>* before) {
+      nlohmann::json pj = nullptr;
+      if (!now || !now->some) return pj;
+      pj = nlohmann::json::object();
+      pj["waiting_avg10_percent"] = now->some->avg10;
+      if (now->full) pj["stalled_avg10_percent"] = now->full->avg10;
+      (void)before;
+      return pj;
+    };
+    r["pressure_cpu"] = psi(cs.psi_cpu, nullptr);
+    r["pressure_memory"] = psi(cs.psi_memory, nullptr);
+    r["pressure_io"] = psi(cs.psi_io, nullptr);
+    uint64_t txb = 0;
+    for (auto& [ifn, tx] : cs.tx) {
+      uint64_t before = 0;
+      if (p) {
+        auto it = p->tx.find(ifn);
+        if (it != p->tx.end()) before = it->second.bytes;
+      }
+      txb += tx.bytes - std::min<uint64_t>(tx.bytes, before);
+    }
+    r["transmit_bytes"] = txb;
+    rows.push_back(std::move(r));
+  }
+  // LS pain first: LS before others, then the worst p99.
+  std::sort(rows.begin(), rows.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+    bool al = a["class"] == "ls", bl = b["class"] == "ls";
+    if (al != bl) return al;
+    double pa = a["runqueue_p99_seconds"], pb = b["runqueue_p99_seconds"];
+    if (pa != pb) return pa > pb;
+    return a["cgroup"].get<std::string>() < b["cgroup"].get<std::string>();
+  });
+  j["cgroups"] = rows;
+  return j;
+}
+
+nlohmann::json Agent::status_json() {
+  nlohmann::json j;
+  j["version"] = COLO_VERSION;
+  j["revision"] = COLO_REVISION;
+  j["ready"] = ready_.load();
+  j["bpf"] = {{"status", bpf_status_},
+              {"attach_mode", programs_ ? bpf::attach_mode_name(programs_->mode()) : "none"},
+              {"pin_dir", cfg_.bpf.pin_dir},
+              {"egress_interfaces",
+               programs_ ? programs_->egress_interfaces() : std::vector<std::string>{}}};
+  j["cgroup"] = {{"root", cfg_.cgroup.root},
+                 {"bigbox", cfg_.cgroup.bigbox},
+                 {"system", cfg_.cgroup.system}};
+  {
+    std::lock_guard<std::mutex> l(snap_mu_);
+    if (cur_) {
+      j["tracked_cgroups"] = cur_->tracked_cgroups;
+      j["class_cpu_seconds"] = class_map(cur_->class_ns, kNs, true);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(events_mu_);
+    j["urgent_events_total"] = urgent_total_.load();
+    j["recent_urgent_events"] = nlohmann::json(std::vector<nlohmann::json>(
+        recent_urgent_.begin(), recent_urgent_.end()));
+  }
+  return j;
+}
+
+nlohmann::json Agent::handle(const nlohmann::json& req) {
+  std::string cmd = req.value("cmd", "");
+  if (cmd == "status") return status_json();
+  if (cmd == "top") {
+    std::shared_ptr<const Snapshot> prev, cur;
+    {
+      std::lock_guard<std::mutex> l(snap_mu_);
+      prev = prev_;
+      cur = cur_;
+    }
+    if (!cur) return {{"error", "no data collected yet"}};
+    return top_json(prev.get(), *cur);
+  }
+  return {{"error", "unknown command '" + cmd + "'"}};
+}
+
+int Agent::run() {
+  if (!load_config(&cfg_)) return 1;
+  LogLevel lvl;
+  if (parse_log_level(cfg_.agent.log_level, &lvl)) set_log_level(lvl);
+
+  // Signals are taken synchronously by the main loop; threads inherit the mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&sigs, s);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  std::string err;
+  std::optional<CgroupLayout> layout = CgroupLayout::discover(cfg_.cgroup.root, &err);
+  if (!layout) layout = CgroupLayout::from_tree(cfg_.cgroup.root, &err);
+  if (!layout) {
+    LOG_ERROR("cannot find cgroup hierarchies under %s: %s", cfg_.cgroup.root.c_str(),
+              err.c_str());
+    return 1;
+  }
+  std::optional<Topology> topo = read_topology(cfg_.topology.sysfs_root, &err);
+  if (!topo) {
+    LOG_ERROR("cannot read CPU topology under %s: %s", cfg_.topology.sysfs_root.c_str(),
+              err.c_str());
+    return 1;
+  }
+  if (!cfg_.topology.smt_siblings.empty() &&
+      !apply_sibling_override(*topo, cfg_.topology.smt_siblings, &err)) {
+    LOG_ERROR("topology.smt_siblings: %s", err.c_str());
+    return 1;
+  }
+
+  const Hierarchy* cpu_h = layout->for_controller("cpu");
+  const Hierarchy* mem_h = layout->for_controller("memory");
+  if (cfg_.bpf.attach == "none") {
+    bpf_status_ = "disabled by configuration (bpf.attach: none)";
+    LOG_WARN("BPF disabled by configuration: only cgroupfs signals (PSI) are available");
+  } else {
+    bpf::LoadOptions lo;
+    lo.pin_dir = cfg_.bpf.pin_dir;
+    lo.mode = *bpf::parse_attach_mode(cfg_.bpf.attach);
+    lo.cpu_on_v1 = cpu_h && !cpu_h->v2;
+    lo.cpu_hierarchy = cpu_h && !cpu_h->v2 ? cpu_h->id : 0;
+    lo.mem_on_v1 = mem_h && !mem_h->v2;
+    lo.mem_hierarchy = mem_h && !mem_h->v2 ? mem_h->id : 0;
+    if (topo->smt()) {
+      int maxcpu = topo->possible.empty() ? 0 : topo->possible.back();
+      lo.sibling_of.assign(maxcpu + 1, -1);
+      for (int c = 0; c <= maxcpu; c++) lo.sibling_of[c] = topo->sibling_of(c);
+    }
+    lo.urgent_threshold_ns = cfg_.bpf.urgent_latency_ns;
+    lo.urgent_interval_ns = cfg_.bpf.urgent_interval_ns;
+    lo.max_cgroups = cfg_.bpf.max_cgroups;
+    programs_ = bpf::Programs::load(lo, &err);
+    if (!programs_) {
+      bpf_status_ = "unavailable: " + err;
+      LOG_WARN("BPF unavailable (%s). Falling back to cgroupfs: PSI only; run-queue latency, "
+               "preemption, SMT, reclaim and egress signals are off. colo needs root (or "
+               "CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN) and a kernel with BTF.",
+               err.c_str());
+    } else {
+      bpf_status_ = "attached";
+      std::vector<std::string> ifaces;
+      for (auto& i : cfg_.network.interfaces) {
+        if (i != "auto") ifaces.push_back(i);
+        else
+          for (auto& d : default_route_interfaces())
+            if (std::find(ifaces.begin(), ifaces.end(), d) == ifaces.end()) ifaces.push_back(d);
+      }
+      for (auto& i : ifaces) {
+        std::string e;
+        if (!programs_->attach_egress(i, &e)) LOG_WARN("egress accounting: %s", e.c_str());
+      }
+    }
+  }
+  collector_ = std::make_unique<Collector>(cfg_, *layout, *topo, programs_.get());
+
+  // /metrics, /healthz, /readyz
+  httplib::Server http;
+  http.Get("/metrics", [&](const httplib::Request&, httplib::Response& r) {
+    r.set_content(exporter_.render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  http.Get("/healthz", [&](const httplib::Request&, httplib::Response& r) {
+    r.set_content("ok\n", "text/plain");
+  });
+  http.Get("/readyz", [&](const httplib::Request&, httplib::Response& r) {
+    if (ready_) {
+      r.set_content("ready\n", "text/plain");
+    } else {
+      r.status = 503;
+      r.set_content("not ready: first collection pending\n", "text/plain");
+    }
+  });
+  auto [host, port] = split_host_port(cfg_.agent.metrics_addr);
+  if (!http.bind_to_port(host, port)) {
+    LOG_ERROR("cannot listen on %s for /metrics (in use, or not a local address?)",
+              cfg_.agent.metrics_addr.c_str());
+    return 1;
+  }
+  std::thread http_thread([&] { http.listen_after_bind(); });
+
+  ControlServer control;
+  if (!control.start(cfg_.agent.socket_path, [this](const nlohmann::json& r) { return handle(r); },
+                     &err)) {
+    LOG_ERROR("control socket: %s", err.c_str());
+    http.stop();
+    http_thread.join();
+    return 1;
+  }
+
+  std::thread events_thread;
+  if (programs_) {
+    events_thread = std::thread([&] {
+      while (!stopping_) {
+        programs_->poll_events(100, [&](const colo_urgent_event& e) {
+          urgent_total_++;
+          std::lock_guard<std::mutex> l(events_mu_);
+          recent_urgent_.push_back({{"cgroup_id", e.cgid},
+                                    {"latency_seconds", e.latency_ns * kNs},
+                                    {"pid", e.pid},
+                                    {"cpu", e.cpu}});
+          if (recent_urgent_.size() > 20) recent_urgent_.pop_front();
+        });
+      }
+    });
+  }
+
+  LOG_INFO("colo agent running: metrics on http://%s/metrics, socket %s",
+           cfg_.agent.metrics_addr.c_str(), cfg_.agent.socket_path.c_str());
+  int exit_code = 0;
+  while (true) {
+    auto snap = std::make_shared<Snapshot>(collector_->collect());
+    exporter_.update(snap);
+    {
+      std::lock_guard<std::mutex> l(snap_mu_);
+      prev_ = cur_;
+      cur_ = snap;
+    }
+    ready_ = true;
+    timespec ts{static_cast<time_t>(cfg_.agent.collect_interval_ms / 1000),
+                static_cast<long>(cfg_.agent.collect_interval_ms % 1000) * 1000000L};
+    int sig = sigtimedwait(&sigs, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) {
+      LOG_INFO("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+    if (sig == SIGHUP) {
+      Config next;
+      if (!load_config(&next)) {
+        LOG_ERROR("reload rejected; keeping the last good configuration");
+        continue;
+      }
+      if (parse_log_level(next.agent.log_level, &lvl)) set_log_level(lvl);
+      cfg_.agent.collect_interval_ms = next.agent.collect_interval_ms;
+      cfg_.bpf.urgent_latency_ns = next.bpf.urgent_latency_ns;
+      cfg_.bpf.urgent_interval_ns = next.bpf.urgent_interval_ns;
+      if (programs_) programs_->set_urgent(next.bpf.urgent_latency_ns, next.bpf.urgent_interval_ns);
+      LOG_INFO("configuration reloaded");
+    }
+  }
+
+  stopping_ = true;
+  if (events_thread.joinable()) events_thread.join();
+  control.stop();
+  http.stop();
+  http_thread.join();
+  programs_.reset();  // detaches; pinned maps stay for bpftool and the next agent
+  return exit_code;
+}
+
+}  // namespace colo

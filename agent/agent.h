@@ -1,0 +1,59 @@
+// The daemon: wires the BPF programs, the collector, /metrics and the control
+// socket together and runs until SIGTERM/SIGINT. SIGHUP reloads the config.
+#pragma once
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/collector.h"
+#include "agent/config.h"
+#include "agent/metrics.h"
+
+namespace colo {
+
+struct AgentOptions {
+  std::string config_path;  // empty: built-in defaults
+  // Command-line overrides (empty: from the config).
+  std::string metrics_addr, cgroup_root, sysfs_root, bpf_pin_dir, socket_path;
+  bool dry_run = false;
+};
+
+class Agent {
+ public:
+  explicit Agent(AgentOptions opts);
+  ~Agent();
+  // Runs in the foreground; returns the process exit code.
+  int run();
+
+  // JSON views served on the control socket (public for tests).
+  static nlohmann::json top_json(const Snapshot* prev, const Snapshot& cur);
+
+ private:
+  bool load_config(Config* out);
+  nlohmann::json handle(const nlohmann::json& req);
+  nlohmann::json status_json();
+
+  AgentOptions opts_;
+  Config cfg_;
+  std::unique_ptr<bpf::Programs> programs_;
+  std::unique_ptr<Collector> collector_;
+  MetricsExporter exporter_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stopping_{false};
+  std::mutex snap_mu_;
+  std::shared_ptr<const Snapshot> prev_, cur_;
+  std::mutex events_mu_;
+  std::deque<nlohmann::json> recent_urgent_;
+  std::atomic<uint64_t> urgent_total_{0};
+  std::string bpf_status_ = "not loaded";
+};
+
+// Interfaces with a default route in /proc/net/route (IPv4).
+std::vector<std::string> default_route_interfaces();
+
+}  // namespace colo

@@ -1,0 +1,230 @@
+#include "agent/collector.h"
+
+#include <net/if.h>
+#include <time.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "userspace/util/fs.h"
+#include "userspace/util/log.h"
+
+namespace colo {
+
+const char* class_name(uint32_t cls) {
+  switch (cls) {
+    case COLO_CLASS_LS: return "ls";
+    case COLO_CLASS_BE: return "be";
+    case COLO_CLASS_SYSTEM: return "system";
+    case COLO_CLASS_IDLE: return "idle";
+    default: return "unknown";
+  }
+}
+
+const char* drop_source_name(int idx) {
+  static const char* names[COLO_DROP_MAX] = {"ringbuf_full",  "sched_map_full", "task_storage",
+                                             "mem_map_full",  "net_map_full",   "aggr_map_full"};
+  return idx >= 0 && idx < COLO_DROP_MAX ? names[idx] : "unknown";
+}
+
+namespace {
+
+uint64_t mono_now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+uint32_t class_id(const std::string& name) {
+  if (name == "be") return COLO_CLASS_BE;
+  if (name == "system") return COLO_CLASS_SYSTEM;
+  return COLO_CLASS_LS;
+}
+
+std::string ifname_of(uint32_t ifindex) {
+  char buf[IF_NAMESIZE] = {};
+  if (if_indextoname(ifindex, buf)) return buf;
+  return "if" + std::to_string(ifindex);
+}
+
+}  // namespace
+
+Collector::Collector(const Config& cfg, CgroupLayout layout, Topology topo,
+                     bpf::Programs* programs)
+    : cfg_(cfg), layout_(std::move(layout)), topo_(std::move(topo)), programs_(programs) {
+  cpu_h_ = layout_.for_controller("cpu");
+  mem_h_ = layout_.for_controller("memory");
+  v2_h_ = layout_.unified();
+  int depth = cfg_.cgroup.max_depth;
+  if (cpu_h_) cpu_idx_ = std::make_unique<CgroupIndex>(cpu_h_->mount, depth);
+  if (mem_h_) mem_idx_ = std::make_unique<CgroupIndex>(mem_h_->mount, depth);
+  if (v2_h_) v2_idx_ = std::make_unique<CgroupIndex>(v2_h_->mount, depth);
+}
+
+std::string Collector::classify(const std::string& rel) const {
+  if (path_is_within(rel, cfg_.cgroup.bigbox)) return "be";
+  for (auto& s : cfg_.cgroup.system)
+    if (path_is_within(rel, s)) return "system";
+  return "ls";
+}
+
+// Pushes be/system classes of every known cgroup of the hierarchies the kernel
+// reads ids from, and withdraws those that changed or vanished.
+void Collector::sync_classes() {
+  if (!programs_) return;
+  std::map<std::pair<uint64_t, uint32_t>, uint32_t> want;
+  auto add = [&](const CgroupIndex* idx, const Hierarchy* h) {
+    if (!idx) return;
+    for (auto& [id, path] : idx->entries()) {
+      uint32_t cls = class_id(classify(path));
+      if (cls != COLO_CLASS_LS) want[{id, h->v2 ? 0u : h->id}] = cls;
+    }
+  };
+  add(cpu_idx_.get(), cpu_h_);
+  if (mem_idx_.get() != cpu_idx_.get()) add(mem_idx_.get(), mem_h_);
+  if (v2_idx_ && v2_h_ != cpu_h_) add(v2_idx_.get(), v2_h_);
+  for (auto& [k, cls] : want) {
+    auto it = pushed_classes_.find(k);
+    if (it != pushed_classes_.end() && it->second == cls) continue;
+    int e = programs_->set_class(k.first, k.second, cls);
+    if (e) LOG_WARN_ONCE("class_map_full", "cannot update the class map (%d): map full? "
+                         "raise bpf.max_cgroups", e);
+  }
+  for (auto& [k, cls] : pushed_classes_)
+    if (!want.count(k)) programs_->clear_class(k.first, k.second);
+  pushed_classes_ = std::move(want);
+}
+
+void Collector::read_psi(Snapshot* s) {
+  if (!v2_idx_) return;
+  for (auto& [id, path] : v2_idx_->entries()) {
+    std::string dir = path == "/" ? v2_h_->mount : v2_h_->mount + path;
+    auto rd = [&](const char* file) -> std::optional<Psi> {
+      auto text = read_file(dir + "/" + file);
+      return text ? parse_psi(*text) : std::nullopt;
+    };
+    auto cpu = rd("cpu.pressure");
+    if (!cpu) continue;  // PSI off, or the cgroup vanished
+    CgroupSignals& cs = s->cgroups[path];
+    cs.psi_cpu = cpu;
+    cs.psi_memory = rd("memory.pressure");
+    cs.psi_io = rd("io.pressure");
+  }
+  // A root without PSI files (v1 hosts): the node's PSI from /proc/pressure.
+  auto root = s->cgroups.find("/");
+  if (root == s->cgroups.end() || !root->second.psi_cpu) {
+    auto rd = [](const char* file) -> std::optional<Psi> {
+      auto text = read_file(std::string("/proc/pressure/") + file);
+      return text ? parse_psi(*text) : std::nullopt;
+    };
+    if (auto cpu = rd("cpu")) {
+      CgroupSignals& cs = s->cgroups["/"];
+      cs.psi_cpu = cpu;
+      cs.psi_memory = rd("memory");
+      cs.psi_io = rd("io");
+    }
+  }
+}
+
+Snapshot Collector::collect() {
+  Snapshot s;
+  if (cpu_idx_) cpu_idx_->rescan();
+  if (mem_idx_) mem_idx_->rescan();
+  if (v2_idx_) v2_idx_->rescan();
+  sync_classes();
+  read_psi(&s);
+  s.tracked_cgroups = cpu_idx_ ? cpu_idx_->size() : 0;
+
+  if (programs_) {
+    s.bpf_active = true;
+    s.attach_mode = bpf::attach_mode_name(programs_->mode());
+    std::unordered_map<uint64_t, colo_cg_sched> sched;
+    programs_->read_sched(&sched);
+    auto cpus = programs_->read_cpus();
+    s.mono_ns = mono_now_ns();
+
+    // Interference not yet settled by a switch (both siblings running on).
+    std::unordered_map<uint64_t, std::array<uint64_t, COLO_CLASS_MAX>> unsettled;
+    for (size_t c = 0; c < cpus.size(); c++) {
+      const auto& cs = cpus[c];
+      if (cs.sibling == COLO_NO_SIBLING || cs.sibling >= cpus.size()) continue;
+      const auto& ss = cpus[cs.sibling];
+      if (cs.cls == COLO_CLASS_LS && cs.cgid && cs.acct_ns && ss.since_ns &&
+          (ss.cls == COLO_CLASS_BE || ss.cls == COLO_CLASS_SYSTEM) && s.mono_ns > cs.acct_ns)
+        unsettled[cs.cgid][ss.cls] += s.mono_ns - cs.acct_ns;
+    }
+
+    for (auto& [id, v] : sched) {
+      auto path = cpu_idx_ ? cpu_idx_->path_of(id) : std::nullopt;
+      if (!path) continue;  // vanished: gc below
+      CgroupSignals& cs = s.cgroups[*path];
+      cs.has_sched = true;
+      std::copy(std::begin(v.rq_slots), std::end(v.rq_slots), cs.rq_slots.begin());
+      cs.rq_count = v.rq_count;
+      cs.rq_sum_ns = v.rq_sum_ns;
+      std::copy(std::begin(v.preempted_by), std::end(v.preempted_by), cs.preempted_by.begin());
+      std::copy(std::begin(v.smt_ns), std::end(v.smt_ns), cs.smt_ns.begin());
+      auto u = unsettled.find(id);
+      if (u != unsettled.end())
+        for (int k = 0; k < COLO_CLASS_MAX; k++) cs.smt_ns[k] += u->second[k];
+      cs.run_ns = v.run_ns;
+      cs.urgent_events = v.urgent_events;
+    }
+
+    for (auto& [victim, by] : programs_->read_aggressors()) {
+      auto vpath = cpu_idx_ ? cpu_idx_->path_of(victim) : std::nullopt;
+      if (!vpath) continue;
+      std::vector<AggressorCount> list;
+      for (auto& [aggr, n] : by) {
+        auto apath = aggr ? cpu_idx_->path_of(aggr) : std::optional<std::string>("(idle)");
+        if (!apath) continue;
+        list.push_back({*apath, aggr ? classify(*apath) : "idle", n});
+      }
+      std::sort(list.begin(), list.end(),
+                [](auto& a, auto& b) { return a.count > b.count; });
+      if (list.size() > 3) list.resize(3);
+      s.cgroups[*vpath].top_aggressors = std::move(list);
+    }
+
+    std::unordered_map<uint64_t, colo_cg_mem> mem;
+    if (programs_->read_mem(&mem)) {
+      for (auto& [id, v] : mem) {
+        auto path = mem_idx_ ? mem_idx_->path_of(id) : std::nullopt;
+        if (!path) continue;
+        CgroupSignals& cs = s.cgroups[*path];
+        cs.has_mem = true;
+        cs.mem = v;
+      }
+    }
+
+    bpf::NetCounters net;
+    if (programs_->read_net(&net)) {
+      for (auto& [k, v] : net) {
+        auto path = v2_idx_ ? v2_idx_->path_of(k.cgid) : std::nullopt;
+        if (!path) continue;
+        auto& tx = s.cgroups[*path].tx[ifname_of(k.ifindex)];
+        tx.bytes += v.bytes;
+        tx.packets += v.packets;
+      }
+    }
+
+    s.class_ns = programs_->read_class_ns();
+    s.drops = programs_->read_drops();
+    s.progs = programs_->prog_stats();
+
+    // Once, at start: entries of cgroups removed while no agent ran (adopted
+    // pinned maps). While running, the cgroup_rmdir programs remove them.
+    if (!gc_done_) {
+      gc_done_ = true;
+      if (cpu_idx_) programs_->gc_sched([&](uint64_t id) { return cpu_idx_->path_of(id).has_value(); });
+      if (mem_idx_) programs_->gc_mem([&](uint64_t id) { return mem_idx_->path_of(id).has_value(); });
+      if (v2_idx_) programs_->gc_net([&](uint64_t id) { return v2_idx_->path_of(id).has_value(); });
+    }
+  } else {
+    s.mono_ns = mono_now_ns();
+  }
+  for (auto& [path, cs] : s.cgroups) cs.cls = classify(path);
+  return s;
+}
+
+}  // namespace colo

@@ -1,0 +1,91 @@
+// Turns the kernel's maps and the cgroup files into one Snapshot per interval:
+// per-cgroup signals keyed by the cgroup's path relative to its hierarchy root.
+// Keeps the kernel's class map current (which cgroups are be/system).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/config.h"
+#include "colo_abi.h"
+#include "userspace/bpf/programs.h"
+#include "userspace/cgroup/index.h"
+#include "userspace/cgroup/layout.h"
+#include "userspace/topology/topology.h"
+#include "userspace/util/parse.h"
+
+namespace colo {
+
+const char* class_name(uint32_t cls);
+
+struct AggressorCount {
+  std::string path;
+  std::string cls;
+  uint64_t count = 0;
+};
+
+struct CgroupSignals {
+  std::string cls = "ls";
+  bool has_sched = false;
+  std::array<uint64_t, COLO_HIST_SLOTS> rq_slots{};
+  uint64_t rq_count = 0;
+  uint64_t rq_sum_ns = 0;
+  std::array<uint64_t, COLO_CLASS_MAX> preempted_by{};
+  std::array<uint64_t, COLO_CLASS_MAX> smt_ns{};
+  uint64_t run_ns = 0;
+  uint64_t urgent_events = 0;
+  std::vector<AggressorCount> top_aggressors;  // most preemptions first, at most 3
+  bool has_mem = false;
+  colo_cg_mem mem{};
+  std::optional<Psi> psi_cpu, psi_memory, psi_io;
+  struct Tx {
+    uint64_t bytes = 0, packets = 0;
+  };
+  std::map<std::string, Tx> tx;  // by interface
+};
+
+struct Snapshot {
+  uint64_t mono_ns = 0;                    // CLOCK_MONOTONIC when taken
+  bool bpf_active = false;
+  std::string attach_mode = "none";
+  std::map<std::string, CgroupSignals> cgroups;
+  std::array<uint64_t, COLO_CLASS_MAX> class_ns{};
+  std::array<uint64_t, COLO_DROP_MAX> drops{};
+  std::vector<bpf::ProgStats> progs;
+  size_t tracked_cgroups = 0;
+};
+
+const char* drop_source_name(int idx);
+
+class Collector {
+ public:
+  // `programs` may be null: cgroupfs-only mode.
+  Collector(const Config& cfg, CgroupLayout layout, Topology topo, bpf::Programs* programs);
+  // Rescans cgroups, refreshes the class map, reads everything. Never throws.
+  Snapshot collect();
+  // Class of a path relative to the hierarchy root, by the configured box and slices.
+  std::string classify(const std::string& rel_path) const;
+  const CgroupLayout& layout() const { return layout_; }
+
+ private:
+  void sync_classes();
+  void read_psi(Snapshot* s);
+
+  Config cfg_;
+  CgroupLayout layout_;
+  Topology topo_;
+  bpf::Programs* programs_;
+  const Hierarchy* cpu_h_ = nullptr;
+  const Hierarchy* mem_h_ = nullptr;
+  const Hierarchy* v2_h_ = nullptr;
+  std::unique_ptr<CgroupIndex> cpu_idx_, mem_idx_, v2_idx_;
+  std::map<std::pair<uint64_t, uint32_t>, uint32_t> pushed_classes_;
+  bool gc_done_ = false;
+};
+
+}  // namespace colo

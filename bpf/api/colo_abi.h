@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The ABI shared by the BPF programs and the C++ agent: map keys, map values
+ * and ring-buffer records. Only __u32/__u64 fields, explicit padding, and a
+ * comment on every field. tests/unit/abi_test.cpp static_asserts every size
+ * and offset; change a layout only together with that test, and rename the
+ * map when you do (pinned maps of the old layout are then left alone).
+ */
+#ifndef COLO_ABI_H
+#define COLO_ABI_H
+
+#ifdef __BPF__
+/* vmlinux.h provides the __u32/__u64 types on the BPF side. */
+#else
+#include <linux/types.h>
+#endif
+
+/* Workload classes. The order is part of the ABI (array indexes). */
+enum colo_class {
+	COLO_CLASS_LS = 0,     /* latency-sensitive: everything not classified otherwise */
+	COLO_CLASS_BE = 1,     /* best-effort: inside the big box */
+	COLO_CLASS_SYSTEM = 2, /* configured system slices */
+	COLO_CLASS_IDLE = 3,   /* the idle task (per-CPU state only) */
+	COLO_CLASS_MAX = 4,
+};
+
+/* Key of colo_class (value: __u32 enum colo_class). Cgroups absent are ls. */
+struct colo_class_key {
+	__u64 cgid;          /* cgroup id (kernfs id = inode of the directory) */
+	__u32 hierarchy;     /* 0 = v2, else the v1 hierarchy id from /proc/cgroups */
+	__u32 __pad;         /* zero */
+};
+
+/*
+ * Run-queue latency histogram: 4 sub-slots per power of two of microseconds.
+ * Slot 0 holds [0, 1us); slot 4*o+s (o>=0) holds [2^o * (1 + s/4), 2^o * (1 + (s+1)/4)) us,
+ * except that octaves 0 and 1 have fewer distinct values (integer us), so
+ * their unused sub-slots stay empty. The last slot collects everything above.
+ */
+#define COLO_HIST_OCTAVES 27 /* up to 2^27 us = 134 s */
+#define COLO_HIST_SUBBITS 2
+#define COLO_HIST_SUBSLOTS (1 << COLO_HIST_SUBBITS)
+#define COLO_HIST_SLOTS (1 + COLO_HIST_OCTAVES * COLO_HIST_SUBSLOTS) /* 109 */
+
+/* Value of colo_cg_sched, keyed by the cgroup id (kernfs id = inode) of the
+ * cgroup that schedules the task: the cpu controller's cgroup on v1/hybrid
+ * hosts, the v2 cgroup on v2 hosts. Updated with atomic adds, not per-CPU,
+ * so the map's size does not grow with the number of CPUs. */
+struct colo_cg_sched {
+	__u64 rq_slots[COLO_HIST_SLOTS];   /* run-queue latency histogram, see COLO_HIST_* */
+	__u64 __pad0;                      /* keeps the counters below 16-byte aligned */
+	__u64 rq_count;                    /* number of latency samples */
+	__u64 rq_sum_ns;                   /* sum of latency samples, ns */
+	__u64 preempted_by[COLO_CLASS_MAX];/* times a runnable task of this cgroup lost its
+	                                      CPU, by class of the task that took it */
+	__u64 smt_ns[COLO_CLASS_MAX];      /* ns an LS task of this cgroup ran while the SMT
+	                                      sibling ran a task of the indexed class */
+	__u64 run_ns;                      /* CPU time of this cgroup's tasks, ns */
+	__u64 urgent_events;               /* urgent events emitted for this cgroup */
+};
+
+/* Key of colo_aggr: who preempted whom, between two cgroups. */
+struct colo_aggr_key {
+	__u64 victim_cgid;   /* cgroup of the task that lost the CPU */
+	__u64 aggressor_cgid;/* cgroup of the task that took it */
+};
+
+/* Value of colo_aggr (LRU: the busiest pairs stay). */
+struct colo_aggr_val {
+	__u64 count;         /* preemptions of victim by aggressor */
+	__u64 last_ns;       /* bpf_ktime_get_ns() of the last one */
+};
+
+/* Per-CPU state of colo_cpu (array, index = CPU), for SMT accounting and
+ * per-class CPU time. Written only by the CPU itself in sched_switch, read
+ * by its sibling. */
+struct colo_cpu_state {
+	__u64 cgid;          /* cgroup id of the task running now (0 = idle) */
+	__u64 since_ns;      /* when it started running */
+	__u64 acct_ns;       /* SMT interference settled up to this time */
+	__u32 cls;           /* enum colo_class of the task running now */
+	__u32 sibling;       /* SMT sibling CPU, or COLO_NO_SIBLING */
+};
+#define COLO_NO_SIBLING 0xffffffffu
+
+/* Per-CPU, per-class CPU time: colo_class_ns is a per-CPU array indexed by
+ * enum colo_class whose value is a __u64 ns counter. */
+
+/* Memory-pressure value of colo_cg_mem, keyed by the memory controller's
+ * cgroup id (v1 memory hierarchy, or v2). */
+struct colo_cg_mem {
+	__u64 direct_reclaim_ns;  /* ns tasks of this cgroup stalled in global direct reclaim */
+	__u64 memcg_reclaim_ns;   /* ns stalled reclaiming their memcg (limit hit) */
+	__u64 direct_reclaim_count; /* direct reclaim episodes */
+	__u64 memcg_reclaim_count;  /* memcg reclaim episodes */
+};
+
+/* Key of colo_net: egress per socket cgroup (v2 id) and interface. */
+struct colo_net_key {
+	__u64 cgid;          /* v2 cgroup id of the sending socket (0 = no socket) */
+	__u32 ifindex;       /* egress interface */
+	__u32 __pad;         /* zero */
+};
+
+/* Value of colo_net (per-CPU hash). */
+struct colo_net_val {
+	__u64 bytes;         /* bytes (skb->len) */
+	__u64 packets;       /* packets */
+};
+
+/* Ring-buffer record: an LS task waited longer than the urgent threshold. */
+struct colo_urgent_event {
+	__u64 ts_ns;         /* bpf_ktime_get_ns() when the task got the CPU */
+	__u64 cgid;          /* its cgroup (same id space as colo_cg_sched) */
+	__u64 latency_ns;    /* how long it waited */
+	__u32 pid;           /* thread id */
+	__u32 cpu;           /* CPU it ran on */
+};
+
+/* Indexes of colo_drops (per-CPU array of __u64): every drop and helper
+ * failure on the kernel side is counted here and exported. */
+enum colo_drop {
+	COLO_DROP_RINGBUF_FULL = 0,  /* urgent event not delivered */
+	COLO_DROP_SCHED_MAP_FULL,    /* colo_cg_sched update failed */
+	COLO_DROP_TASK_STORAGE,      /* task storage / wakeup-ts map update failed */
+	COLO_DROP_MEM_MAP_FULL,      /* colo_cg_mem or reclaim-start update failed */
+	COLO_DROP_NET_MAP_FULL,      /* colo_net update failed */
+	COLO_DROP_AGGR_MAP_FULL,     /* colo_aggr update failed */
+	COLO_DROP_MAX,
+};
+
+/* Runtime knobs in the programs' .data (mmapped by the agent, changeable
+ * while attached). Kept here so both sides agree on the meaning. */
+#define COLO_DEFAULT_URGENT_NS (5ull * 1000 * 1000)        /* 5 ms */
+#define COLO_DEFAULT_URGENT_INTERVAL_NS (10ull * 1000 * 1000) /* per cgroup per CPU */
+
+#endif /* COLO_ABI_H */

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Scheduler signals per cgroup: run-queue latency histograms, who preempted
+ * whom, SMT-sibling interference, per-class CPU time, and urgent events when
+ * an LS task waited too long.
+ *
+ * Two program sets do the same work: tp_btf (task storage for wakeup
+ * timestamps) and raw_tp (an LRU hash keyed by pid) for kernels where BTF
+ * tracepoints cannot attach. The agent autoloads exactly one of them.
+ */
+#include "colo_common.bpf.h"
+
+#define TASK_RUNNING 0
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the agent before load. */
+const volatile bool smt_enabled = false;
+
+/* Changed by the agent at run time (mmapped .data). */
+volatile __u64 urgent_threshold_ns = COLO_DEFAULT_URGENT_NS;
+volatile __u64 urgent_interval_ns = COLO_DEFAULT_URGENT_INTERVAL_NS;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, COLO_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct colo_cg_sched);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} colo_cg_sched SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct colo_aggr_key);
+	__type(value, struct colo_aggr_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} colo_aggr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* set to the number of possible CPUs before load */
+	__type(key, __u32);
+	__type(value, struct colo_cpu_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} colo_cpu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COLO_CLASS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} colo_class_ns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} colo_events SEC(".maps");
+
+/* Last urgent event per cgroup on this CPU (rate limit). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u64);
+} colo_urg_rl SEC(".maps");
+
+/* Wakeup timestamps: task storage for tp_btf ... */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} colo_task_ts SEC(".maps");
+
+/* ... and a pid-keyed LRU hash for raw_tp (no trusted task pointer there). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} colo_wake_ts SEC(".maps");
+
+/* A zeroed value to create colo_cg_sched entries from (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct colo_cg_sched);
+} colo_sched_zero SEC(".maps");
+
+/* Kernels before 5.14 named task_struct::__state 'state'. */
+struct task_struct___pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline long task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+}
+
+static __always_inline struct colo_cg_sched *sched_stats(__u64 cgid)
+{
+	struct colo_cg_sched *v;
+	__u32 zero = 0;
+
+	v = bpf_map_lookup_elem(&colo_cg_sched, &cgid);
+	if (v)
+		return v;
+	v = bpf_map_lookup_elem(&colo_sched_zero, &zero);
+	if (!v)
+		return 0;
+	/* EEXIST from a racing CPU is fine: look up what it created. */
+	bpf_map_update_elem(&colo_cg_sched, &cgid, v, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(&colo_cg_sched, &cgid);
+	if (!v)
+		colo_count_drop(COLO_DROP_SCHED_MAP_FULL);
+	return v;
+}
+
+/* Remember when @p became runnable. */
+static __always_inline void mark_runnable(struct task_struct *p, bool btf, __u64 now)
+{
+	__u64 *ts;
+
+	if (btf) {
+		ts = bpf_task_storage_get(&colo_task_ts, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (ts)
+			*ts = now;
+		else
+			colo_count_drop(COLO_DROP_TASK_STORAGE);
+	} else {
+		__u32 pid = BPF_CORE_READ(p, pid);
+		if (bpf_map_update_elem(&colo_wake_ts, &pid, &now, BPF_ANY))
+			colo_count_drop(COLO_DROP_TASK_STORAGE);
+	}
+}
+
+/* When @p became runnable (0 = unknown), and forget it. */
+static __always_inline __u64 take_runnable(struct task_struct *p, __u32 pid, bool btf)
+{
+	__u64 *ts, v = 0;
+
+	if (btf) {
+		ts = bpf_task_storage_get(&colo_task_ts, p, 0, 0);
+		if (ts) {
+			v = *ts;
+			*ts = 0;
+		}
+	} else {
+		ts = bpf_map_lookup_elem(&colo_wake_ts, &pid);
+		if (ts) {
+			v = *ts;
+			bpf_map_delete_elem(&colo_wake_ts, &pid);
+		}
+	}
+	return v;
+}
+
+static __always_inline void emit_urgent(__u64 cgid, __u64 lat, __u32 pid, __u32 cpu,
+					__u64 now, struct colo_cg_sched *st)
+{
+	struct colo_urgent_event *e;
+	__u64 *last;
+
+	last = bpf_map_lookup_elem(&colo_urg_rl, &cgid);
+	if (last) {
+		if (now - *last < urgent_interval_ns)
+			return;
+		*last = now;
+	} else {
+		bpf_map_update_elem(&colo_urg_rl, &cgid, &now, BPF_ANY);
+	}
+	e = bpf_ringbuf_reserve(&colo_events, sizeof(*e), 0);
+	if (!e) {
+		colo_count_drop(COLO_DROP_RINGBUF_FULL);
+		return;
+	}
+	e->ts_ns = now;
+	e->cgid = cgid;
+	e->latency_ns = lat;
+	e->pid = pid;
+	e->cpu = cpu;
+	bpf_ringbuf_submit(e, 0);
+	__sync_fetch_and_add(&st->urgent_events, 1);
+}
+
+static __always_inline void count_preemption(__u64 victim, __u64 aggressor, __u32 aggr_cls,
+					     struct colo_cg_sched *st, __u64 now)
+{
+	struct colo_aggr_key k = { .victim_cgid = victim, .aggressor_cgid = aggressor };
+	struct colo_aggr_val *a, init = { .count = 1, .last_ns = now };
+
+	if (aggr_cls < COLO_CLASS_MAX)
+		__sync_fetch_and_add(&st->preempted_by[aggr_cls], 1);
+	a = bpf_map_lookup_elem(&colo_aggr, &k);
+	if (a) {
+		__sync_fetch_and_add(&a->count, 1);
+		a->last_ns = now;
+	} else if (bpf_map_update_elem(&colo_aggr, &k, &init, BPF_NOEXIST)) {
+		colo_count_drop(COLO_DROP_AGGR_MAP_FULL);
+	}
+}
+
+static __always_inline bool is_aggressor_class(__u32 cls)
+{
+	return cls == COLO_CLASS_BE || cls == COLO_CLASS_SYSTEM;
+}
+
+/*
+ * SMT interference, settled at every switch on either sibling: between two
+ * such events both CPUs' states are constant, so the overlap since the last
+ * event is exact. Userspace adds the unsettled part when it reads.
+ */
+static __always_inline void settle_smt(struct colo_cpu_state *cs, __u64 cur_cgid, __u32 cur_cls,
+				       __u64 now)
+{
+	struct colo_cpu_state *ss;
+	struct colo_cg_sched *st;
+	__u32 sib = cs->sibling;
+
+	if (sib == COLO_NO_SIBLING)
+		return;
+	ss = bpf_map_lookup_elem(&colo_cpu, &sib);
+	if (!ss)
+		return;
+	if (ss->since_ns && cs->acct_ns && now > cs->acct_ns) {
+		if (cur_cls == COLO_CLASS_LS && cur_cgid && is_aggressor_class(ss->cls)) {
+			st = sched_stats(cur_cgid);
+			if (st)
+				__sync_fetch_and_add(&st->smt_ns[ss->cls & (COLO_CLASS_MAX - 1)],
+						     now - cs->acct_ns);
+		}
+		if (ss->cls == COLO_CLASS_LS && ss->cgid && is_aggressor_class(cur_cls) &&
+		    now > ss->acct_ns && ss->acct_ns) {
+			st = sched_stats(ss->cgid);
+			if (st)
+				__sync_fetch_and_add(&st->smt_ns[cur_cls & (COLO_CLASS_MAX - 1)],
+						     now - ss->acct_ns);
+		}
+	}
+	cs->acct_ns = now;
+	ss->acct_ns = now;
+}
+
+static __always_inline int on_switch(bool preempt, struct task_struct *prev,
+				     struct task_struct *next, bool btf)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct colo_cpu_state *cs;
+	struct colo_cg_sched *st;
+	__u32 prev_pid, next_pid, next_cls, prev_cls;
+	__u64 next_cgid, prev_cgid, ts, *cls_ns;
+
+	cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
+	if (!cs)
+		return 0;
+	prev_pid = BPF_CORE_READ(prev, pid);
+	next_pid = BPF_CORE_READ(next, pid);
+
+	/* What ran until now: cached at the switch that put it on this CPU. */
+	prev_cgid = cs->cgid;
+	prev_cls = cs->cls & (COLO_CLASS_MAX - 1);
+	if (!cs->since_ns) {
+		/* First switch seen on this CPU: learn prev the slow way. */
+		prev_cgid = prev_pid ? task_cpu_cgid(prev) : 0;
+		prev_cls = prev_pid ? colo_class_of(prev_cgid, cpu_hierarchy) : COLO_CLASS_IDLE;
+	}
+
+	if (next_pid) {
+		next_cgid = task_cpu_cgid(next);
+		next_cls = colo_class_of(next_cgid, cpu_hierarchy) & (COLO_CLASS_MAX - 1);
+	} else {
+		next_cgid = 0;
+		next_cls = COLO_CLASS_IDLE;
+	}
+
+	if (smt_enabled)
+		settle_smt(cs, prev_cgid, prev_cls, now);
+
+	st = 0;
+	if (prev_pid && prev_cgid) {
+		st = sched_stats(prev_cgid);
+		if (st && cs->since_ns && now > cs->since_ns)
+			__sync_fetch_and_add(&st->run_ns, now - cs->since_ns);
+	}
+	if (cs->since_ns && now > cs->since_ns) {
+		cls_ns = bpf_map_lookup_elem(&colo_class_ns, &prev_cls);
+		if (cls_ns)
+			*cls_ns += now - cs->since_ns;
+	}
+
+	/* A task that loses its CPU while runnable waits again from now. */
+	if (prev_pid && (preempt || task_state(prev) == TASK_RUNNING)) {
+		mark_runnable(prev, btf, now);
+		if (st)
+			count_preemption(prev_cgid, next_cgid, next_cls, st, now);
+	}
+
+	if (next_pid) {
+		ts = take_runnable(next, next_pid, btf);
+		if (ts && now > ts && next_cgid) {
+			__u64 lat = now - ts;
+			__u32 slot = colo_hist_slot(lat);
+
+			st = sched_stats(next_cgid);
+			if (st) {
+				if (slot < COLO_HIST_SLOTS)
+					__sync_fetch_and_add(&st->rq_slots[slot], 1);
+				__sync_fetch_and_add(&st->rq_count, 1);
+				__sync_fetch_and_add(&st->rq_sum_ns, lat);
+				if (next_cls == COLO_CLASS_LS && urgent_threshold_ns &&
+				    lat >= urgent_threshold_ns)
+					emit_urgent(next_cgid, lat, next_pid, cpu, now, st);
+			}
+		}
+	}
+
+	cs->cgid = next_cgid;
+	cs->cls = next_cls;
+	cs->since_ns = now;
+	return 0;
+}
+
+static __always_inline void forget_cgroup(struct cgroup *cgrp)
+{
+	__u32 hier = BPF_CORE_READ(cgrp, root, hierarchy_id);
+	struct colo_class_key ck = { .cgid = cgroup_id_of(cgrp), .hierarchy = hier };
+
+	if (hier == cpu_hierarchy)
+		bpf_map_delete_elem(&colo_cg_sched, &ck.cgid);
+	bpf_map_delete_elem(&colo_class, &ck);
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(colo_wakeup_btf, struct task_struct *p)
+{
+	mark_runnable(p, true, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(colo_wakenew_btf, struct task_struct *p)
+{
+	mark_runnable(p, true, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(colo_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return on_switch(preempt, prev, next, true);
+}
+
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(colo_rmdir_btf, struct cgroup *cgrp, const char *path)
+{
+	forget_cgroup(cgrp);
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(colo_wakeup_raw, struct task_struct *p)
+{
+	mark_runnable(p, false, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(colo_wakenew_raw, struct task_struct *p)
+{
+	mark_runnable(p, false, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(colo_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return on_switch(preempt, prev, next, false);
+}
+
+SEC("raw_tp/cgroup_rmdir")
+int BPF_PROG(colo_rmdir_raw, struct cgroup *cgrp, const char *path)
+{
+	forget_cgroup(cgrp);
+	return 0;
+}
+
+/* BPF_PROG_TEST_RUN entry: the histogram slot of a latency, so tests/bpf can
+ * check the kernel's slot math against the userspace twin. Never attached. */
+__u64 test_slot_in = 0;
+__u32 test_slot_out = 0;
+
+SEC("raw_tp/colo_test_slot")
+int colo_test_slot(void *ctx)
+{
+	test_slot_out = colo_hist_slot(test_slot_in);
+	return 0;
+}

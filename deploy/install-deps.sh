@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what colo needs from Debian's archive, only what is missing.
+#   deploy/install-deps.sh build   # to build colo
+#   deploy/install-deps.sh test    # to build and run its tests
+set -euo pipefail
+
+BUILD_PKGS=(build-essential cmake pkg-config git clang llvm libbpf-dev bpftool libelf-dev
+            zlib1g-dev prometheus-cpp-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
+            libcpp-httplib-dev libgtest-dev)
+TEST_PKGS=(stress-ng rt-tests libbpf-tools iproute2 linux-perf prometheus tmux curl procps)
+
+want=("${BUILD_PKGS[@]}")
+[[ "${1:-build}" == test ]] && want+=("${TEST_PKGS[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "colo: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+  exit 1
+fi
+echo "colo: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# colo overhead benchmark (root). Not a test: it prints numbers and ratios
+# measured in one run, next to the goals, and exits 0 unless it could not run.
+#
+#  1. BPF cost per program run under `perf bench sched messaging`, from the
+#     kernel's run-time stats, for colo and for libbpf-tools runqlat attached
+#     at the same time.           Goal: colo <= 150 ns/run and <= runqlat.
+#  2. `perf bench sched pipe` throughput with colo attached vs with no BPF
+#     tool attached (alternating rounds, medians).   Goal: ratio >= 0.97.
+#  3. Agent RSS with 1,000 cgroups tracked.          Goal: <= 32 MiB.
+#
+# Builds nothing. Usage: tests/bench/overhead.sh  (see tests/bench/README.md)
+# Environment:
+#   COLO=build/colo          the colo binary (relative paths: to the repo root)
+#   COLO_AGENT_ARGS=         extra arguments for `colo agent` (e.g. --config F)
+#   RUNQLAT=/usr/sbin/runqlat
+#   MSG_LOOPS=auto           `perf bench sched messaging -l`; auto: calibrated
+#   MSG_SECONDS=10           ... so that the measured run takes about this long
+#   PIPE_LOOPS=500000        `perf bench sched pipe -l`
+#   PIPE_ROUNDS=3            rounds per side (without / with colo), alternating
+#   NCGROUPS=1000            cgroups created for the RSS measurement
+#   COLLECT_INTERVAL=1       the agent's collect interval in seconds (config)
+#   POPULATE=1               run one short task in each cgroup so the kernel
+#                            side has per-cgroup entries too (0: empty cgroups)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+COLO=${COLO:-build/colo}
+[[ $COLO = /* ]] || COLO=$REPO/$COLO
+COLO_AGENT_ARGS=${COLO_AGENT_ARGS:-}
+RUNQLAT=${RUNQLAT:-/usr/sbin/runqlat}
+MSG_LOOPS=${MSG_LOOPS:-auto}
+MSG_SECONDS=${MSG_SECONDS:-10}
+PIPE_LOOPS=${PIPE_LOOPS:-500000}
+PIPE_ROUNDS=${PIPE_ROUNDS:-3}
+NCGROUPS=${NCGROUPS:-1000}
+COLLECT_INTERVAL=${COLLECT_INTERVAL:-1}
+POPULATE=${POPULATE:-1}
+
+WORK=/tmp/colo-bench-$$
+PIN=/sys/fs/bpf/colo-bench-$$
+SOCK=$WORK/colo.sock
+CG_NAME=colo-bench-$$
+AGENT_PID=
+RUNQLAT_PID=
+CG_DIRS=()   # per-hierarchy parent directories we created
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'overhead.sh: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- checks
+[[ $(id -u) -eq 0 ]] || die "must run as root (loads BPF, creates cgroups)"
+[[ -x $COLO ]] || die "no colo binary at $COLO (build it first, or set COLO=)"
+[[ -x $RUNQLAT ]] || die "no runqlat at $RUNQLAT (apt-get install libbpf-tools)"
+for t in perf bpftool curl jq awk ss; do
+  command -v "$t" >/dev/null || die "missing tool: $t"
+done
+perf bench sched pipe -l 10 >/dev/null 2>&1 || die "perf bench does not run here (package linux-perf)"
+
+# ---------------------------------------------------------------- cleanup
+stop_pid() {  # stop_pid PID SIGNAL: signal, wait up to 10 s, then SIGKILL
+  local pid=$1 sig=$2 i
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    say "warning: pid $pid ignored SIG$sig; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+remove_cgroups() {
+  local d c i
+  for d in "${CG_DIRS[@]}"; do
+    [[ -d $d ]] || continue
+    # A cgroup whose last task just exited can be busy for a moment.
+    for ((i = 0; i < 50; i++)); do
+      for c in "$d"/cg-*; do
+        if [[ -d $c ]]; then rmdir "$c" 2>/dev/null || true; fi
+      done
+      if rmdir "$d" 2>/dev/null; then break; fi
+      sleep 0.1
+    done
+    if [[ -d $d ]]; then say "warning: could not remove $d" >&2; fi
+  done
+  CG_DIRS=()
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_pid "$RUNQLAT_PID" INT
+  stop_pid "$AGENT_PID" TERM
+  remove_cgroups
+  "$COLO" bpf cleanup --bpf-pin-dir "$PIN" >/dev/null 2>&1 || true
+  if [[ -d $PIN ]]; then say "warning: $PIN still exists" >&2; fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$WORK"
+
+# ---------------------------------------------------------------- helpers
+free_port() {
+  local p i
+  for ((i = 0; i < 100; i++)); do
+    p=$((20000 + RANDOM % 40000))
+    [[ -z $(ss -Htln "sport = :$p") ]] && { echo "$p"; return; }
+  done
+  die "no free TCP port found"
+}
+PORT=$(free_port)
+
+AGENT_CMD=("$COLO" agent --metrics-addr "127.0.0.1:$PORT" --socket "$SOCK" --bpf-pin-dir "$PIN")
+# shellcheck disable=SC2206  # word splitting of extra arguments is intended
+AGENT_CMD+=($COLO_AGENT_ARGS)
+
+prog_ids() { bpftool prog show --json | jq -r '.[].id' | sort; }  # sorted for comm
+
+# Starts the agent and waits for /readyz. Sets AGENT_PID and COLO_IDS (the
+# colo_* programs that appeared, i.e. this agent's, not another colo's).
+start_agent() {
+  local before i code
+  before=$(prog_ids)
+  "${AGENT_CMD[@]}" >>"$WORK/agent.log" 2>&1 &
+  AGENT_PID=$!
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORK/agent.log" >&2; die "the agent exited"; }
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/readyz" || true)
+    [[ $code = 200 ]] && break
+    sleep 0.1
+  done
+  [[ $code = 200 ]] || { cat "$WORK/agent.log" >&2; die "agent not ready after 30 s"; }
+  COLO_IDS=$(comm -13 <(echo "$before") <(prog_ids) | while read -r id; do
+    bpftool prog show id "$id" --json | jq -r 'select(.name | startswith("colo_")) | .id'
+  done)
+  [[ -n $COLO_IDS ]] || die "the agent is ready but loaded no colo_* program (see $WORK/agent.log)"
+}
+
+stop_agent() {
+  stop_pid "$AGENT_PID" TERM
+  AGENT_PID=
+}
+
+# Starts runqlat; sets RUNQLAT_PID and RQ_IDS (the programs it added).
+start_runqlat() {
+  local before i
+  before=$(prog_ids)
+  # One summary after an hour: it just keeps its programs attached until
+  # SIGINT (it prints its histogram then).
+  "$RUNQLAT" 3600 1 >"$WORK/runqlat.log" 2>&1 &
+  RUNQLAT_PID=$!
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$RUNQLAT_PID" 2>/dev/null || { cat "$WORK/runqlat.log" >&2; die "runqlat exited"; }
+    grep -q 'Tracing' "$WORK/runqlat.log" 2>/dev/null && break
+    sleep 0.1
+  done
+  RQ_IDS=$(comm -13 <(echo "$before") <(prog_ids) | while read -r id; do
+    bpftool prog show id "$id" --json | jq -r 'select(.name | startswith("colo_") | not) | .id'
+  done)
+  [[ -n $RQ_IDS ]] || die "runqlat attached no program"
+}
+
+stop_runqlat() {
+  stop_pid "$RUNQLAT_PID" INT
+  RUNQLAT_PID=
+}
+
+# "id name run_time_ns run_cnt" for every program (fields absent = 0).
+snapshot() {
+  bpftool prog show --json |
+    jq -r '.[] | "\(.id) \(.name) \(.run_time_ns // 0) \(.run_cnt // 0)"' | sort -n
+}
+
+# report LABEL IDS BEFORE AFTER: per-program and aggregate ns/run; prints
+# the aggregate ns/run last, on a line "AGG <ns> <runs>".
+report() {
+  local label=$1 ids=$2 before=$3 after=$4
+  awk -v label="$label" -v ids="$ids" '
+    BEGIN { n = split(ids, a, /[ \n]+/); for (i = 1; i <= n; i++) if (a[i] != "") want[a[i]] = 1 }
+    FNR == NR { t0[$1] = $3; c0[$1] = $4; next }
+    ($1 in want) {
+      dt = $3 - t0[$1]; dc = $4 - c0[$1]; T += dt; C += dc
+      printf "  %-8s %-18s id %-6s %12d runs %14d ns  %8s ns/run\n", label, $2, $1, dc, dt,
+             (dc > 0 ? sprintf("%.1f", dt / dc) : "-")
+    }
+    END {
+      printf "  %-8s %-18s           %12d runs %14d ns  %8s ns/run\n", label, "ALL", C, T,
+             (C > 0 ? sprintf("%.1f", T / C) : "-")
+      printf "AGG %s %d\n", (C > 0 ? sprintf("%.2f", T / C) : "nan"), C
+    }' "$before" "$after"
+}
+
+perf_total_seconds() { awk '/Total time:/ { print $3 }'; }
+perf_ops_per_sec() { awk '/ops\/sec/ { print $1 }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f\n", a / b; else print "nan" }'; }
+verdict() { awk -v ok="$1" 'BEGIN { print ok ? "PASS" : "FAIL" }'; }
+
+# ---------------------------------------------------------------- header
+say "== colo overhead benchmark, $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+say "kernel $(uname -r), $(nproc) CPUs: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+others=$(bpftool prog show --json | jq '[.[] | select(.name | startswith("colo_"))] | length')
+if [[ $others -gt 0 ]]; then
+  say "warning: $others colo_* programs of another colo are loaded: 'without colo' is not clean"
+fi
+say "colo: $COLO"
+say "agent: ${AGENT_CMD[*]}"
+say
+
+# ---------------------------------------------------------------- 1. cost per run
+say "== 1. BPF cost per program run under perf bench sched messaging"
+start_agent
+start_runqlat
+say "colo programs: $(tr "\n" " " <<<"$COLO_IDS")  runqlat programs: $(tr "\n" " " <<<"$RQ_IDS")"
+if [[ $MSG_LOOPS = auto ]]; then
+  cal=$(perf bench sched messaging -l 20 2>&1 | perf_total_seconds)
+  MSG_LOOPS=$(awk -v t="$cal" -v s="$MSG_SECONDS" 'BEGIN {
+    l = t > 0 ? 20 * s / t : 2000; l = int(l / 10) * 10; print l < 10 ? 10 : l }')
+  say "calibration: -l 20 took ${cal} s -> -l $MSG_LOOPS"
+fi
+snapshot >"$WORK/before"
+msg_out=$(perf bench sched messaging -l "$MSG_LOOPS" 2>&1)
+snapshot >"$WORK/after"
+msg_secs=$(perf_total_seconds <<<"$msg_out")
+say "command: perf bench sched messaging -l $MSG_LOOPS   (took $msg_secs s)"
+colo_rep=$(report colo "$COLO_IDS" "$WORK/before" "$WORK/after")
+rq_rep=$(report runqlat "$RQ_IDS" "$WORK/before" "$WORK/after")
+grep -v '^AGG' <<<"$colo_rep"
+grep -v '^AGG' <<<"$rq_rep"
+colo_ns=$(awk '/^AGG/ { print $2 }' <<<"$colo_rep")
+colo_runs=$(awk '/^AGG/ { print $3 }' <<<"$colo_rep")
+rq_ns=$(awk '/^AGG/ { print $2 }' <<<"$rq_rep")
+stop_runqlat
+stop_agent
+if [[ $colo_runs -eq 0 ]]; then
+  say "no run-time stats were recorded (kernel.bpf_stats_enabled off and the agent could not enable them?)"
+fi
+say "colo: $colo_ns ns/run   runqlat: $rq_ns ns/run   colo/runqlat: $(ratio "$colo_ns" "$rq_ns")"
+say
+
+# ---------------------------------------------------------------- 2. pipe
+say "== 2. perf bench sched pipe -l $PIPE_LOOPS: no BPF tool vs colo attached ($PIPE_ROUNDS rounds each, alternating)"
+without=() with=()
+for ((r = 1; r <= PIPE_ROUNDS; r++)); do
+  ops=$(perf bench sched pipe -l "$PIPE_LOOPS" 2>&1 | perf_ops_per_sec)
+  without+=("$ops")
+  say "  round $r without colo: $ops ops/s"
+  start_agent
+  ops=$(perf bench sched pipe -l "$PIPE_LOOPS" 2>&1 | perf_ops_per_sec)
+  with+=("$ops")
+  stop_agent
+  say "  round $r with colo:    $ops ops/s"
+done
+med_without=$(printf '%s\n' "${without[@]}" | median)
+med_with=$(printf '%s\n' "${with[@]}" | median)
+pipe_ratio=$(ratio "$med_with" "$med_without")
+say "median without: $med_without ops/s   with: $med_with ops/s   ratio: $pipe_ratio"
+say
+
+# ---------------------------------------------------------------- 3. RSS
+say "== 3. agent RSS with $NCGROUPS cgroups"
+hier=()
+if [[ $(stat -f -c %T /sys/fs/cgroup) = cgroup2fs ]]; then
+  hier=(/sys/fs/cgroup)
+else
+  for h in /sys/fs/cgroup/cpu /sys/fs/cgroup/unified; do
+    [[ -d $h ]] && hier+=("$h")
+  done
+fi
+[[ ${#hier[@]} -gt 0 ]] || die "no cpu or v2 cgroup hierarchy under /sys/fs/cgroup"
+start_agent
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$AGENT_PID/status"; }
+tracked() {
+  local n
+  n=$("$COLO" status --socket "$SOCK" -o json 2>/dev/null | jq -r '.tracked_cgroups // 0' 2>/dev/null) || true
+  echo "${n:-0}"
+}
+sleep "$((3 * COLLECT_INTERVAL))"
+rss_idle=$(rss_kb)
+tracked_idle=$(tracked)
+say "before: VmRSS $rss_idle kB, tracked cgroups $tracked_idle"
+for h in "${hier[@]}"; do
+  mkdir "$h/$CG_NAME"
+  CG_DIRS+=("$h/$CG_NAME")
+  for ((i = 0; i < NCGROUPS; i++)); do mkdir "$h/$CG_NAME/cg-$i"; done
+done
+say "created $NCGROUPS cgroups under each of: ${CG_DIRS[*]}"
+if [[ $POPULATE = 1 ]]; then
+  # One short task per cgroup (in every hierarchy), so that it is scheduled
+  # there once and the kernel side keeps an entry for the cgroup too.
+  for ((i = 0; i < NCGROUPS; i++)); do
+    (
+      for d in "${CG_DIRS[@]}"; do echo "$BASHPID" >"$d/cg-$i/cgroup.procs"; done
+      exec /bin/true
+    )
+  done
+  say "ran one task in each"
+fi
+for ((i = 0; i < 120; i++)); do
+  [[ $(tracked) -ge $NCGROUPS ]] && break
+  sleep 0.5
+done
+sleep "$((3 * COLLECT_INTERVAL))"
+rss=$(rss_kb)
+hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$AGENT_PID/status")
+ntracked=$(tracked)
+sched_entries=$(bpftool map dump pinned "$PIN/colo_cg_sched" --json 2>/dev/null | jq length || echo "?")
+say "after 3 collect intervals: VmRSS $rss kB ($(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB), VmHWM $hwm kB, tracked cgroups $ntracked, colo_cg_sched entries $sched_entries"
+stop_agent
+remove_cgroups
+say
+
+# ---------------------------------------------------------------- summary
+say "== summary"
+say "colo ns/run:             $colo_ns   (goal <= 150: $(verdict "$(awk -v a="$colo_ns" 'BEGIN { print (a + 0 <= 150) }')"))"
+say "runqlat ns/run:          $rq_ns   (colo <= runqlat: $(verdict "$(awk -v a="$colo_ns" -v b="$rq_ns" 'BEGIN { print (a + 0 <= b + 0) }')"))"
+say "pipe throughput ratio:   $pipe_ratio   (goal >= 0.97: $(verdict "$(awk -v r="$pipe_ratio" 'BEGIN { print (r + 0 >= 0.97) }')"))"
+say "agent RSS, $ntracked cgroups tracked: $rss kB   (goal <= 32768 kB: $(verdict "$(awk -v k="$rss" 'BEGIN { print (k + 0 <= 32768) }')"))"

@@ -1,0 +1,360 @@
+// Privileged integration tests of the signal plane: the real agent with its
+// real programs attached, real cgroups this test creates (and removes), real
+// workloads; assertions on what the agent measured. Each runs in both attach
+// modes (tp_btf and its raw_tp fallback).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include "support/privileged.h"
+#include "userspace/util/fs.h"
+
+namespace colo::test {
+namespace {
+
+// Run-queue latency histogram of one cgroup from a scrape: le -> cumulative count.
+std::map<double, double> buckets(const std::vector<Sample>& s, const std::string& cgroup) {
+  std::map<double, double> out;
+  for (auto& x : s)
+    if (x.name == "colo_cgroup_runqueue_latency_seconds_bucket" && x.labels.count("cgroup") &&
+        x.labels.at("cgroup") == cgroup)
+      out[x.labels.at("le") == "+Inf" ? INFINITY : std::stod(x.labels.at("le"))] = x.value;
+  return out;
+}
+
+// The upper bound of the bucket holding quantile q of (after - before).
+double quantile_bound(const std::map<double, double>& before, const std::map<double, double>& after,
+                      double q) {
+  double total = after.empty() ? 0 : after.rbegin()->second -
+                                         (before.empty() ? 0 : before.rbegin()->second);
+  if (total <= 0) return 0;
+  for (auto& [le, cum] : after) {
+    double b = before.count(le) ? before.at(le) : 0;
+    if (cum - b >= q * total) return le;
+  }
+  return INFINITY;
+}
+
+double counter(const std::vector<Sample>& s, const std::string& name,
+               const std::map<std::string, std::string>& labels) {
+  return metric(s, name, labels).value_or(0);
+}
+
+std::string base_config(const TestCgroups& cg, const std::string& mode,
+                        const std::string& extra = "") {
+  std::ostringstream c;
+  c << "agent:\n  collect_interval: 20ms\n"
+    << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n"
+    << "bpf:\n  attach: " << mode << "\n"
+    << "network:\n  interfaces: []\n"
+    << extra;
+  return c.str();
+}
+
+// Total events of a libbpf-tools runqlat histogram printout.
+uint64_t runqlat_count(const std::string& out) {
+  uint64_t n = 0;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto arrow = line.find("->"), colon = line.find(':');
+    if (arrow == std::string::npos || colon == std::string::npos || colon < arrow) continue;
+    n += std::strtoull(line.c_str() + colon + 1, nullptr, 10);
+  }
+  return n;
+}
+
+class Signals : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { COLO_REQUIRE_ROOT(); }
+};
+
+// A waker that shares CPU 0 with a BE CPU hog waits longer than the same waker
+// alone; the hog is counted as the class that preempts it; and the number of
+// latency samples agrees with libbpf-tools runqlat over the same window.
+TEST_P(Signals, RunqueueLatencyHogVersusAlone) {
+  TestCgroups cg;
+  cg.create("ls");
+  cg.create("box");
+  cg.create("box/hog");
+  AgentProcess agent(base_config(cg, GetParam()));
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  const std::string ls = cg.cpu_rel("ls"), hog_cg = cg.cpu_rel("box/hog");
+  // Waker: sleeps 1ms, then works 2ms (so a waiting hog takes the CPU from it).
+  std::vector<std::string> waker = {"taskset", "-c", "0", load_binary(), "waker", "1000", "2000",
+                                    "3"};
+
+  auto s0 = agent.scrape();
+  {
+    auto w = Child::spawn(waker, cg.procs_files("ls"));
+    ASSERT_TRUE(w);
+    ASSERT_TRUE(w->wait(10000));
+  }
+  sleep_ms(200);
+  auto s1 = agent.scrape();
+  double p99_alone = quantile_bound(buckets(s0, ls), buckets(s1, ls), 0.99);
+  double events_alone = counter(s1, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", ls}}) -
+                        counter(s0, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", ls}});
+  EXPECT_GT(events_alone, 500) << "the waker alone should have been measured";
+
+  auto hog = Child::spawn({"taskset", "-c", "0", load_binary(), "hog", "8"},
+                          cg.procs_files("box/hog"));
+  ASSERT_TRUE(hog);
+  sleep_ms(300);
+  auto w = Child::spawn(waker, cg.procs_files("ls"), "", /*stopped=*/true);
+  ASSERT_TRUE(w);
+  std::string rq_out = "/tmp/" + unique_name("runqlat") + ".out";
+  auto rq = Child::spawn({"stdbuf", "-oL", "runqlat", "-p", std::to_string(w->pid())}, {}, rq_out);
+  ASSERT_TRUE(rq);
+  bool tracing = false;
+  for (int i = 0; i < 100 && !tracing; i++) {
+    sleep_ms(100);
+    tracing = read_file(rq_out).value_or("").find("Tracing") != std::string::npos;
+  }
+  ASSERT_TRUE(tracing) << "runqlat did not start: " << read_file(rq_out).value_or("");
+  sleep_ms(100);
+  auto s2 = agent.scrape();
+  w->kill(SIGCONT);
+  ASSERT_TRUE(w->wait(15000));
+  sleep_ms(200);
+  auto s3 = agent.scrape();
+  rq->kill(SIGINT);
+  ASSERT_TRUE(rq->wait(10000));
+  uint64_t rq_events = runqlat_count(read_file(rq_out).value_or(""));
+  unlink(rq_out.c_str());
+
+  double p99_hog = quantile_bound(buckets(s2, ls), buckets(s3, ls), 0.99);
+  double events = counter(s3, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", ls}}) -
+                  counter(s2, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", ls}});
+  EXPECT_GT(p99_hog, 2 * p99_alone) << "p99 alone " << p99_alone << " with hog " << p99_hog;
+  EXPECT_GE(p99_hog, 512e-6) << "a CPU hog should delay the waker by a slice";
+  ASSERT_GT(rq_events, 100u);
+  EXPECT_NEAR(events, static_cast<double>(rq_events), 0.2 * rq_events)
+      << "colo counted " << events << " run-queue events, runqlat " << rq_events;
+
+  // Who preempted whom: the BE hog took the CPU from the LS waker, and back.
+  double by_be = counter(s3, "colo_cgroup_preemptions_total", {{"cgroup", ls}, {"by_class", "be"}}) -
+                 counter(s2, "colo_cgroup_preemptions_total", {{"cgroup", ls}, {"by_class", "be"}});
+  EXPECT_GT(by_be, 10) << "the hog should be counted as the preempting class (be)";
+  EXPECT_GT(counter(s3, "colo_cgroup_preemptions_total", {{"cgroup", hog_cg}, {"by_class", "ls"}}),
+            0);
+  auto ls_classes = metric(s3, "colo_cgroup_cpu_seconds_total", {{"cgroup", ls}, {"class", "ls"}});
+  auto hog_class = metric(s3, "colo_cgroup_cpu_seconds_total", {{"cgroup", hog_cg}, {"class", "be"}});
+  EXPECT_TRUE(ls_classes) << "waker's cgroup is labelled ls";
+  ASSERT_TRUE(hog_class) << "hog's cgroup is labelled be";
+  EXPECT_GT(*hog_class, 1.0);
+
+  // colo top names the hog's cgroup as the waker's top aggressor.
+  std::string top;
+  ASSERT_EQ(run_cmd({COLO_BINARY, "top", "--once", "-o", "json", "--socket", agent.socket_path()},
+                    &top),
+            0)
+      << top;
+  EXPECT_NE(top.find("\"top_aggressors\""), std::string::npos);
+  std::string status;
+  ASSERT_EQ(run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()},
+                    &status),
+            0);
+  EXPECT_NE(status.find(std::string("\"attach_mode\": \"") + GetParam() + "\""), std::string::npos)
+      << status;
+  EXPECT_EQ(agent.stop(), 0);
+}
+
+// CPUs 0 and 1 declared SMT siblings: 4 s of an LS task on CPU 0 overlapping a
+// BE task on CPU 1 is charged as ~4 s; an LS task beside an idle sibling ~0.
+TEST_P(Signals, SmtInterference) {
+  TestCgroups cg;
+  cg.create("ls");
+  cg.create("box");
+  AgentProcess agent(base_config(cg, GetParam(), "topology:\n  smt_siblings: [[0, 1]]\n"));
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  const std::string ls = cg.cpu_rel("ls");
+  const std::map<std::string, std::string> be_aggr = {{"cgroup", ls}, {"aggressor_class", "be"}};
+
+  auto be = Child::spawn({"taskset", "-c", "1", load_binary(), "hog", "5"}, cg.procs_files("box"));
+  ASSERT_TRUE(be);
+  sleep_ms(300);
+  auto s0 = agent.scrape();
+  std::string ls_out = "/tmp/" + unique_name("ls-hog") + ".out";
+  {
+    auto lsp = Child::spawn({"taskset", "-c", "0", load_binary(), "hog", "4"},
+                            cg.procs_files("ls"), ls_out);
+    ASSERT_TRUE(lsp);
+    ASSERT_TRUE(lsp->wait(10000));
+  }
+  sleep_ms(100);
+  auto s1 = agent.scrape();
+  // The LS task ran for this long, all of it beside the BE hog on the sibling.
+  std::string ls_report = read_file(ls_out).value_or("");
+  unlink(ls_out.c_str());
+  double ls_cpu = 0;
+  ASSERT_EQ(sscanf(ls_report.c_str(), "cpu_seconds %lf", &ls_cpu), 1) << ls_report;
+  EXPECT_GT(ls_cpu, 3.6) << "the machine was too busy for this measurement";
+  double overlap = counter(s1, "colo_cgroup_smt_interference_seconds_total", be_aggr) -
+                   counter(s0, "colo_cgroup_smt_interference_seconds_total", be_aggr);
+  EXPECT_NEAR(overlap, ls_cpu, 0.1 * ls_cpu) << "LS beside a BE sibling for " << ls_cpu << " s";
+
+  ASSERT_TRUE(be->wait(10000));
+  sleep_ms(200);
+  auto s2 = agent.scrape();
+  {
+    auto lsp = Child::spawn({"taskset", "-c", "0", load_binary(), "hog", "2"},
+                            cg.procs_files("ls"));
+    ASSERT_TRUE(lsp);
+    ASSERT_TRUE(lsp->wait(10000));
+  }
+  sleep_ms(100);
+  auto s3 = agent.scrape();
+  double idle = counter(s3, "colo_cgroup_smt_interference_seconds_total", be_aggr) -
+                counter(s2, "colo_cgroup_smt_interference_seconds_total", be_aggr);
+  EXPECT_LT(idle, 0.05) << "an idle sibling interferes with nothing";
+}
+
+// A process filling the page cache in a memory cgroup with a tight limit
+// stalls in memcg reclaim; the same process in a cgroup without limit does not.
+TEST_P(Signals, MemoryReclaimStall) {
+  TestCgroups cg;
+  cg.create("tight");
+  cg.create("free");
+  ASSERT_EQ(write_file(cg.mem_dir("tight") + "/memory.limit_in_bytes", "33554432"), 0);
+  AgentProcess agent(base_config(cg, GetParam()));
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  std::string file = "/var/tmp/" + unique_name("colo-pagecache");
+  for (const char* which : {"tight", "free"}) {
+    auto p = Child::spawn({load_binary(), "pagecache", file + which, "192"}, cg.procs_files(which));
+    ASSERT_TRUE(p);
+    auto st = p->wait(120000);
+    ASSERT_TRUE(st);
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << which;
+  }
+  sleep_ms(200);
+  auto s = agent.scrape();
+  double tight = counter(s, "colo_cgroup_memory_reclaim_stall_seconds_total",
+                         {{"cgroup", cg.mem_rel("tight")}});
+  double free_ = counter(s, "colo_cgroup_memory_reclaim_stall_seconds_total",
+                         {{"cgroup", cg.mem_rel("free")}});
+  EXPECT_GT(tight, 0) << "the limited cgroup should stall in reclaim";
+  EXPECT_GT(counter(s, "colo_cgroup_memory_reclaim_stalls_total", {{"cgroup", cg.mem_rel("tight")}}),
+            0);
+  EXPECT_EQ(free_, 0) << "the unlimited cgroup should not stall";
+}
+
+// Loopback traffic inside a network namespace of the test is counted for the
+// sending cgroup to within 1% of the bytes sent; the filter is gone after exit.
+TEST_P(Signals, EgressPerCgroup) {
+  TestCgroups cg;
+  cg.create("sender");
+  NetNs ns;
+  ASSERT_TRUE(ns.ok());
+  // The agent runs inside the namespace, accounting its lo only.
+  std::string cfg = "agent:\n  collect_interval: 20ms\nbpf:\n  attach: " + GetParam() +
+                    "\nnetwork:\n  interfaces: [lo]\n";
+  AgentProcess nsagent(cfg, {}, ns.exec_prefix());
+  ASSERT_TRUE(nsagent.wait_ready()) << nsagent.log();
+
+  const int count = 2000, size = 1000;
+  std::vector<std::string> argv = ns.exec_prefix();
+  for (auto& a : std::vector<std::string>{load_binary(), "udp", "5555", std::to_string(count),
+                                          std::to_string(size)})
+    argv.push_back(a);
+  auto s0 = nsagent.scrape();
+  {
+    auto p = Child::spawn(argv, {cg.v2_dir("sender") + "/cgroup.procs"});
+    ASSERT_TRUE(p);
+    auto st = p->wait(30000);
+    ASSERT_TRUE(st);
+    ASSERT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0);
+  }
+  sleep_ms(200);
+  auto s1 = nsagent.scrape();
+  const std::map<std::string, std::string> l = {{"cgroup", cg.v2_rel("sender")},
+                                                {"interface", "lo"}};
+  double bytes = counter(s1, "colo_cgroup_network_transmit_bytes_total", l) -
+                 counter(s0, "colo_cgroup_network_transmit_bytes_total", l);
+  double packets = counter(s1, "colo_cgroup_network_transmit_packets_total", l) -
+                   counter(s0, "colo_cgroup_network_transmit_packets_total", l);
+  // On lo each datagram leaves as Ethernet (14) + IPv4 (20) + UDP (8) + payload.
+  double sent = static_cast<double>(count) * (size + 14 + 20 + 8);
+  EXPECT_NEAR(bytes, sent, 0.01 * sent);
+  EXPECT_NEAR(packets, count, 0.01 * count);
+
+  EXPECT_EQ(nsagent.stop(), 0);
+  std::string out;
+  std::vector<std::string> tc = ns.exec_prefix();
+  for (auto& a : std::vector<std::string>{"tc", "filter", "show", "dev", "lo", "egress"})
+    tc.push_back(a);
+  run_cmd(tc, &out);
+  EXPECT_EQ(out.find("colo_egress"), std::string::npos) << "filter left behind: " << out;
+  tc = ns.exec_prefix();
+  for (auto& a : std::vector<std::string>{"tc", "qdisc", "show", "dev", "lo"}) tc.push_back(a);
+  run_cmd(tc, &out);
+  EXPECT_EQ(out.find("clsact"), std::string::npos) << "clsact left behind: " << out;
+}
+
+INSTANTIATE_TEST_SUITE_P(AttachModes, Signals, ::testing::Values("tp_btf", "raw_tp"),
+                         [](const auto& info) { return info.param; });
+
+// Without BPF the agent still serves: it says so, exports PSI, and is ready.
+TEST(Fallback, NoBpfServesCgroupfsSignals) {
+  COLO_REQUIRE_ROOT();
+  AgentProcess agent("bpf:\n  attach: none\nnetwork:\n  interfaces: []\n");
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  auto s = agent.scrape();
+  EXPECT_EQ(metric(s, "colo_bpf_attached", {{"mode", "none"}}), 0.0);
+  EXPECT_TRUE(metric(s, "colo_cgroup_pressure_cpu_waiting_seconds_total", {{"cgroup", "/"}}))
+      << "PSI of the root from cgroupfs or /proc/pressure";
+  EXPECT_FALSE(metric(s, "colo_cgroup_runqueue_latency_seconds_count"));
+  EXPECT_NE(agent.log().find("BPF disabled"), std::string::npos);
+  EXPECT_EQ(agent.stop(), 0);
+}
+
+// The control socket is 0600, /healthz answers, SIGTERM exits 0 and leaves the
+// pins for bpftool (removed by `colo bpf cleanup`).
+TEST(Agent, SocketHealthAndCleanExit) {
+  COLO_REQUIRE_ROOT();
+  AgentProcess agent("network:\n  interfaces: []\n");
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  struct stat st {};
+  ASSERT_EQ(stat(agent.socket_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(agent.get("/healthz").value_or(""), "ok\n");
+  std::string out;
+  ASSERT_EQ(run_cmd({"bpftool", "map", "dump", "pinned", agent.pin_dir() + "/colo_class_ns"}, &out),
+            0)
+      << out;
+  EXPECT_EQ(agent.stop(), 0);
+  EXPECT_TRUE(path_exists(agent.pin_dir() + "/colo_cg_sched")) << "pins stay after exit";
+  ASSERT_EQ(run_cmd({COLO_BINARY, "bpf", "cleanup", "--bpf-pin-dir", agent.pin_dir()}, &out), 0);
+  EXPECT_FALSE(path_exists(agent.pin_dir()));
+  // Against a stopped agent the CLI says so and fails.
+  EXPECT_NE(run_cmd({COLO_BINARY, "status", "--socket", agent.socket_path()}, &out), 0);
+  EXPECT_NE(out.find("is `colo agent` running?"), std::string::npos) << out;
+}
+
+// A removed cgroup's series disappear (the kernel side forgets it on rmdir).
+TEST(Agent, RemovedCgroupIsForgotten) {
+  COLO_REQUIRE_ROOT();
+  auto cg = std::make_unique<TestCgroups>();
+  cg->create("gone");
+  std::string rel = cg->cpu_rel("gone");
+  AgentProcess agent("agent:\n  collect_interval: 20ms\nnetwork:\n  interfaces: []\n");
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  {
+    auto w = Child::spawn({load_binary(), "waker", "1000", "100", "0.5"}, cg->procs_files("gone"));
+    ASSERT_TRUE(w);
+    ASSERT_TRUE(w->wait(5000));
+  }
+  sleep_ms(200);
+  EXPECT_TRUE(metric(agent.scrape(), "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", rel}}));
+  cg.reset();  // rmdir
+  sleep_ms(300);
+  EXPECT_FALSE(metric(agent.scrape(), "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", rel}}));
+}
+
+}  // namespace
+}  // namespace colo::test

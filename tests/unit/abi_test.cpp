@@ -1,0 +1,34 @@
+// The ABI shared with the BPF programs: sizes and offsets are fixed. A change
+// here means a change of map layout: rename the map (see colo_abi.h).
+#include <gtest/gtest.h>
+
+#include <cstddef>
+
+#include "colo_abi.h"
+
+static_assert(COLO_HIST_SLOTS == 109);
+static_assert(sizeof(colo_class_key) == 16);
+static_assert(offsetof(colo_class_key, hierarchy) == 8);
+static_assert(sizeof(colo_cg_sched) == 8 * (COLO_HIST_SLOTS + 1 + 2 + 4 + 4 + 2));
+static_assert(offsetof(colo_cg_sched, rq_slots) == 0);
+static_assert(offsetof(colo_cg_sched, rq_count) == 8 * (COLO_HIST_SLOTS + 1));
+static_assert(offsetof(colo_cg_sched, rq_sum_ns) == offsetof(colo_cg_sched, rq_count) + 8);
+static_assert(offsetof(colo_cg_sched, preempted_by) == offsetof(colo_cg_sched, rq_sum_ns) + 8);
+static_assert(offsetof(colo_cg_sched, smt_ns) == offsetof(colo_cg_sched, preempted_by) + 32);
+static_assert(offsetof(colo_cg_sched, run_ns) == offsetof(colo_cg_sched, smt_ns) + 32);
+static_assert(offsetof(colo_cg_sched, urgent_events) == offsetof(colo_cg_sched, run_ns) + 8);
+static_assert(sizeof(colo_aggr_key) == 16 && sizeof(colo_aggr_val) == 16);
+static_assert(sizeof(colo_cpu_state) == 32);
+static_assert(offsetof(colo_cpu_state, cls) == 24 && offsetof(colo_cpu_state, sibling) == 28);
+static_assert(sizeof(colo_cg_mem) == 32);
+static_assert(sizeof(colo_net_key) == 16 && offsetof(colo_net_key, ifindex) == 8);
+static_assert(sizeof(colo_net_val) == 16);
+static_assert(sizeof(colo_urgent_event) == 32);
+static_assert(offsetof(colo_urgent_event, pid) == 24 && offsetof(colo_urgent_event, cpu) == 28);
+static_assert(COLO_CLASS_LS == 0 && COLO_CLASS_BE == 1 && COLO_CLASS_SYSTEM == 2 &&
+              COLO_CLASS_IDLE == 3 && COLO_CLASS_MAX == 4);
+
+TEST(Abi, ClassMaxIsPowerOfTwoForMasking) {
+  // The kernel masks class indexes with (COLO_CLASS_MAX - 1) for the verifier.
+  EXPECT_EQ(COLO_CLASS_MAX & (COLO_CLASS_MAX - 1), 0);
+}

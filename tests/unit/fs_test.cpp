@@ -1,0 +1,151 @@
+#include "userspace/util/fs.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+
+namespace colo {
+namespace {
+
+class FsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/colo_fs_testXXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::string put(const std::string& name, const std::string& content) {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path, std::ios::binary) << content;
+    return path;
+  }
+  std::string dir_;
+};
+
+TEST_F(FsTest, ReadFileReadsEverything) {
+  std::string big;
+  for (int i = 0; i < 3000; i++) big += std::to_string(i) + "\n";  // > 4096 bytes
+  EXPECT_EQ(read_file(put("big", big)), big);
+  EXPECT_EQ(read_file(put("empty", "")), "");
+}
+
+TEST_F(FsTest, ReadFileIgnoresReportedSize) {
+  // procfs reports st_size 0, sysfs 4096; the content is neither.
+  auto status = read_file("/proc/self/status");
+  ASSERT_TRUE(status);
+  EXPECT_NE(status->find("Pid:"), std::string::npos);
+  if (path_exists("/sys/devices/system/cpu/online")) {
+    auto online = read_file("/sys/devices/system/cpu/online");
+    ASSERT_TRUE(online);
+    EXPECT_LT(online->size(), 100u);
+    EXPECT_EQ(online->back(), '\n');
+  }
+}
+
+TEST_F(FsTest, ReadFileReportsErrno) {
+  int err = 0;
+  EXPECT_FALSE(read_file(dir_ + "/missing", &err));
+  EXPECT_EQ(err, ENOENT);
+  EXPECT_FALSE(read_file(dir_, &err));
+  EXPECT_EQ(err, EISDIR);
+  EXPECT_FALSE(read_line(dir_ + "/missing", &err));
+  EXPECT_EQ(err, ENOENT);
+}
+
+TEST_F(FsTest, WriteFileNeverCreates) {
+  std::string path = dir_ + "/cpu.max";
+  EXPECT_EQ(write_file(path, "max 100000"), -ENOENT);
+  EXPECT_FALSE(path_exists(path));
+}
+
+TEST_F(FsTest, WriteFileWritesInPlaceWithoutTruncating) {
+  // Kernel files take the whole write as one value; a regular file shows that
+  // no O_TRUNC was used.
+  std::string path = put("cgroup.procs", "hello");
+  EXPECT_EQ(write_file(path, "ab"), 0);
+  EXPECT_EQ(read_file(path), "abllo");
+}
+
+TEST_F(FsTest, WriteFileReturnsNegativeErrno) {
+  EXPECT_EQ(write_file(dir_, "x"), -EISDIR);
+  if (path_exists("/dev/full")) {
+    EXPECT_EQ(write_file("/dev/full", "x"), -ENOSPC);
+  }
+}
+
+TEST_F(FsTest, ReadLineTakesTrimmedFirstLine) {
+  EXPECT_EQ(read_line(put("a", "  42 \t\nsecond\n")), "42");
+  EXPECT_EQ(read_line(put("b", "no newline")), "no newline");
+  EXPECT_EQ(read_line(put("c", "")), "");
+  EXPECT_EQ(read_line(put("d", "\nsecond")), "");
+}
+
+TEST_F(FsTest, ReadIntParsesWholeLine) {
+  EXPECT_EQ(read_int(put("a", "123\n")), 123);
+  EXPECT_EQ(read_int(put("b", "-5")), -5);
+  EXPECT_EQ(read_int(put("c", " 9223372036854775807 \n")), INT64_MAX);
+  int err = 0;
+  for (const char* bad : {"max\n", "12 34", "", "1.5", "+3", "0x10"}) {
+    err = 0;
+    EXPECT_FALSE(read_int(put("bad", bad), &err)) << bad;
+    EXPECT_EQ(err, EINVAL) << bad;
+  }
+  EXPECT_FALSE(read_int(put("big", "9223372036854775808"), &err));
+  EXPECT_EQ(err, ERANGE);
+}
+
+TEST_F(FsTest, ExistsAndIsDir) {
+  std::string file = put("f", "x");
+  std::string link = dir_ + "/l";
+  ASSERT_EQ(symlink(dir_.c_str(), link.c_str()), 0);
+  EXPECT_TRUE(path_exists(file));
+  EXPECT_TRUE(path_exists(dir_));
+  EXPECT_FALSE(path_exists(dir_ + "/missing"));
+  EXPECT_FALSE(is_dir(file));
+  EXPECT_TRUE(is_dir(dir_));
+  EXPECT_TRUE(is_dir(link));
+  EXPECT_FALSE(is_dir(dir_ + "/missing"));
+}
+
+TEST(FsPath, JoinPath) {
+  const std::tuple<const char*, const char*, const char*> cases[] = {
+      {"/sys/fs/cgroup", "cpu", "/sys/fs/cgroup/cpu"},
+      {"/sys/fs/cgroup/", "cpu", "/sys/fs/cgroup/cpu"},
+      {"/sys/fs/cgroup", "/a/b", "/sys/fs/cgroup/a/b"},
+      {"/sys/fs/cgroup//", "//a", "/sys/fs/cgroup/a"},
+      {"/", "a", "/a"},
+      {"/", "/", "/"},
+      {"a", "b", "a/b"},
+      {"", "b", "b"},
+      {"a", "", "a"},
+  };
+  for (auto [a, b, want] : cases) EXPECT_EQ(join_path(a, b), want) << a << " + " << b;
+}
+
+TEST(FsPath, Trim) {
+  EXPECT_EQ(trim("  a b \n"), "a b");
+  EXPECT_EQ(trim("\t\r\n"), "");
+  EXPECT_EQ(trim(""), "");
+  EXPECT_EQ(trim("x"), "x");
+}
+
+TEST(FsPath, SplitKeepsEmptyFields) {
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(split("a,b,c", ','), (V{"a", "b", "c"}));
+  EXPECT_EQ(split("a,,b,", ','), (V{"a", "", "b", ""}));
+  EXPECT_EQ(split("", ','), (V{""}));
+  EXPECT_EQ(split(",", ','), (V{"", ""}));
+  EXPECT_EQ(split("abc", ','), (V{"abc"}));
+}
+
+}  // namespace
+}  // namespace colo

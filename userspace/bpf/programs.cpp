@@ -1,0 +1,585 @@
+#include "userspace/bpf/programs.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <mutex>
+
+#include "colo_mem.skel.h"
+#include "colo_net.skel.h"
+#include "colo_sched.skel.h"
+#include "userspace/util/log.h"
+
+namespace colo::bpf {
+namespace {
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
+  LogLevel l = level == LIBBPF_WARN ? LogLevel::Warn
+               : level == LIBBPF_INFO ? LogLevel::Debug
+                                      : LogLevel::Debug;
+  if (l < log_level()) return 0;
+  // libbpf lines end in '\n'; ours add one.
+  char buf[1024];
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  size_t n = strlen(buf);
+  while (n && buf[n - 1] == '\n') buf[--n] = '\0';
+  log_printf(l, "libbpf: %s", buf);
+  return 0;
+}
+
+void route_libbpf_logs() {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(libbpf_print); });
+}
+
+std::string errstr(int err) { return strerror(err < 0 ? -err : err); }
+
+bool fs_is(const char* path, long magic) {
+  struct statfs st {};
+  return statfs(path, &st) == 0 && static_cast<long>(st.f_type) == magic;
+}
+
+// Iterates all keys of a map fd.
+template <typename K, typename F>
+void for_each_key(int fd, F&& f) {
+  K key{}, next{};
+  K* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    f(key);
+  }
+}
+
+}  // namespace
+
+const char* attach_mode_name(AttachMode m) {
+  switch (m) {
+    case AttachMode::TpBtf: return "tp_btf";
+    case AttachMode::RawTp: return "raw_tp";
+    default: return "auto";
+  }
+}
+
+std::optional<AttachMode> parse_attach_mode(const std::string& s) {
+  if (s == "auto") return AttachMode::Auto;
+  if (s == "tp_btf") return AttachMode::TpBtf;
+  if (s == "raw_tp") return AttachMode::RawTp;
+  return std::nullopt;
+}
+
+bool ensure_mounts(const std::string& pin_dir, std::string* err) {
+  if (!fs_is("/sys/fs/bpf", BPF_FS_MAGIC)) {
+    mkdir("/sys/fs/bpf", 0700);
+    if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
+      *err = "cannot mount bpffs at /sys/fs/bpf: " + errstr(errno);
+      return false;
+    }
+    LOG_INFO("mounted bpffs at /sys/fs/bpf");
+  }
+  if (!fs_is("/sys/kernel/tracing", TRACEFS_MAGIC) &&
+      !fs_is("/sys/kernel/debug/tracing", TRACEFS_MAGIC)) {
+    if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
+      LOG_WARN("cannot mount tracefs at /sys/kernel/tracing (%s); raw_tp fallback "
+               "and tracepoint names may be unavailable",
+               errstr(errno).c_str());
+  }
+  if (mkdir(pin_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    *err = "cannot create BPF pin directory " + pin_dir + ": " + errstr(errno);
+    return false;
+  }
+  std::string parent = pin_dir.substr(0, pin_dir.find_last_of('/'));
+  if (!fs_is(pin_dir.c_str(), BPF_FS_MAGIC)) {
+    *err = "BPF pin directory " + pin_dir + " is not on a bpf filesystem";
+    return false;
+  }
+  return true;
+}
+
+int cleanup_pins(const std::string& pin_dir, std::string* err) {
+  DIR* d = opendir(pin_dir.c_str());
+  if (!d) {
+    if (errno == ENOENT) return 0;
+    *err = "cannot open " + pin_dir + ": " + errstr(errno);
+    return -1;
+  }
+  int removed = 0;
+  while (dirent* e = readdir(d)) {
+    if (strncmp(e->d_name, "colo_", 5) != 0) continue;  // only ours
+    std::string p = pin_dir + "/" + e->d_name;
+    if (unlink(p.c_str()) == 0) {
+      removed++;
+    } else {
+      *err = "cannot remove " + p + ": " + errstr(errno);
+    }
+  }
+  closedir(d);
+  rmdir(pin_dir.c_str());  // only if empty; foreign files keep it
+  return removed;
+}
+
+struct Programs::Impl {
+  colo_sched* sched = nullptr;
+  colo_mem* mem = nullptr;
+  colo_net* net = nullptr;
+  ring_buffer* rb = nullptr;
+  int stats_fd = -1;
+  int ncpus = 0;
+  std::function<void(const colo_urgent_event&)> cb;
+  struct TcAttachment {
+    std::string ifname;
+    int ifindex;
+    bool created_hook;
+  };
+  std::vector<TcAttachment> tc;
+
+  ~Impl() {
+    for (auto& t : tc) {
+      bpf_tc_hook hook{};
+      hook.sz = sizeof(hook);
+      hook.ifindex = t.ifindex;
+      hook.attach_point = BPF_TC_EGRESS;
+      bpf_tc_opts o{};
+      o.sz = sizeof(o);
+      o.handle = kTcHandle;
+      o.priority = kTcPriority;
+      bpf_tc_detach(&hook, &o);
+      if (t.created_hook) {
+        hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+        bpf_tc_hook_destroy(&hook);
+      }
+    }
+    if (rb) ring_buffer__free(rb);
+    if (net) colo_net__destroy(net);
+    if (mem) colo_mem__destroy(mem);
+    if (sched) colo_sched__destroy(sched);
+    if (stats_fd >= 0) close(stats_fd);
+  }
+
+  static constexpr uint32_t kTcHandle = 0xc01;
+  static constexpr uint32_t kTcPriority = 0xc01;
+
+  static int on_event(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<Impl*>(ctx);
+    if (size < sizeof(colo_urgent_event) || !self->cb) return 0;
+    colo_urgent_event e;
+    memcpy(&e, data, sizeof(e));
+    self->cb(e);
+    return 0;
+  }
+};
+
+namespace {
+
+bpf_object_open_opts open_opts(const std::string& pin_dir) {
+  bpf_object_open_opts o{};
+  o.sz = sizeof(o);
+  o.pin_root_path = pin_dir.c_str();
+  return o;
+}
+
+template <typename Skel>
+void set_cgroup_knobs(Skel* s, const LoadOptions& opts) {
+  s->rodata->cpu_on_v1 = opts.cpu_on_v1;
+  s->rodata->mem_on_v1 = opts.mem_on_v1;
+  s->rodata->cpu_hierarchy = opts.cpu_hierarchy;
+  s->rodata->mem_hierarchy = opts.mem_hierarchy;
+}
+
+// Opens, configures and loads the sched object in one mode.
+colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string* err) {
+  auto oo = open_opts(opts.pin_dir);
+  colo_sched* s = colo_sched__open_opts(&oo);
+  if (!s) {
+    *err = "open sched object: " + errstr(errno);
+    return nullptr;
+  }
+  set_cgroup_knobs(s, opts);
+  s->rodata->smt_enabled = !opts.sibling_of.empty();
+  bpf_map__set_max_entries(s->maps.colo_cpu, ncpus);
+  bpf_map__set_max_entries(s->maps.colo_cg_sched, opts.max_cgroups);
+  bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
+  bpf_program* btf_progs[] = {s->progs.colo_wakeup_btf, s->progs.colo_wakenew_btf,
+                              s->progs.colo_switch_btf, s->progs.colo_rmdir_btf};
+  bpf_program* raw_progs[] = {s->progs.colo_wakeup_raw, s->progs.colo_wakenew_raw,
+                              s->progs.colo_switch_raw, s->progs.colo_rmdir_raw};
+  for (auto* p : btf_progs) bpf_program__set_autoload(p, btf);
+  for (auto* p : raw_progs) bpf_program__set_autoload(p, !btf);
+  bpf_program__set_autoload(s->progs.colo_test_slot, false);
+  // raw_tp has no trusted task pointer: it uses the pid hash, not task storage
+  // (which kernels before 5.11 lack).
+  bpf_map__set_autocreate(btf ? s->maps.colo_wake_ts : s->maps.colo_task_ts, false);
+  int e = colo_sched__load(s);
+  if (e) {
+    *err = std::string("load sched programs (") + (btf ? "tp_btf" : "raw_tp") + "): " + errstr(e);
+    colo_sched__destroy(s);
+    return nullptr;
+  }
+  return s;
+}
+
+colo_mem* load_mem(const LoadOptions& opts, bool btf, std::string* err) {
+  auto oo = open_opts(opts.pin_dir);
+  colo_mem* s = colo_mem__open_opts(&oo);
+  if (!s) {
+    *err = "open mem object: " + errstr(errno);
+    return nullptr;
+  }
+  set_cgroup_knobs(s, opts);
+  bpf_map__set_max_entries(s->maps.colo_cg_mem, opts.max_cgroups);
+  bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
+  bpf_program* btf_progs[] = {s->progs.colo_dr_begin_btf, s->progs.colo_dr_end_btf,
+                              s->progs.colo_mr_begin_btf, s->progs.colo_mr_end_btf,
+                              s->progs.colo_mrmdir_btf};
+  bpf_program* raw_progs[] = {s->progs.colo_dr_begin_raw, s->progs.colo_dr_end_raw,
+                              s->progs.colo_mr_begin_raw, s->progs.colo_mr_end_raw,
+                              s->progs.colo_mrmdir_raw};
+  for (auto* p : btf_progs) bpf_program__set_autoload(p, btf);
+  for (auto* p : raw_progs) bpf_program__set_autoload(p, !btf);
+  int e = colo_mem__load(s);
+  if (e) {
+    *err = std::string("load memory programs: ") + errstr(e);
+    colo_mem__destroy(s);
+    return nullptr;
+  }
+  return s;
+}
+
+colo_net* load_net(const LoadOptions& opts, std::string* err) {
+  auto oo = open_opts(opts.pin_dir);
+  colo_net* s = colo_net__open_opts(&oo);
+  if (!s) {
+    *err = "open net object: " + errstr(errno);
+    return nullptr;
+  }
+  set_cgroup_knobs(s, opts);
+  bpf_map__set_max_entries(s->maps.colo_net, opts.max_cgroups);
+  bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
+  int e = colo_net__load(s);
+  if (e) {
+    *err = std::string("load net program: ") + errstr(e);
+    colo_net__destroy(s);
+    return nullptr;
+  }
+  return s;
+}
+
+}  // namespace
+
+Programs::~Programs() = default;
+
+std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* err) {
+  route_libbpf_logs();
+  if (!ensure_mounts(opts.pin_dir, err)) return nullptr;
+  std::unique_ptr<Programs> p(new Programs());
+  p->impl_ = std::make_unique<Impl>();
+  Impl& im = *p->impl_;
+  im.ncpus = libbpf_num_possible_cpus();
+  if (im.ncpus <= 0) {
+    *err = "cannot count possible CPUs";
+    return nullptr;
+  }
+
+  std::vector<bool> modes;
+  if (opts.mode != AttachMode::RawTp) modes.push_back(true);
+  if (opts.mode != AttachMode::TpBtf) modes.push_back(false);
+  std::string errs;
+  bool retried_pins = false;
+  for (size_t i = 0; i < modes.size(); i++) {
+    bool btf = modes[i];
+    std::string e;
+    im.sched = load_sched(opts, btf, im.ncpus, &e);
+    if (im.sched && colo_sched__attach(im.sched) != 0) {
+      e = std::string("attach sched programs (") + (btf ? "tp_btf" : "raw_tp") + "): " +
+          errstr(errno);
+      colo_sched__destroy(im.sched);
+      im.sched = nullptr;
+    }
+    if (im.sched) {
+      p->mode_ = btf ? AttachMode::TpBtf : AttachMode::RawTp;
+      break;
+    }
+    errs += (errs.empty() ? "" : "; ") + e;
+    LOG_WARN("%s", e.c_str());
+    // Maps pinned by an older colo with another layout make every load fail:
+    // replace them once (their counters restart).
+    if (i + 1 == modes.size() && !retried_pins) {
+      std::string ce;
+      if (cleanup_pins(opts.pin_dir, &ce) > 0) {
+        LOG_WARN("removed pinned maps in %s that did not match this version; retrying",
+                 opts.pin_dir.c_str());
+        retried_pins = true;
+        ensure_mounts(opts.pin_dir, &ce);
+        i = static_cast<size_t>(-1);
+      }
+    }
+  }
+  if (!im.sched) {
+    *err = errs;
+    return nullptr;
+  }
+  bool btf = p->mode_ == AttachMode::TpBtf;
+  im.sched->data->urgent_threshold_ns = opts.urgent_threshold_ns;
+  im.sched->data->urgent_interval_ns = opts.urgent_interval_ns;
+
+  // Siblings into the per-CPU state (keeping live state of adopted pinned maps).
+  int cpu_fd = bpf_map__fd(im.sched->maps.colo_cpu);
+  for (int c = 0; c < im.ncpus; c++) {
+    uint32_t key = c;
+    colo_cpu_state st{};
+    bpf_map_lookup_elem(cpu_fd, &key, &st);
+    int sib = c < static_cast<int>(opts.sibling_of.size()) ? opts.sibling_of[c] : -1;
+    st.sibling = sib >= 0 ? static_cast<uint32_t>(sib) : COLO_NO_SIBLING;
+    bpf_map_update_elem(cpu_fd, &key, &st, BPF_ANY);
+  }
+
+  if (opts.load_mem) {
+    std::string e;
+    im.mem = load_mem(opts, btf, &e);
+    if (im.mem && colo_mem__attach(im.mem) != 0) {
+      e = "attach memory programs: " + errstr(errno);
+      colo_mem__destroy(im.mem);
+      im.mem = nullptr;
+    }
+    if (!im.mem) LOG_WARN("memory reclaim signals unavailable: %s", e.c_str());
+  }
+  if (opts.load_net) {
+    std::string e;
+    im.net = load_net(opts, &e);
+    if (!im.net) LOG_WARN("egress accounting unavailable: %s", e.c_str());
+  }
+
+  im.rb = ring_buffer__new(bpf_map__fd(im.sched->maps.colo_events), Impl::on_event, &im, nullptr);
+  if (!im.rb) LOG_WARN("urgent-event ring buffer unavailable: %s", errstr(errno).c_str());
+
+  im.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (im.stats_fd < 0)
+    LOG_WARN("BPF run-time stats unavailable (%s): colo_bpf_prog_run_seconds_total stays 0",
+             errstr(errno).c_str());
+  LOG_INFO("BPF programs attached (%s), pinned maps in %s", attach_mode_name(p->mode_),
+           opts.pin_dir.c_str());
+  return p;
+}
+
+bool Programs::read_sched(std::unordered_map<uint64_t, colo_cg_sched>* out) const {
+  out->clear();
+  int fd = bpf_map__fd(impl_->sched->maps.colo_cg_sched);
+  for_each_key<uint64_t>(fd, [&](uint64_t k) {
+    colo_cg_sched v;
+    if (bpf_map_lookup_elem(fd, &k, &v) == 0) (*out)[k] = v;
+  });
+  return true;
+}
+
+bool Programs::read_mem(std::unordered_map<uint64_t, colo_cg_mem>* out) const {
+  out->clear();
+  if (!impl_->mem) return false;
+  int fd = bpf_map__fd(impl_->mem->maps.colo_cg_mem);
+  for_each_key<uint64_t>(fd, [&](uint64_t k) {
+    colo_cg_mem v;
+    if (bpf_map_lookup_elem(fd, &k, &v) == 0) (*out)[k] = v;
+  });
+  return true;
+}
+
+bool Programs::read_net(NetCounters* out) const {
+  out->clear();
+  if (!impl_->net) return false;
+  int fd = bpf_map__fd(impl_->net->maps.colo_net);
+  std::vector<colo_net_val> vals(impl_->ncpus);
+  for_each_key<colo_net_key>(fd, [&](const colo_net_key& k) {
+    if (bpf_map_lookup_elem(fd, &k, vals.data()) != 0) return;
+    colo_net_val sum{};
+    for (auto& v : vals) {
+      sum.bytes += v.bytes;
+      sum.packets += v.packets;
+    }
+    (*out)[k] = sum;
+  });
+  return true;
+}
+
+std::vector<colo_cpu_state> Programs::read_cpus() const {
+  std::vector<colo_cpu_state> out(impl_->ncpus);
+  int fd = bpf_map__fd(impl_->sched->maps.colo_cpu);
+  for (int c = 0; c < impl_->ncpus; c++) {
+    uint32_t k = c;
+    if (bpf_map_lookup_elem(fd, &k, &out[c]) != 0) out[c] = colo_cpu_state{};
+  }
+  return out;
+}
+
+namespace {
+template <size_t N>
+std::array<uint64_t, N> sum_percpu_array(int fd, int ncpus) {
+  std::array<uint64_t, N> out{};
+  std::vector<uint64_t> vals(ncpus);
+  for (uint32_t i = 0; i < N; i++) {
+    if (bpf_map_lookup_elem(fd, &i, vals.data()) != 0) continue;
+    for (auto v : vals) out[i] += v;
+  }
+  return out;
+}
+}  // namespace
+
+std::array<uint64_t, COLO_CLASS_MAX> Programs::read_class_ns() const {
+  return sum_percpu_array<COLO_CLASS_MAX>(bpf_map__fd(impl_->sched->maps.colo_class_ns),
+                                          impl_->ncpus);
+}
+
+std::array<uint64_t, COLO_DROP_MAX> Programs::read_drops() const {
+  return sum_percpu_array<COLO_DROP_MAX>(bpf_map__fd(impl_->sched->maps.colo_drops),
+                                         impl_->ncpus);
+}
+
+std::unordered_map<uint64_t, std::unordered_map<uint64_t, uint64_t>> Programs::read_aggressors()
+    const {
+  std::unordered_map<uint64_t, std::unordered_map<uint64_t, uint64_t>> out;
+  int fd = bpf_map__fd(impl_->sched->maps.colo_aggr);
+  for_each_key<colo_aggr_key>(fd, [&](const colo_aggr_key& k) {
+    colo_aggr_val v;
+    if (bpf_map_lookup_elem(fd, &k, &v) == 0) out[k.victim_cgid][k.aggressor_cgid] = v.count;
+  });
+  return out;
+}
+
+std::vector<ProgStats> Programs::prog_stats() const {
+  std::vector<ProgStats> out;
+  auto collect = [&](bpf_object* obj) {
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, obj) {
+      int fd = bpf_program__fd(prog);
+      if (fd < 0) continue;
+      bpf_prog_info info{};
+      uint32_t len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
+      out.push_back({bpf_program__name(prog), info.run_time_ns, info.run_cnt});
+    }
+  };
+  collect(impl_->sched->obj);
+  if (impl_->mem) collect(impl_->mem->obj);
+  if (impl_->net) collect(impl_->net->obj);
+  return out;
+}
+
+int Programs::set_class(uint64_t cgid, uint32_t hierarchy, uint32_t cls) {
+  colo_class_key k{cgid, hierarchy, 0};
+  if (bpf_map_update_elem(bpf_map__fd(impl_->sched->maps.colo_class), &k, &cls, BPF_ANY) != 0)
+    return -errno;
+  return 0;
+}
+
+int Programs::clear_class(uint64_t cgid, uint32_t hierarchy) {
+  colo_class_key k{cgid, hierarchy, 0};
+  if (bpf_map_delete_elem(bpf_map__fd(impl_->sched->maps.colo_class), &k) != 0 && errno != ENOENT)
+    return -errno;
+  return 0;
+}
+
+std::vector<std::pair<colo_class_key, uint32_t>> Programs::read_classes() const {
+  std::vector<std::pair<colo_class_key, uint32_t>> out;
+  int fd = bpf_map__fd(impl_->sched->maps.colo_class);
+  for_each_key<colo_class_key>(fd, [&](const colo_class_key& k) {
+    uint32_t v;
+    if (bpf_map_lookup_elem(fd, &k, &v) == 0) out.emplace_back(k, v);
+  });
+  return out;
+}
+
+namespace {
+template <typename K, typename IdOf>
+size_t gc_map(int fd, const std::function<bool(uint64_t)>& live, IdOf id_of) {
+  std::vector<K> dead;
+  for_each_key<K>(fd, [&](const K& k) {
+    if (!live(id_of(k))) dead.push_back(k);
+  });
+  for (auto& k : dead) bpf_map_delete_elem(fd, &k);
+  return dead.size();
+}
+}  // namespace
+
+size_t Programs::gc_sched(const std::function<bool(uint64_t)>& live) {
+  return gc_map<uint64_t>(bpf_map__fd(impl_->sched->maps.colo_cg_sched), live,
+                          [](uint64_t k) { return k; });
+}
+
+size_t Programs::gc_mem(const std::function<bool(uint64_t)>& live) {
+  if (!impl_->mem) return 0;
+  return gc_map<uint64_t>(bpf_map__fd(impl_->mem->maps.colo_cg_mem), live,
+                          [](uint64_t k) { return k; });
+}
+
+size_t Programs::gc_net(const std::function<bool(uint64_t)>& live) {
+  if (!impl_->net) return 0;
+  return gc_map<colo_net_key>(bpf_map__fd(impl_->net->maps.colo_net), live,
+                              [](const colo_net_key& k) { return k.cgid; });
+}
+
+void Programs::set_urgent(uint64_t threshold_ns, uint64_t interval_ns) {
+  impl_->sched->data->urgent_threshold_ns = threshold_ns;
+  impl_->sched->data->urgent_interval_ns = interval_ns;
+}
+
+int Programs::poll_events(int timeout_ms,
+                          const std::function<void(const colo_urgent_event&)>& cb) {
+  if (!impl_->rb) return -ENOTSUP;
+  impl_->cb = cb;
+  return ring_buffer__poll(impl_->rb, timeout_ms);
+}
+
+bool Programs::attach_egress(const std::string& ifname, std::string* err) {
+  if (!impl_->net) {
+    *err = "egress program not loaded";
+    return false;
+  }
+  int ifindex = if_nametoindex(ifname.c_str());
+  if (!ifindex) {
+    *err = "no interface " + ifname + " in this network namespace";
+    return false;
+  }
+  bpf_tc_hook hook{};
+  hook.sz = sizeof(hook);
+  hook.ifindex = ifindex;
+  hook.attach_point = BPF_TC_EGRESS;
+  int e = bpf_tc_hook_create(&hook);
+  bool created = e == 0;
+  if (e && e != -EEXIST) {
+    *err = "create clsact on " + ifname + ": " + errstr(e);
+    return false;
+  }
+  bpf_tc_opts o{};
+  o.sz = sizeof(o);
+  o.handle = Impl::kTcHandle;
+  o.priority = Impl::kTcPriority;
+  o.prog_fd = bpf_program__fd(impl_->net->progs.colo_egress);
+  o.flags = BPF_TC_F_REPLACE;  // a filter of a crashed colo at our handle is ours
+  e = bpf_tc_attach(&hook, &o);
+  if (e) {
+    *err = "attach egress filter on " + ifname + ": " + errstr(e);
+    if (created) {
+      hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+      bpf_tc_hook_destroy(&hook);
+    }
+    return false;
+  }
+  impl_->tc.push_back({ifname, ifindex, created});
+  LOG_INFO("egress accounting attached on %s", ifname.c_str());
+  return true;
+}
+
+std::vector<std::string> Programs::egress_interfaces() const {
+  std::vector<std::string> out;
+  for (auto& t : impl_->tc) out.push_back(t.ifname);
+  return out;
+}
+
+}  // namespace colo::bpf

@@ -1,0 +1,106 @@
+// colo's BPF programs as one RAII object: open, set knobs, load (tp_btf, or
+// its raw_tp twin when BTF tracepoints do not work), attach, read maps, detach.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "colo_abi.h"
+
+namespace colo::bpf {
+
+enum class AttachMode { Auto, TpBtf, RawTp };
+const char* attach_mode_name(AttachMode m);
+std::optional<AttachMode> parse_attach_mode(const std::string& s);
+
+struct LoadOptions {
+  std::string pin_dir = "/sys/fs/bpf/colo";
+  AttachMode mode = AttachMode::Auto;
+  bool cpu_on_v1 = false;         // the cpu controller is on a v1 hierarchy
+  uint32_t cpu_hierarchy = 0;     // its hierarchy id (0 = v2)
+  bool mem_on_v1 = false;
+  uint32_t mem_hierarchy = 0;
+  // SMT sibling per CPU index (-1: none). Empty: no SMT accounting.
+  std::vector<int> sibling_of;
+  uint64_t urgent_threshold_ns = COLO_DEFAULT_URGENT_NS;
+  uint64_t urgent_interval_ns = COLO_DEFAULT_URGENT_INTERVAL_NS;
+  uint32_t max_cgroups = 8192;    // size of the per-cgroup maps
+  bool load_mem = true;
+  bool load_net = true;
+};
+
+struct ProgStats {
+  std::string name;
+  uint64_t run_time_ns = 0;
+  uint64_t run_cnt = 0;
+};
+
+struct NetKeyLess {
+  bool operator()(const colo_net_key& a, const colo_net_key& b) const {
+    return a.cgid != b.cgid ? a.cgid < b.cgid : a.ifindex < b.ifindex;
+  }
+};
+using NetCounters = std::map<colo_net_key, colo_net_val, NetKeyLess>;
+
+// Makes sure bpffs is mounted at `dir`'s filesystem (mounts /sys/fs/bpf if
+// needed) and tracefs at /sys/kernel/tracing; creates `dir`. false + *err.
+bool ensure_mounts(const std::string& pin_dir, std::string* err);
+// Removes colo's pinned maps from `pin_dir` (and the directory if empty).
+// Returns how many were removed; *err on failure.
+int cleanup_pins(const std::string& pin_dir, std::string* err);
+
+class Programs {
+ public:
+  ~Programs();
+  Programs(const Programs&) = delete;
+  Programs& operator=(const Programs&) = delete;
+
+  // Loads and attaches everything. nullptr + *err when BPF is unusable here.
+  static std::unique_ptr<Programs> load(const LoadOptions& opts, std::string* err);
+
+  AttachMode mode() const { return mode_; }
+
+  // Readers: snapshots of the maps (cumulative counters).
+  bool read_sched(std::unordered_map<uint64_t, colo_cg_sched>* out) const;
+  bool read_mem(std::unordered_map<uint64_t, colo_cg_mem>* out) const;
+  bool read_net(NetCounters* out) const;  // summed over CPUs
+  std::vector<colo_cpu_state> read_cpus() const;
+  std::array<uint64_t, COLO_CLASS_MAX> read_class_ns() const;
+  std::array<uint64_t, COLO_DROP_MAX> read_drops() const;
+  std::unordered_map<uint64_t, std::unordered_map<uint64_t, uint64_t>> read_aggressors() const;
+  std::vector<ProgStats> prog_stats() const;
+
+  // Class map upkeep (the kernel side learns be/system cgroups from it).
+  int set_class(uint64_t cgid, uint32_t hierarchy, uint32_t cls);
+  int clear_class(uint64_t cgid, uint32_t hierarchy);
+  std::vector<std::pair<colo_class_key, uint32_t>> read_classes() const;
+  // Deletes per-cgroup entries whose id is not in `live` (cgroups removed while
+  // colo was not watching). Returns how many.
+  size_t gc_sched(const std::function<bool(uint64_t)>& live);
+  size_t gc_mem(const std::function<bool(uint64_t)>& live);
+  size_t gc_net(const std::function<bool(uint64_t)>& live);
+
+  void set_urgent(uint64_t threshold_ns, uint64_t interval_ns);
+
+  // Urgent events: polls the ring buffer up to timeout_ms; calls `cb` per event.
+  // Returns events handled or -errno.
+  int poll_events(int timeout_ms, const std::function<void(const colo_urgent_event&)>& cb);
+
+  // clsact egress counting on an interface of the agent's network namespace.
+  bool attach_egress(const std::string& ifname, std::string* err);
+  std::vector<std::string> egress_interfaces() const;
+
+ private:
+  Programs() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  AttachMode mode_ = AttachMode::Auto;
+};
+
+}  // namespace colo::bpf

@@ -1,0 +1,116 @@
+#include "userspace/util/fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+
+namespace colo {
+namespace {
+
+void set_err(int* err, int value) {
+  if (err) *err = value;
+}
+
+}  // namespace
+
+std::optional<std::string> read_file(const std::string& path, int* err) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    set_err(err, errno);
+    return std::nullopt;
+  }
+  // sysfs and cgroupfs report st_size 4096 (or 0) whatever the content: read to EOF.
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      set_err(err, errno);
+      close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    out.append(buf, n);
+  }
+  close(fd);
+  set_err(err, 0);
+  return out;
+}
+
+int write_file(const std::string& path, std::string_view data) {
+  // No O_CREAT/O_TRUNC: these are kernel files; a missing one is an error, not a new file.
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  ssize_t n;
+  do {
+    n = write(fd, data.data(), data.size());
+  } while (n < 0 && errno == EINTR);
+  int rc = n < 0 ? -errno : (static_cast<size_t>(n) != data.size() ? -EIO : 0);
+  close(fd);
+  return rc;
+}
+
+std::optional<std::string> read_line(const std::string& path, int* err) {
+  auto content = read_file(path, err);
+  if (!content) return std::nullopt;
+  std::string_view s = *content;
+  return std::string(trim(s.substr(0, s.find('\n'))));
+}
+
+std::optional<int64_t> read_int(const std::string& path, int* err) {
+  auto line = read_line(path, err);
+  if (!line) return std::nullopt;
+  int64_t value = 0;
+  const char* end = line->data() + line->size();
+  auto [ptr, ec] = std::from_chars(line->data(), end, value);
+  if (ec != std::errc() || ptr != end) {
+    set_err(err, ec == std::errc::result_out_of_range ? ERANGE : EINVAL);
+    return std::nullopt;
+  }
+  return value;
+}
+
+bool path_exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+bool is_dir(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string join_path(std::string_view a, std::string_view b) {
+  if (a.empty()) return std::string(b);
+  if (b.empty()) return std::string(a);
+  while (a.size() > 1 && a.back() == '/') a.remove_suffix(1);
+  while (!b.empty() && b.front() == '/') b.remove_prefix(1);
+  std::string out(a);
+  if (out.back() != '/') out.push_back('/');
+  out.append(b);
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\n\r\v\f";
+  size_t begin = s.find_first_not_of(kSpace);
+  if (begin == std::string_view::npos) return {};
+  size_t end = s.find_last_not_of(kSpace);
+  return s.substr(begin, end - begin + 1);
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  for (;;) {
+    size_t pos = s.find(sep);
+    out.push_back(s.substr(0, pos));
+    if (pos == std::string_view::npos) return out;
+    s.remove_prefix(pos + 1);
+  }
+}
+
+}  // namespace colo

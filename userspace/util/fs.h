@@ -1,0 +1,24 @@
+// Small, error-returning file helpers for cgroupfs/sysfs/procfs.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace colo {
+
+// Whole file; nullopt and *err = errno on failure.
+std::optional<std::string> read_file(const std::string& path, int* err = nullptr);
+// Writes `data` in one write(2) (cgroup files need that); 0 or -errno.
+int write_file(const std::string& path, std::string_view data);
+// First line, whitespace trimmed.
+std::optional<std::string> read_line(const std::string& path, int* err = nullptr);
+std::optional<int64_t> read_int(const std::string& path, int* err = nullptr);
+bool path_exists(const std::string& path);
+bool is_dir(const std::string& path);
+std::string join_path(std::string_view a, std::string_view b);
+std::string_view trim(std::string_view s);
+std::vector<std::string_view> split(std::string_view s, char sep);  // empty fields kept
+
+}  // namespace colo
