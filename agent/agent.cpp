@@ -306,6 +306,12 @@ int Agent::run() {
       r.set_content("not ready: first collection pending\n", "text/plain");
     }
   });
+  ControlServer control;
+  if (!control.start(cfg_.agent.socket_path, [this](const nlohmann::json& r) { return handle(r); },
+                     &err)) {
+    LOG_ERROR("control socket: %s", err.c_str());
+    return 1;
+  }
   auto [host, port] = split_host_port(cfg_.agent.metrics_addr);
   if (!http.bind_to_port(host, port)) {
     LOG_ERROR("cannot listen on %s for /metrics (in use, or not a local address?)",
@@ -313,15 +319,12 @@ int Agent::run() {
     return 1;
   }
   std::thread http_thread([&] { http.listen_after_bind(); });
-
-  ControlServer control;
-  if (!control.start(cfg_.agent.socket_path, [this](const nlohmann::json& r) { return handle(r); },
-                     &err)) {
-    LOG_ERROR("control socket: %s", err.c_str());
+  // httplib ignores a stop() that comes before its accept loop runs.
+  auto stop_http = [&] {
+    for (int i = 0; i < 500 && !http.is_running(); i++) usleep(10000);
     http.stop();
     http_thread.join();
-    return 1;
-  }
+  };
 
   std::thread events_thread;
   if (programs_) {
@@ -377,8 +380,7 @@ int Agent::run() {
   stopping_ = true;
   if (events_thread.joinable()) events_thread.join();
   control.stop();
-  http.stop();
-  http_thread.join();
+  stop_http();
   programs_.reset();  // detaches; pinned maps stay for bpftool and the next agent
   return exit_code;
 }

@@ -143,10 +143,13 @@ Snapshot Collector::collect() {
     auto cpus = programs_->read_cpus();
     s.mono_ns = mono_now_ns();
 
-    // Interference not yet settled by a switch (both siblings running on).
+    // Interference not yet settled by a switch (both siblings running on),
+    // and CPU time the kernel batches per CPU before adding it to the map.
     std::unordered_map<uint64_t, std::array<uint64_t, COLO_CLASS_MAX>> unsettled;
+    std::unordered_map<uint64_t, uint64_t> pending_run;
     for (size_t c = 0; c < cpus.size(); c++) {
       const auto& cs = cpus[c];
+      if (cs.cgid) pending_run[cs.cgid] += cs.pending_run_ns;
       if (cs.sibling == COLO_NO_SIBLING || cs.sibling >= cpus.size()) continue;
       const auto& ss = cpus[cs.sibling];
       if (cs.cls == COLO_CLASS_LS && cs.cgid && cs.acct_ns && ss.since_ns &&
@@ -160,14 +163,19 @@ Snapshot Collector::collect() {
       CgroupSignals& cs = s.cgroups[*path];
       cs.has_sched = true;
       std::copy(std::begin(v.rq_slots), std::end(v.rq_slots), cs.rq_slots.begin());
-      cs.rq_count = v.rq_count;
+      cs.rq_count = 0;
+      for (uint64_t n : v.rq_slots) cs.rq_count += n;
       cs.rq_sum_ns = v.rq_sum_ns;
       std::copy(std::begin(v.preempted_by), std::end(v.preempted_by), cs.preempted_by.begin());
       std::copy(std::begin(v.smt_ns), std::end(v.smt_ns), cs.smt_ns.begin());
       auto u = unsettled.find(id);
       if (u != unsettled.end())
         for (int k = 0; k < COLO_CLASS_MAX; k++) cs.smt_ns[k] += u->second[k];
-      cs.run_ns = v.run_ns;
+      // Never let the counter go back when a batch is flushed between our
+      // reads of the map and of the CPU states.
+      uint64_t& last = last_run_ns_[id];
+      last = std::max<uint64_t>(last, v.run_ns + pending_run[id]);
+      cs.run_ns = last;
       cs.urgent_events = v.urgent_events;
     }
 

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/config.h"
@@ -86,6 +87,7 @@ class Collector {
   std::unique_ptr<CgroupIndex> cpu_idx_, mem_idx_, v2_idx_;
   std::map<std::pair<uint64_t, uint32_t>, uint32_t> pushed_classes_;
   bool gc_done_ = false;
+  std::unordered_map<uint64_t, uint64_t> last_run_ns_;  // by cpu-hierarchy cgroup id
 };
 
 }  // namespace colo

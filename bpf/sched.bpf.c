@@ -4,9 +4,9 @@
  * whom, SMT-sibling interference, per-class CPU time, and urgent events when
  * an LS task waited too long.
  *
- * Two program sets do the same work: tp_btf (task storage for wakeup
- * timestamps) and raw_tp (an LRU hash keyed by pid) for kernels where BTF
- * tracepoints cannot attach. The agent autoloads exactly one of them.
+ * Two program sets do the same work: tp_btf (plain loads through trusted BTF
+ * pointers) and raw_tp (probe reads) for kernels where BTF tracepoints cannot
+ * attach. The agent autoloads exactly one of them.
  */
 #include "colo_common.bpf.h"
 
@@ -66,18 +66,16 @@ struct {
 	__type(value, __u64);
 } colo_urg_rl SEC(".maps");
 
-/* Wakeup timestamps: task storage for tp_btf ... */
+/*
+ * When each runnable task became runnable, by thread id. A preallocated hash,
+ * not task storage: measured under `perf bench sched messaging` on 6.18, the
+ * task-storage lookups (two per switch) cost more than this map
+ * (tests/bench/RESULTS.md). Entries are deleted when the task gets a CPU; a
+ * task that exits while runnable leaves one behind, which the LRU evicts.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u64);
-} colo_task_ts SEC(".maps");
-
-/* ... and a pid-keyed LRU hash for raw_tp (no trusted task pointer there). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
 	__type(key, __u32);
 	__type(value, __u64);
 } colo_wake_ts SEC(".maps");
@@ -95,11 +93,12 @@ struct task_struct___pre514 {
 	long state;
 } __attribute__((preserve_access_index));
 
-static __always_inline long task_state(struct task_struct *t)
+static __always_inline long task_state(struct task_struct *t, bool btf)
 {
 	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
-	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+		return btf ? t->__state : BPF_CORE_READ(t, __state);
+	return btf ? ((struct task_struct___pre514 *)t)->state
+		   : BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
 static __always_inline struct colo_cg_sched *sched_stats(__u64 cgid)
@@ -124,39 +123,22 @@ static __always_inline struct colo_cg_sched *sched_stats(__u64 cgid)
 /* Remember when @p became runnable. */
 static __always_inline void mark_runnable(struct task_struct *p, bool btf, __u64 now)
 {
-	__u64 *ts;
+	__u32 pid = btf ? p->pid : BPF_CORE_READ(p, pid);
 
-	if (btf) {
-		ts = bpf_task_storage_get(&colo_task_ts, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (ts)
-			*ts = now;
-		else
-			colo_count_drop(COLO_DROP_TASK_STORAGE);
-	} else {
-		__u32 pid = BPF_CORE_READ(p, pid);
-		if (bpf_map_update_elem(&colo_wake_ts, &pid, &now, BPF_ANY))
-			colo_count_drop(COLO_DROP_TASK_STORAGE);
-	}
+	if (bpf_map_update_elem(&colo_wake_ts, &pid, &now, BPF_ANY))
+		colo_count_drop(COLO_DROP_TASK_STORAGE);
 }
 
-/* When @p became runnable (0 = unknown), and forget it. */
-static __always_inline __u64 take_runnable(struct task_struct *p, __u32 pid, bool btf)
+/* When the task @pid became runnable (0 = unknown), and forget it. */
+static __always_inline __u64 take_runnable(__u32 pid)
 {
-	__u64 *ts, v = 0;
+	__u64 *ts, v;
 
-	if (btf) {
-		ts = bpf_task_storage_get(&colo_task_ts, p, 0, 0);
-		if (ts) {
-			v = *ts;
-			*ts = 0;
-		}
-	} else {
-		ts = bpf_map_lookup_elem(&colo_wake_ts, &pid);
-		if (ts) {
-			v = *ts;
-			bpf_map_delete_elem(&colo_wake_ts, &pid);
-		}
-	}
+	ts = bpf_map_lookup_elem(&colo_wake_ts, &pid);
+	if (!ts)
+		return 0;
+	v = *ts;
+	bpf_map_delete_elem(&colo_wake_ts, &pid);
 	return v;
 }
 
@@ -255,25 +237,30 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	struct colo_cg_sched *st;
 	__u32 prev_pid, next_pid, next_cls, prev_cls;
 	__u64 next_cgid, prev_cgid, ts, *cls_ns;
+	bool runnable;
 
 	cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
 	if (!cs)
 		return 0;
-	prev_pid = BPF_CORE_READ(prev, pid);
-	next_pid = BPF_CORE_READ(next, pid);
+	prev_pid = btf ? prev->pid : BPF_CORE_READ(prev, pid);
+	next_pid = btf ? next->pid : BPF_CORE_READ(next, pid);
 
 	/* What ran until now: cached at the switch that put it on this CPU. */
 	prev_cgid = cs->cgid;
 	prev_cls = cs->cls & (COLO_CLASS_MAX - 1);
 	if (!cs->since_ns) {
 		/* First switch seen on this CPU: learn prev the slow way. */
-		prev_cgid = prev_pid ? task_cpu_cgid(prev) : 0;
+		prev_cgid = prev_pid ? task_cpu_cgid_fast(prev, btf) : 0;
 		prev_cls = prev_pid ? colo_class_of(prev_cgid, cpu_hierarchy) : COLO_CLASS_IDLE;
 	}
 
 	if (next_pid) {
-		next_cgid = task_cpu_cgid(next);
-		next_cls = colo_class_of(next_cgid, cpu_hierarchy) & (COLO_CLASS_MAX - 1);
+		next_cgid = task_cpu_cgid_fast(next, btf);
+		/* Consecutive tasks of one cgroup are common: reuse its class. */
+		if (next_cgid == prev_cgid && prev_pid)
+			next_cls = prev_cls;
+		else
+			next_cls = colo_class_of(next_cgid, cpu_hierarchy) & (COLO_CLASS_MAX - 1);
 	} else {
 		next_cgid = 0;
 		next_cls = COLO_CLASS_IDLE;
@@ -282,27 +269,43 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	if (smt_enabled)
 		settle_smt(cs, prev_cgid, prev_cls, now);
 
+	/*
+	 * CPU time: per class in a per-CPU array; per cgroup batched in the CPU's
+	 * state while consecutive tasks belong to one cgroup, so most switches do
+	 * not touch the shared colo_cg_sched entry of prev.
+	 */
 	st = 0;
-	if (prev_pid && prev_cgid) {
-		st = sched_stats(prev_cgid);
-		if (st && cs->since_ns && now > cs->since_ns)
-			__sync_fetch_and_add(&st->run_ns, now - cs->since_ns);
-	}
+	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
 	if (cs->since_ns && now > cs->since_ns) {
+		__u64 delta = now - cs->since_ns;
+
 		cls_ns = bpf_map_lookup_elem(&colo_class_ns, &prev_cls);
 		if (cls_ns)
-			*cls_ns += now - cs->since_ns;
+			*cls_ns += delta;
+		if (prev_pid && prev_cgid) {
+			if (prev_cgid == next_cgid && !runnable &&
+			    cs->pending_run_ns + delta < COLO_RUN_FLUSH_NS) {
+				cs->pending_run_ns += delta;
+			} else {
+				st = sched_stats(prev_cgid);
+				if (st)
+					__sync_fetch_and_add(&st->run_ns, cs->pending_run_ns + delta);
+				cs->pending_run_ns = 0;
+			}
+		}
 	}
 
 	/* A task that loses its CPU while runnable waits again from now. */
-	if (prev_pid && (preempt || task_state(prev) == TASK_RUNNING)) {
+	if (runnable) {
 		mark_runnable(prev, btf, now);
+		if (!st && prev_cgid)
+			st = sched_stats(prev_cgid);
 		if (st)
 			count_preemption(prev_cgid, next_cgid, next_cls, st, now);
 	}
 
 	if (next_pid) {
-		ts = take_runnable(next, next_pid, btf);
+		ts = take_runnable(next_pid);
 		if (ts && now > ts && next_cgid) {
 			__u64 lat = now - ts;
 			__u32 slot = colo_hist_slot(lat);
@@ -311,7 +314,6 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 			if (st) {
 				if (slot < COLO_HIST_SLOTS)
 					__sync_fetch_and_add(&st->rq_slots[slot], 1);
-				__sync_fetch_and_add(&st->rq_count, 1);
 				__sync_fetch_and_add(&st->rq_sum_ns, lat);
 				if (next_cls == COLO_CLASS_LS && urgent_threshold_ns &&
 				    lat >= urgent_threshold_ns)

@@ -33,7 +33,7 @@ struct colo_class_key {
 
 /*
  * Run-queue latency histogram: 4 sub-slots per power of two of microseconds.
- * Slot 0 holds [0, 1us); slot 4*o+s (o>=0) holds [2^o * (1 + s/4), 2^o * (1 + (s+1)/4)) us,
+ * Slot 0 holds [0, 1us); slot 1+4*o+s (o>=0) holds [2^o * (1 + s/4), 2^o * (1 + (s+1)/4)) us,
  * except that octaves 0 and 1 have fewer distinct values (integer us), so
  * their unused sub-slots stay empty. The last slot collects everything above.
  */
@@ -49,7 +49,7 @@ struct colo_class_key {
 struct colo_cg_sched {
 	__u64 rq_slots[COLO_HIST_SLOTS];   /* run-queue latency histogram, see COLO_HIST_* */
 	__u64 __pad0;                      /* keeps the counters below 16-byte aligned */
-	__u64 rq_count;                    /* number of latency samples */
+	__u64 __reserved;                  /* zero (the sample count is the sum of rq_slots) */
 	__u64 rq_sum_ns;                   /* sum of latency samples, ns */
 	__u64 preempted_by[COLO_CLASS_MAX];/* times a runnable task of this cgroup lost its
 	                                      CPU, by class of the task that took it */
@@ -80,7 +80,11 @@ struct colo_cpu_state {
 	__u64 acct_ns;       /* SMT interference settled up to this time */
 	__u32 cls;           /* enum colo_class of the task running now */
 	__u32 sibling;       /* SMT sibling CPU, or COLO_NO_SIBLING */
+	__u64 pending_run_ns;/* CPU time of cgid not yet added to its colo_cg_sched
+	                        run_ns (flushed when another cgroup runs, or at
+	                        COLO_RUN_FLUSH_NS); readers add it */
 };
+#define COLO_RUN_FLUSH_NS (10ull * 1000 * 1000)
 #define COLO_NO_SIBLING 0xffffffffu
 
 /* Per-CPU, per-class CPU time: colo_class_ns is a per-CPU array indexed by
@@ -122,7 +126,7 @@ struct colo_urgent_event {
 enum colo_drop {
 	COLO_DROP_RINGBUF_FULL = 0,  /* urgent event not delivered */
 	COLO_DROP_SCHED_MAP_FULL,    /* colo_cg_sched update failed */
-	COLO_DROP_TASK_STORAGE,      /* task storage / wakeup-ts map update failed */
+	COLO_DROP_TASK_STORAGE,      /* wakeup-timestamp map update failed */
 	COLO_DROP_MEM_MAP_FULL,      /* colo_cg_mem or reclaim-start update failed */
 	COLO_DROP_NET_MAP_FULL,      /* colo_net update failed */
 	COLO_DROP_AGGR_MAP_FULL,     /* colo_aggr update failed */

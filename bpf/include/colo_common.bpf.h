@@ -61,6 +61,23 @@ static __always_inline __u64 task_cpu_cgid(struct task_struct *t)
 	return cgroup_id_of(BPF_CORE_READ(t, cgroups, dfl_cgrp));
 }
 
+/*
+ * tp_btf programs get trusted BTF pointers: plain loads (CO-RE relocated, the
+ * JIT emits guarded moves) instead of one bpf_probe_read_kernel() call per
+ * field, which matters in sched_switch. raw_tp pointers need the probe reads.
+ * `btf` is a literal at every call site, so only one branch is compiled in.
+ */
+static __always_inline __u64 task_cpu_cgid_fast(struct task_struct *t, bool btf)
+{
+	if (!btf)
+		return task_cpu_cgid(t);
+	if (cpu_on_v1) {
+		int idx = bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id);
+		return t->cgroups->subsys[idx]->cgroup->kn->id;
+	}
+	return t->cgroups->dfl_cgrp->kn->id;
+}
+
 /* The cgroup that accounts @t's memory. */
 static __always_inline __u64 task_mem_cgid(struct task_struct *t)
 {

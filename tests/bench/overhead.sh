@@ -222,10 +222,14 @@ start_agent
 start_runqlat
 say "colo programs: $(tr "\n" " " <<<"$COLO_IDS")  runqlat programs: $(tr "\n" " " <<<"$RQ_IDS")"
 if [[ $MSG_LOOPS = auto ]]; then
-  cal=$(perf bench sched messaging -l 20 2>&1 | perf_total_seconds)
-  MSG_LOOPS=$(awk -v t="$cal" -v s="$MSG_SECONDS" 'BEGIN {
-    l = t > 0 ? 20 * s / t : 2000; l = int(l / 10) * 10; print l < 10 ? 10 : l }')
-  say "calibration: -l 20 took ${cal} s -> -l $MSG_LOOPS"
+  # Two points, because starting and stopping the 400 tasks costs a fixed
+  # time that a single short run would take for loop time.
+  t1=$(perf bench sched messaging -l 20 2>&1 | perf_total_seconds)
+  t2=$(perf bench sched messaging -l 100 2>&1 | perf_total_seconds)
+  MSG_LOOPS=$(awk -v t1="$t1" -v t2="$t2" -v s="$MSG_SECONDS" 'BEGIN {
+    per = (t2 - t1) / 80; fixed = t1 - 20 * per; if (fixed < 0) fixed = 0
+    l = per > 0 ? (s - fixed) / per : 2000; l = int(l / 10) * 10; print l < 100 ? 100 : l }')
+  say "calibration: -l 20 took $t1 s, -l 100 took $t2 s -> -l $MSG_LOOPS"
 fi
 snapshot >"$WORK/before"
 msg_out=$(perf bench sched messaging -l "$MSG_LOOPS" 2>&1)
@@ -295,15 +299,18 @@ for h in "${hier[@]}"; do
 done
 say "created $NCGROUPS cgroups under each of: ${CG_DIRS[*]}"
 if [[ $POPULATE = 1 ]]; then
-  # One short task per cgroup (in every hierarchy), so that it is scheduled
-  # there once and the kernel side keeps an entry for the cgroup too.
+  # One short task per cgroup (in every hierarchy) that sleeps once, so that
+  # it is switched in there and the kernel side gets an entry for the cgroup.
+  pids=()
   for ((i = 0; i < NCGROUPS; i++)); do
     (
       for d in "${CG_DIRS[@]}"; do echo "$BASHPID" >"$d/cg-$i/cgroup.procs"; done
-      exec /bin/true
-    )
+      exec sleep 0.2
+    ) &
+    pids+=($!)
   done
-  say "ran one task in each"
+  wait "${pids[@]}" || true
+  say "ran one short task in each"
 fi
 for ((i = 0; i < 120; i++)); do
   [[ $(tracked) -ge $NCGROUPS ]] && break

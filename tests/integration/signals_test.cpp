@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <iostream>
 #include <map>
 #include <sstream>
 
@@ -131,6 +132,8 @@ TEST_P(Signals, RunqueueLatencyHogVersusAlone) {
   double p99_hog = quantile_bound(buckets(s2, ls), buckets(s3, ls), 0.99);
   double events = counter(s3, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", ls}}) -
                   counter(s2, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", ls}});
+  std::cout << "run-queue p99 bound alone " << p99_alone << " s, beside the hog " << p99_hog
+            << " s; events colo " << events << " runqlat " << rq_events << "\n";
   EXPECT_GT(p99_hog, 2 * p99_alone) << "p99 alone " << p99_alone << " with hog " << p99_hog;
   EXPECT_GE(p99_hog, 512e-6) << "a CPU hog should delay the waker by a slice";
   ASSERT_GT(rq_events, 100u);
@@ -176,7 +179,9 @@ TEST_P(Signals, SmtInterference) {
   const std::string ls = cg.cpu_rel("ls");
   const std::map<std::string, std::string> be_aggr = {{"cgroup", ls}, {"aggressor_class", "be"}};
 
-  auto be = Child::spawn({"taskset", "-c", "1", load_binary(), "hog", "5"}, cg.procs_files("box"));
+  std::string be_out = "/tmp/" + unique_name("be-hog") + ".out";
+  auto be = Child::spawn({"taskset", "-c", "1", load_binary(), "hog", "5"}, cg.procs_files("box"),
+                         be_out);
   ASSERT_TRUE(be);
   sleep_ms(300);
   auto s0 = agent.scrape();
@@ -192,14 +197,30 @@ TEST_P(Signals, SmtInterference) {
   // The LS task ran for this long, all of it beside the BE hog on the sibling.
   std::string ls_report = read_file(ls_out).value_or("");
   unlink(ls_out.c_str());
-  double ls_cpu = 0;
-  ASSERT_EQ(sscanf(ls_report.c_str(), "cpu_seconds %lf", &ls_cpu), 1) << ls_report;
-  EXPECT_GT(ls_cpu, 3.6) << "the machine was too busy for this measurement";
+  double ls_cpu = 0, ls_wall = 0;
+  ASSERT_EQ(sscanf(ls_report.c_str(), "cpu_seconds %lf wall_seconds %lf", &ls_cpu, &ls_wall), 2)
+      << ls_report;
   double overlap = counter(s1, "colo_cgroup_smt_interference_seconds_total", be_aggr) -
                    counter(s0, "colo_cgroup_smt_interference_seconds_total", be_aggr);
-  EXPECT_NEAR(overlap, ls_cpu, 0.1 * ls_cpu) << "LS beside a BE sibling for " << ls_cpu << " s";
+  std::cout << "SMT: LS ran " << ls_cpu << " s beside the BE hog; colo measured " << overlap
+            << " s\n";
 
   ASSERT_TRUE(be->wait(10000));
+  std::string be_report = read_file(be_out).value_or("");
+  unlink(be_out.c_str());
+  double be_cpu = 0, be_wall = 0;
+  ASSERT_EQ(sscanf(be_report.c_str(), "cpu_seconds %lf wall_seconds %lf", &be_cpu, &be_wall), 2)
+      << be_report;
+  // The true overlap lies between the LS task's CPU time less the time the BE
+  // task was off its CPU, and the LS task's CPU time.
+  double be_off = be_wall - be_cpu;
+  EXPECT_LE(overlap, 1.1 * ls_cpu);
+  EXPECT_GE(overlap, 0.9 * (ls_cpu - be_off)) << "BE was off its CPU for " << be_off << " s";
+  // On a quiet machine (as in CI) this is the plain goal: 4 s measure 4 s ± 10%.
+  if (ls_cpu > 3.9 && be_off < 0.1) {
+    EXPECT_NEAR(overlap, 4.0, 0.4);
+  }
+
   sleep_ms(200);
   auto s2 = agent.scrape();
   {

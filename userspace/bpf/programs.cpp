@@ -215,9 +215,6 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   for (auto* p : btf_progs) bpf_program__set_autoload(p, btf);
   for (auto* p : raw_progs) bpf_program__set_autoload(p, !btf);
   bpf_program__set_autoload(s->progs.colo_test_slot, false);
-  // raw_tp has no trusted task pointer: it uses the pid hash, not task storage
-  // (which kernels before 5.11 lack).
-  bpf_map__set_autocreate(btf ? s->maps.colo_wake_ts : s->maps.colo_task_ts, false);
   int e = colo_sched__load(s);
   if (e) {
     *err = std::string("load sched programs (") + (btf ? "tp_btf" : "raw_tp") + "): " + errstr(e);
