@@ -93,6 +93,8 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
   auto reclaim = family("colo_cgroup_memory_reclaim_stall_seconds_total",
                         "Time the cgroup's tasks stalled in direct or memcg reclaim.",
                         MetricType::Counter);
+  auto oom = family("colo_cgroup_oom_kills_total",
+                    "Tasks of the cgroup killed by the OOM killer.", MetricType::Counter);
   auto reclaim_n = family("colo_cgroup_memory_reclaim_stalls_total",
                           "Reclaim episodes the cgroup's tasks stalled in.", MetricType::Counter);
   MetricFamily psi[3][2] = {
@@ -143,6 +145,7 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
     if (cs.has_mem) {
       add_counter(reclaim, labels, (cs.mem.direct_reclaim_ns + cs.mem.memcg_reclaim_ns) * kNs);
       add_counter(reclaim_n, labels, cs.mem.direct_reclaim_count + cs.mem.memcg_reclaim_count);
+      add_counter(oom, labels, cs.mem.oom_kills);
     }
     const std::optional<Psi>* p[3] = {&cs.psi_cpu, &cs.psi_memory, &cs.psi_io};
     for (int r = 0; r < 3; r++) {
@@ -182,7 +185,7 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
                         MetricType::Gauge);
   add_gauge(tracked, {}, s->tracked_cgroups);
 
-  for (auto* f : {&hist, &wait, &preempt, &smt, &cpu, &urgent, &reclaim, &reclaim_n, &txb, &txp,
+  for (auto* f : {&hist, &wait, &preempt, &smt, &cpu, &urgent, &reclaim, &reclaim_n, &oom, &txb, &txp,
                   &cls, &lost, &prun, &pcnt, &attached, &tracked})
     out.push_back(std::move(*f));
   for (auto& r : psi)

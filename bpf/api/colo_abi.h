@@ -97,6 +97,7 @@ struct colo_cg_mem {
 	__u64 memcg_reclaim_ns;   /* ns stalled reclaiming their memcg (limit hit) */
 	__u64 direct_reclaim_count; /* direct reclaim episodes */
 	__u64 memcg_reclaim_count;  /* memcg reclaim episodes */
+	__u64 oom_kills;            /* tasks of this cgroup chosen by the OOM killer */
 };
 
 /* Key of colo_net: egress per socket cgroup (v2 id) and interface. */

@@ -8,9 +8,12 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "support/privileged.h"
 #include "userspace/util/fs.h"
@@ -51,9 +54,9 @@ std::string base_config(const TestCgroups& cg, const std::string& mode,
   std::ostringstream c;
   c << "agent:\n  collect_interval: 20ms\n"
     << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n"
-    << "bpf:\n  attach: " << mode << "\n"
     << "network:\n  interfaces: []\n"
-    << extra;
+    << extra
+    << "bpf:\n  attach: " << mode << "\n";
   return c.str();
 }
 
@@ -83,7 +86,9 @@ TEST_P(Signals, RunqueueLatencyHogVersusAlone) {
   cg.create("ls");
   cg.create("box");
   cg.create("box/hog");
-  AgentProcess agent(base_config(cg, GetParam()));
+  // Urgent events for waits over 1 ms, at most one per cgroup per CPU per 100 ms.
+  AgentProcess agent(
+      base_config(cg, GetParam()) + "  urgent_latency: 1ms\n  urgent_interval: 100ms\n");
   ASSERT_TRUE(agent.wait_ready()) << agent.log();
   const std::string ls = cg.cpu_rel("ls"), hog_cg = cg.cpu_rel("box/hog");
   // Waker: sleeps 1ms, then works 2ms (so a waiting hog takes the CPU from it).
@@ -152,13 +157,29 @@ TEST_P(Signals, RunqueueLatencyHogVersusAlone) {
   ASSERT_TRUE(hog_class) << "hog's cgroup is labelled be";
   EXPECT_GT(*hog_class, 1.0);
 
+  // Urgent events: raised while the hog delays the LS waker, rate-limited in the kernel.
+  double urgent = counter(s3, "colo_cgroup_urgent_events_total", {{"cgroup", ls}}) -
+                  counter(s2, "colo_cgroup_urgent_events_total", {{"cgroup", ls}});
+  double window_s = 3.5;  // the waker's 3 s plus margins
+  EXPECT_GT(urgent, 0);
+  EXPECT_LE(urgent, (window_s / 0.1 + 1) * 2) << "more than one per 100 ms per CPU";
+  EXPECT_EQ(counter(s3, "colo_cgroup_urgent_events_total", {{"cgroup", hog_cg}}), 0)
+      << "BE tasks never raise urgent events";
+
   // colo top names the hog's cgroup as the waker's top aggressor.
   std::string top;
   ASSERT_EQ(run_cmd({COLO_BINARY, "top", "--once", "-o", "json", "--socket", agent.socket_path()},
                     &top),
             0)
       << top;
-  EXPECT_NE(top.find("\"top_aggressors\""), std::string::npos);
+  auto topj = nlohmann::json::parse(top, nullptr, false);
+  ASSERT_FALSE(topj.is_discarded()) << top;
+  bool found = false;
+  for (auto& row : topj["cgroups"])
+    if (row["cgroup"] == ls)
+      for (auto& a : row["top_aggressors"])
+        found = found || (a["cgroup"] == hog_cg && a["class"] == "be");
+  EXPECT_TRUE(found) << "the hog should be the waker's top aggressor: " << top;
   std::string status;
   ASSERT_EQ(run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()},
                     &status),
@@ -265,6 +286,25 @@ TEST_P(Signals, MemoryReclaimStall) {
   EXPECT_EQ(free_, 0) << "the unlimited cgroup should not stall";
 }
 
+// A task that outgrows its memory cgroup's limit is OOM-killed: counted for
+// that cgroup and no other.
+TEST_P(Signals, OomKillCounted) {
+  TestCgroups cg;
+  cg.create("small");
+  ASSERT_EQ(write_file(cg.mem_dir("small") + "/memory.limit_in_bytes", "33554432"), 0);
+  AgentProcess agent(base_config(cg, GetParam()));
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  auto p = Child::spawn({load_binary(), "anon", "256"}, cg.procs_files("small"));
+  ASSERT_TRUE(p);
+  auto st = p->wait(60000);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGKILL) << "expected an OOM kill";
+  sleep_ms(200);
+  auto s = agent.scrape();
+  EXPECT_EQ(counter(s, "colo_cgroup_oom_kills_total", {{"cgroup", cg.mem_rel("small")}}), 1);
+  EXPECT_EQ(counter(s, "colo_cgroup_oom_kills_total", {}), 1) << "no other cgroup counted";
+}
+
 // Loopback traffic inside a network namespace of the test is counted for the
 // sending cgroup to within 1% of the bytes sent; the filter is gone after exit.
 TEST_P(Signals, EgressPerCgroup) {
@@ -344,6 +384,14 @@ TEST(Agent, SocketHealthAndCleanExit) {
   ASSERT_EQ(stat(agent.socket_path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(agent.get("/healthz").value_or(""), "ok\n");
+  // The exposition passes Prometheus' own linter.
+  std::string metrics_file = "/tmp/" + unique_name("metrics") + ".txt";
+  {
+    std::ofstream(metrics_file) << agent.get("/metrics").value_or("");
+  }
+  std::string lint;
+  EXPECT_EQ(run_cmd({"sh", "-c", "promtool check metrics < " + metrics_file}, &lint), 0) << lint;
+  unlink(metrics_file.c_str());
   std::string out;
   ASSERT_EQ(run_cmd({"bpftool", "map", "dump", "pinned", agent.pin_dir() + "/colo_class_ns"}, &out),
             0)

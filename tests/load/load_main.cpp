@@ -4,6 +4,7 @@
 //   udp PORT COUNT SIZE         send COUNT datagrams of SIZE bytes to 127.0.0.1:PORT
 //                               (a socket of this process receives them)
 //   pagecache FILE MB           write MB of file data through the page cache, then read it
+//   anon MB                     touch MB of anonymous memory
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -82,6 +83,19 @@ int main(int argc, char** argv) {
     }
     printf("sent %ld datagrams of %zu bytes\n", sent, size);
     return sent == count ? 0 : 1;
+  }
+  if (mode == "anon" && argc == 3) {
+    // Touch MB of anonymous memory, then hold it a moment.
+    long mb = atol(argv[2]);
+    std::vector<char*> blocks;
+    for (long i = 0; i < mb; i++) {
+      char* b = static_cast<char*>(malloc(1 << 20));
+      if (!b) return 1;
+      memset(b, 1, 1 << 20);
+      blocks.push_back(b);
+    }
+    sleep(1);
+    return 0;
   }
   if (mode == "pagecache" && argc == 4) {
     long mb = atol(argv[3]);

@@ -21,7 +21,7 @@ static_assert(sizeof(colo_aggr_key) == 16 && sizeof(colo_aggr_val) == 16);
 static_assert(sizeof(colo_cpu_state) == 40);
 static_assert(offsetof(colo_cpu_state, pending_run_ns) == 32);
 static_assert(offsetof(colo_cpu_state, cls) == 24 && offsetof(colo_cpu_state, sibling) == 28);
-static_assert(sizeof(colo_cg_mem) == 32);
+static_assert(sizeof(colo_cg_mem) == 40 && offsetof(colo_cg_mem, oom_kills) == 32);
 static_assert(sizeof(colo_net_key) == 16 && offsetof(colo_net_key, ifindex) == 8);
 static_assert(sizeof(colo_net_val) == 16);
 static_assert(sizeof(colo_urgent_event) == 32);

@@ -1,6 +1,7 @@
 #include "userspace/bpf/programs.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <errno.h>
@@ -224,6 +225,29 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   return s;
 }
 
+// mark_victim() passes the victim's task_struct since 6.6 (a pid before): the
+// OOM programs read the task, so they load only where the kernel's BTF says so.
+bool mark_victim_takes_task() {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  bool ok = false;
+  int id = btf__find_by_name_kind(vmlinux, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
+  if (id > 0) {
+    const btf_type* t = btf__type_by_id(vmlinux, btf__resolve_type(vmlinux, id));
+    if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
+    if (t && btf_is_func_proto(t) && btf_vlen(t) >= 2) {
+      const btf_type* arg = btf__type_by_id(vmlinux, btf_params(t)[1].type);
+      if (arg && btf_is_ptr(arg)) {
+        const btf_type* pointee = btf__type_by_id(vmlinux, arg->type);
+        const char* name = pointee ? btf__name_by_offset(vmlinux, pointee->name_off) : nullptr;
+        ok = name && strcmp(name, "task_struct") == 0;
+      }
+    }
+  }
+  btf__free(vmlinux);
+  return ok;
+}
+
 colo_mem* load_mem(const LoadOptions& opts, bool btf, std::string* err) {
   auto oo = open_opts(opts.pin_dir);
   colo_mem* s = colo_mem__open_opts(&oo);
@@ -242,6 +266,10 @@ colo_mem* load_mem(const LoadOptions& opts, bool btf, std::string* err) {
                               s->progs.colo_mrmdir_raw};
   for (auto* p : btf_progs) bpf_program__set_autoload(p, btf);
   for (auto* p : raw_progs) bpf_program__set_autoload(p, !btf);
+  bool oom = mark_victim_takes_task();
+  if (!oom) LOG_WARN("OOM kills per cgroup unavailable: this kernel's mark_victim passes no task");
+  bpf_program__set_autoload(s->progs.colo_oom_btf, oom && btf);
+  bpf_program__set_autoload(s->progs.colo_oom_raw, oom && !btf);
   int e = colo_mem__load(s);
   if (e) {
     *err = std::string("load memory programs: ") + errstr(e);

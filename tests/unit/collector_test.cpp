@@ -1,0 +1,84 @@
+// The collector on fixture trees, without BPF (cgroupfs-only mode).
+#include "agent/collector.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace colo {
+namespace {
+namespace fs = std::filesystem;
+
+class CollectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/colo-collector-XXXXXX";
+    root_ = mkdtemp(tmpl);
+    // A pure v2 tree with PSI files, a big box and a system slice.
+    for (const char* d : {"", "/svc", "/bigbox", "/bigbox/job1", "/system.slice"}) {
+      fs::create_directories(root_ + d);
+      std::ofstream(root_ + d + "/cgroup.procs");
+    }
+    std::ofstream(root_ + "/cgroup.controllers") << "cpu memory io\n";
+    std::ofstream(root_ + "/svc/cpu.pressure")
+        << "some avg10=1.50 avg60=0.00 avg300=0.00 total=2500000\n"
+           "full avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n";
+    std::ofstream(root_ + "/svc/memory.pressure")
+        << "some avg10=0.00 avg60=0.00 avg300=0.00 total=7\n"
+           "full avg10=0.00 avg60=0.00 avg300=0.00 total=3\n";
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  Collector make() {
+    Config cfg;
+    cfg.cgroup.root = root_;
+    cfg.cgroup.bigbox = "/bigbox";
+    cfg.cgroup.system = {"/system.slice"};
+    std::string err;
+    auto layout = CgroupLayout::from_tree(root_, &err);
+    EXPECT_TRUE(layout) << err;
+    return Collector(cfg, *layout, Topology{}, nullptr);
+  }
+  std::string root_;
+};
+
+TEST_F(CollectorTest, ClassifiesByBoxAndSystemSlices) {
+  Collector c = make();
+  EXPECT_EQ(c.classify("/bigbox"), "be");
+  EXPECT_EQ(c.classify("/bigbox/job1"), "be");
+  EXPECT_EQ(c.classify("/bigboxer"), "ls");
+  EXPECT_EQ(c.classify("/system.slice/sshd.service"), "system");
+  EXPECT_EQ(c.classify("/svc"), "ls");
+  EXPECT_EQ(c.classify("/"), "ls");
+}
+
+TEST_F(CollectorTest, ReadsPsiOfV2CgroupsWithoutBpf) {
+  Collector c = make();
+  Snapshot s = c.collect();
+  EXPECT_FALSE(s.bpf_active);
+  ASSERT_TRUE(s.cgroups.count("/svc"));
+  const CgroupSignals& svc = s.cgroups.at("/svc");
+  EXPECT_EQ(svc.cls, "ls");
+  ASSERT_TRUE(svc.psi_cpu && svc.psi_cpu->some && svc.psi_cpu->full);
+  EXPECT_EQ(svc.psi_cpu->some->total_us, 2500000u);
+  EXPECT_EQ(svc.psi_cpu->full->total_us, 1000000u);
+  ASSERT_TRUE(svc.psi_memory && svc.psi_memory->full);
+  EXPECT_EQ(svc.psi_memory->full->total_us, 3u);
+  EXPECT_FALSE(svc.psi_io);
+  EXPECT_FALSE(svc.has_sched);
+  // The box has no PSI files here: no entry rather than zeros.
+  EXPECT_FALSE(s.cgroups.count("/bigbox/job1"));
+}
+
+TEST_F(CollectorTest, VanishedCgroupIsSkipped) {
+  Collector c = make();
+  c.collect();
+  fs::remove_all(root_ + "/svc");
+  Snapshot s = c.collect();
+  EXPECT_FALSE(s.cgroups.count("/svc"));
+}
+
+}  // namespace
+}  // namespace colo
