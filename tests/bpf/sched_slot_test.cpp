@@ -30,8 +30,6 @@ class SchedSlotTest : public ::testing::Test {
     ASSERT_TRUE(skel_) << "open colo_sched: " << strerror(errno);
     ASSERT_EQ(0, bpf_map__set_max_entries(skel_->maps.colo_cpu, libbpf_num_possible_cpus()));
     autoload_only(skel_->obj, {"colo_test_slot"});
-    // Nothing that needs task storage is loaded; keep the map set minimal.
-    bpf_map__set_autocreate(skel_->maps.colo_task_ts, false);
     int err = colo_sched__load(skel_.get());
     ASSERT_EQ(0, err) << "load colo_test_slot: " << strerror(-err);
     prog_fd_ = bpf_program__fd(skel_->progs.colo_test_slot);

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/temp_dir.h"
+
 namespace colo {
 namespace {
 namespace fs = std::filesystem;
@@ -14,8 +16,6 @@ namespace fs = std::filesystem;
 class CollectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/colo-collector-XXXXXX";
-    root_ = mkdtemp(tmpl);
     // A pure v2 tree with PSI files, a big box and a system slice.
     for (const char* d : {"", "/svc", "/bigbox", "/bigbox/job1", "/system.slice"}) {
       fs::create_directories(root_ + d);
@@ -29,7 +29,6 @@ class CollectorTest : public ::testing::Test {
         << "some avg10=0.00 avg60=0.00 avg300=0.00 total=7\n"
            "full avg10=0.00 avg60=0.00 avg300=0.00 total=3\n";
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   Collector make() {
     Config cfg;
@@ -41,7 +40,8 @@ class CollectorTest : public ::testing::Test {
     EXPECT_TRUE(layout) << err;
     return Collector(cfg, *layout, Topology{}, nullptr);
   }
-  std::string root_;
+  test::TempDir tmp_{"colo-collector"};
+  const std::string root_ = tmp_.path();
 };
 
 TEST_F(CollectorTest, ClassifiesByBoxAndSystemSlices) {

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/temp_dir.h"
+
 #include "userspace/util/fs.h"
 
 namespace colo {
@@ -22,20 +24,14 @@ uint64_t inode_of(const std::string& path) {
 class CgroupIndexTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/colo_index_testXXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
     for (const char* d : {"/a", "/a/b", "/a/b/deep", "/c"})
       ASSERT_EQ(mkdir((root_ + d).c_str(), 0755), 0) << d;
     std::ofstream(root_ + "/cgroup.procs");
     std::ofstream(root_ + "/a/cpu.weight") << "100\n";
     ASSERT_EQ(symlink((root_ + "/a").c_str(), (root_ + "/link").c_str()), 0);
   }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
-  }
-  std::string root_;
+  test::TempDir tmp_{"colo-index-test"};
+  const std::string root_ = tmp_.path();
 };
 
 TEST_F(CgroupIndexTest, IdsAreDirectoryInodes) {

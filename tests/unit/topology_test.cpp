@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include "support/temp_dir.h"
 
 namespace colo {
 namespace {
@@ -62,21 +63,11 @@ TEST(Topology, CoreIdFallbackTellsPackagesApart) {
 
 class TopologyTreeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/colo_topo_testXXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
-  }
   void put(const std::string& rel, const std::string& content) {
-    std::filesystem::path p = root_ + "/devices/system/cpu/" + rel;
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream(p) << content;
+    tmp_.put("devices/system/cpu/" + rel, content);
   }
-  std::string root_;
+  test::TempDir tmp_{"colo-topo-test"};
+  const std::string root_ = tmp_.path();
 };
 
 TEST_F(TopologyTreeTest, MissingOnlineIsAnError) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <mutex>
+#include <string_view>
 
 #include "colo_mem.skel.h"
 #include "colo_net.skel.h"
@@ -196,6 +197,16 @@ void set_cgroup_knobs(Skel* s, const LoadOptions& opts) {
   s->rodata->mem_hierarchy = opts.mem_hierarchy;
 }
 
+// Autoloads the tp_btf programs of an object or their raw_tp twins, never both.
+void choose_flavour(bpf_object* obj, bool btf) {
+  bpf_program* p;
+  bpf_object__for_each_program(p, obj) {
+    std::string_view sec = bpf_program__section_name(p);
+    if (sec.starts_with("tp_btf/")) bpf_program__set_autoload(p, btf);
+    else if (sec.starts_with("raw_tp/")) bpf_program__set_autoload(p, !btf);
+  }
+}
+
 // Opens, configures and loads the sched object in one mode.
 colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string* err) {
   auto oo = open_opts(opts.pin_dir);
@@ -209,13 +220,8 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   bpf_map__set_max_entries(s->maps.colo_cpu, ncpus);
   bpf_map__set_max_entries(s->maps.colo_cg_sched, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
-  bpf_program* btf_progs[] = {s->progs.colo_wakeup_btf, s->progs.colo_wakenew_btf,
-                              s->progs.colo_switch_btf, s->progs.colo_rmdir_btf};
-  bpf_program* raw_progs[] = {s->progs.colo_wakeup_raw, s->progs.colo_wakenew_raw,
-                              s->progs.colo_switch_raw, s->progs.colo_rmdir_raw};
-  for (auto* p : btf_progs) bpf_program__set_autoload(p, btf);
-  for (auto* p : raw_progs) bpf_program__set_autoload(p, !btf);
-  bpf_program__set_autoload(s->progs.colo_test_slot, false);
+  choose_flavour(s->obj, btf);
+  bpf_program__set_autoload(s->progs.colo_test_slot, false);  // BPF_PROG_TEST_RUN only
   int e = colo_sched__load(s);
   if (e) {
     *err = std::string("load sched programs (") + (btf ? "tp_btf" : "raw_tp") + "): " + errstr(e);
@@ -258,14 +264,7 @@ colo_mem* load_mem(const LoadOptions& opts, bool btf, std::string* err) {
   set_cgroup_knobs(s, opts);
   bpf_map__set_max_entries(s->maps.colo_cg_mem, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
-  bpf_program* btf_progs[] = {s->progs.colo_dr_begin_btf, s->progs.colo_dr_end_btf,
-                              s->progs.colo_mr_begin_btf, s->progs.colo_mr_end_btf,
-                              s->progs.colo_mrmdir_btf};
-  bpf_program* raw_progs[] = {s->progs.colo_dr_begin_raw, s->progs.colo_dr_end_raw,
-                              s->progs.colo_mr_begin_raw, s->progs.colo_mr_end_raw,
-                              s->progs.colo_mrmdir_raw};
-  for (auto* p : btf_progs) bpf_program__set_autoload(p, btf);
-  for (auto* p : raw_progs) bpf_program__set_autoload(p, !btf);
+  choose_flavour(s->obj, btf);
   bool oom = mark_victim_takes_task();
   if (!oom) LOG_WARN("OOM kills per cgroup unavailable: this kernel's mark_victim passes no task");
   bpf_program__set_autoload(s->progs.colo_oom_btf, oom && btf);
