@@ -59,12 +59,11 @@ TEST_F(FsTest, WriteFileNeverCreates) {
   EXPECT_FALSE(path_exists(path));
 }
 
-TEST_F(FsTest, WriteFileWritesInPlaceWithoutTruncating) {
-  // Kernel files take the whole write as one value; a regular file shows that
-  // no O_TRUNC was used.
-  std::string path = put("cgroup.procs", "hello");
-  EXPECT_EQ(write_file(path, "ab"), 0);
-  EXPECT_EQ(read_file(path), "abllo");
+TEST_F(FsTest, WriteFileReplacesTheContent) {
+  // Like a shell redirection: a plain file (fixture trees) holds just the value.
+  std::string path = put("cpu.cfs_quota_us", "-100000");
+  EXPECT_EQ(write_file(path, "5000"), 0);
+  EXPECT_EQ(read_file(path), "5000");
 }
 
 TEST_F(FsTest, WriteFileReturnsNegativeErrno) {

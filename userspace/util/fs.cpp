@@ -42,8 +42,8 @@ std::optional<std::string> read_file(const std::string& path, int* err) {
 }
 
 int write_file(const std::string& path, std::string_view data) {
-  // No O_CREAT/O_TRUNC: these are kernel files; a missing one is an error, not a new file.
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  // No O_CREAT: these are kernel files; a missing one is an error, not a new file.
+  int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0) return -errno;
   ssize_t n;
   do {

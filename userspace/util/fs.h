@@ -10,7 +10,9 @@ namespace colo {
 
 // Whole file; nullopt and *err = errno on failure.
 std::optional<std::string> read_file(const std::string& path, int* err = nullptr);
-// Writes `data` in one write(2) (cgroup files need that); 0 or -errno.
+// Writes `data` in one write(2) (cgroup files need that), truncating like a
+// shell redirection (so plain files in fixture trees hold just `data`); never
+// creates the file. 0 or -errno.
 int write_file(const std::string& path, std::string_view data);
 // First line, whitespace trimmed.
 std::optional<std::string> read_line(const std::string& path, int* err = nullptr);

@@ -1,0 +1,124 @@
+// Plain, validated settings of the decision logic: how much BE may have
+// (`policy:`), how the big box follows it (`controller:`), and when BE tasks
+// are evicted (`eviction:`). Defaults are good enough to run without a file;
+// the reasons for each are in default_policy_yaml().
+#pragma once
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/policy/clock.h"
+
+namespace colo {
+class ConfigParser;
+}
+
+namespace colo::policy {
+
+enum class Mode { Dynamic, Static, Off };
+const char* mode_name(Mode m);  // "dynamic" | "static" | "off"
+
+enum class Level { On, Reduced, Off };
+const char* level_name(Level l);  // "on" | "reduced" | "off"
+
+// A colocation level and the share of the mode's amount it grants.
+struct LevelSpec {
+  Level level = Level::On;
+  double fraction = 1.0;  // 1 for On, 0 for Off, the configured value for Reduced
+};
+
+// Colocation at a level on some weekdays between two times of day. A window
+// belongs to the day it starts on: fri 22:00-06:00 runs Friday 22:00 to
+// Saturday 06:00.
+struct TimeWindow {
+  std::string name;
+  uint8_t days = 0x7f;   // bit 0 = Monday … bit 6 = Sunday
+  int start_minute = 0;  // 0 … 1439
+  int end_minute = 0;    // 1 … 1440 ("24:00"); <= start_minute: ends the next day
+  LevelSpec level;
+  int length_minutes() const {
+    return end_minute > start_minute ? end_minute - start_minute : end_minute + 1440 - start_minute;
+  }
+};
+
+struct PolicyConfig {
+  Mode mode = Mode::Dynamic;
+  // Dynamic: capacity × watermark − LS use − max(reserve, measured system use).
+  double cpu_watermark = 0.70;
+  double memory_watermark = 0.80;
+  double reserve_cpu_cores = 0.5;
+  uint64_t reserve_memory_bytes = 512ull << 20;
+  // Static: a fixed amount, capped at capacity × watermark.
+  double static_cpu_cores = 0;
+  uint64_t static_memory_bytes = 0;
+  // Smoothing of the dynamic amount: the peak LS/system use over peak_window,
+  // then a rise (never a fall) with this time constant. 0 disables either.
+  Duration peak_window = std::chrono::seconds(3);
+  Duration grow_time_constant = std::chrono::seconds(3);
+  // No usable node sample for this long: zero colocatable resources.
+  Duration stale_after = std::chrono::seconds(5);
+  // Time windows; outside all of them default_level applies, where several
+  // overlap the most restrictive wins.
+  LevelSpec default_level;
+  std::vector<TimeWindow> windows;
+  Duration stop_growing_before = std::chrono::minutes(15);
+  Duration grace_period = std::chrono::minutes(15);
+  // Time zone of the windows: a fixed UTC offset in minutes, else the host's.
+  std::optional<int> utc_offset_minutes;
+};
+
+struct ControllerConfig {
+  // Slow-path period, and the shortest time between two growth steps.
+  Duration tick = std::chrono::milliseconds(100);
+  // LS must have stayed healthy (no clamp, no unhealthy tick) this long.
+  Duration hold = std::chrono::milliseconds(500);
+  double step = 0.10;   // growth per step, as a fraction of the target
+  double floor = 0.20;  // a clamp cuts the allowance to this fraction of the target
+};
+
+// A trigger and a release level: pressure starts when the signal crosses
+// `trigger` (for `sustain`), and evictions go on until it is back past
+// `release`. For cpu_satisfaction lower is worse, so release > trigger there.
+struct Watermark {
+  bool enabled = true;
+  double trigger = 0;
+  double release = 0;
+  Duration sustain{0};
+};
+
+struct DiskWatermark {
+  std::string path;
+  Watermark mark;
+};
+
+struct EvictionConfig {
+  bool enabled = true;
+  bool dry_run = false;
+  Duration cooldown = std::chrono::seconds(30);
+  int burst_limit = 3;
+  Duration burst_window = std::chrono::minutes(5);
+  Watermark memory{true, 0.90, 0.85, Duration{0}};                            // used fraction
+  Watermark cpu_satisfaction{true, 0.30, 0.50, std::chrono::seconds(30)};     // BE demand met
+  Watermark ls_latency{true, 0.050, 0.010, std::chrono::seconds(5)};          // p99 seconds
+  std::vector<DiskWatermark> disks;                                            // used fraction
+};
+
+// Parsers for the three sections, in the style of parse_config(): every
+// problem is recorded through `p` as field + line; *out keeps its value for
+// keys that are absent or invalid.
+void parse_policy_section(const YAML::Node& node, const std::string& field, ConfigParser& p,
+                          PolicyConfig* out);
+void parse_controller_section(const YAML::Node& node, const std::string& field, ConfigParser& p,
+                              ControllerConfig* out);
+void parse_eviction_section(const YAML::Node& node, const std::string& field, ConfigParser& p,
+                            EvictionConfig* out);
+
+// The `policy:`, `controller:` and `eviction:` sections with the built-in
+// defaults, commented, ready to append to the default configuration file.
+std::string default_policy_yaml();
+
+}  // namespace colo::policy

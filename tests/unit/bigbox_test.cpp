@@ -1,0 +1,195 @@
+// The big box driver on fixture trees: v1 (hybrid) and v2 files, write order,
+// the ownership guard, dry run, adopt-only.
+#include "userspace/cgroup/bigbox.h"
+
+#include <gtest/gtest.h>
+
+#include "support/temp_dir.h"
+#include "userspace/util/fs.h"
+
+namespace colo {
+namespace {
+
+using test::TempDir;
+
+std::string slurp(const std::string& p) { return std::string(trim(read_file(p).value_or("?"))); }
+
+// A v1-hybrid host: cpu, cpuset, memory hierarchies and an empty unified one.
+struct HybridTree {
+  TempDir tmp{"colo-bigbox-v1"};
+  HybridTree() {
+    tmp.put("cpu/cgroup.procs", "");
+    tmp.put("cpuset/cgroup.procs", "");
+    tmp.put("cpuset/cpuset.cpus", "0-7\n");
+    tmp.put("cpuset/cpuset.mems", "0\n");
+    tmp.put("memory/cgroup.procs", "");
+    tmp.put("unified/cgroup.controllers", "");
+  }
+  // The box's files as the kernel would show them.
+  void populate_box(const std::string& rel = "colo.slice/bigbox") {
+    for (const char* f : {"cpu.shares", "cpu.idle", "cpu.cfs_quota_us", "cgroup.procs"})
+      tmp.put("cpu/" + rel + "/" + f, "");
+    tmp.put("cpu/" + rel + "/cpu.cfs_period_us", "100000\n");
+    tmp.put("cpuset/" + rel + "/cpuset.cpus", "0-7\n");
+    tmp.put("cpuset/" + rel + "/cpuset.mems", "0\n");
+    tmp.put("memory/" + rel + "/memory.limit_in_bytes", "9223372036854771712\n");
+    tmp.put("memory/" + rel + "/cgroup.procs", "");
+    tmp.put("unified/" + rel + "/cgroup.procs", "");
+  }
+  CgroupLayout layout() {
+    std::string err;
+    auto l = CgroupLayout::from_tree(tmp.path(), &err);
+    EXPECT_TRUE(l) << err;
+    return *l;
+  }
+};
+
+TEST(BigBoxV1, DrivesEveryKnob) {
+  HybridTree t;
+  t.populate_box();
+  std::string err;
+  auto box = BigBox::open(t.layout(), {}, &err);
+  ASSERT_TRUE(box) << err;
+  const std::string cpu = t.tmp.path() + "/cpu/colo.slice/bigbox";
+  EXPECT_EQ(box->set_min_weight(), 0);
+  EXPECT_EQ(slurp(cpu + "/cpu.shares"), "2");
+  EXPECT_EQ(slurp(cpu + "/cpu.idle"), "1");
+  EXPECT_EQ(box->set_cpu_quota(1.5), 0);
+  EXPECT_EQ(slurp(cpu + "/cpu.cfs_quota_us"), "150000");
+  EXPECT_DOUBLE_EQ(*box->cpu_quota_cores(), 1.5);
+  EXPECT_EQ(box->set_cpu_quota(0.001), 0);
+  EXPECT_EQ(slurp(cpu + "/cpu.cfs_quota_us"), "1000") << "the kernel's floor";
+  EXPECT_EQ(box->set_cpu_quota(-1), 0);
+  EXPECT_EQ(slurp(cpu + "/cpu.cfs_quota_us"), "-1");
+  EXPECT_FALSE(box->cpu_quota_cores());
+  EXPECT_FALSE(box->memory_limit()) << "v1's huge number means unlimited";
+  EXPECT_EQ(box->set_memory_limit(1 << 30), 0);
+  EXPECT_EQ(*box->memory_limit(), 1u << 30);
+  EXPECT_EQ(box->set_memory_limit(0), 0);
+  EXPECT_EQ(slurp(t.tmp.path() + "/memory/colo.slice/bigbox/memory.limit_in_bytes"), "-1");
+}
+
+TEST(BigBoxV1, NestedCpusetsNarrowBottomUpAndWidenTopDown) {
+  HybridTree t;
+  t.populate_box();
+  t.tmp.put("cpuset/colo.slice/bigbox/job1/cpuset.cpus", "0-7\n");
+  t.tmp.put("cpuset/colo.slice/bigbox/job1/task/cpuset.cpus", "0-7\n");
+  std::string err;
+  auto box = BigBox::open(t.layout(), {}, &err);
+  ASSERT_TRUE(box) << err;
+  const std::string b = t.tmp.path() + "/cpuset/colo.slice/bigbox";
+  ASSERT_EQ(box->set_cpuset({2, 3}), 0);
+  EXPECT_EQ(slurp(b + "/cpuset.cpus"), "2-3");
+  EXPECT_EQ(slurp(b + "/job1/cpuset.cpus"), "2-3");
+  EXPECT_EQ(slurp(b + "/job1/task/cpuset.cpus"), "2-3");
+  // Narrowing: deepest first, the box last.
+  std::vector<std::string> order;
+  for (auto& w : box->writes()) order.push_back(w.path.substr(b.size()));
+  EXPECT_EQ(order, (std::vector<std::string>{"/job1/task/cpuset.cpus", "/job1/cpuset.cpus",
+                                             "/cpuset.cpus"}));
+  // Moving to a disjoint set: widen top-down to the union, then narrow bottom-up.
+  size_t before = box->writes().size();
+  ASSERT_EQ(box->set_cpuset({6, 7}), 0);
+  order.clear();
+  for (size_t i = before; i < box->writes().size(); i++)
+    order.push_back(box->writes()[i].path.substr(b.size()) + "=" + box->writes()[i].value);
+  EXPECT_EQ(order, (std::vector<std::string>{
+                       "/cpuset.cpus=2-3,6-7", "/job1/cpuset.cpus=2-3,6-7",
+                       "/job1/task/cpuset.cpus=2-3,6-7", "/job1/task/cpuset.cpus=6-7",
+                       "/job1/cpuset.cpus=6-7", "/cpuset.cpus=6-7"}));
+  EXPECT_EQ(box->set_cpuset({}), -EINVAL) << "never empty";
+  EXPECT_EQ(*box->cpuset(), (std::vector<int>{6, 7}));
+}
+
+TEST(BigBoxV1, CreatesTheBoxInEveryHierarchy) {
+  HybridTree t;
+  std::string err;
+  auto box = BigBox::open(t.layout(), {}, &err);
+  ASSERT_TRUE(box) << err;
+  for (const char* h : {"cpu", "cpuset", "memory", "unified"})
+    EXPECT_TRUE(is_dir(t.tmp.path() + "/" + h + "/colo.slice/bigbox")) << h;
+  EXPECT_EQ(box->dirs().size(), 4u);
+}
+
+TEST(BigBoxV1, AdoptOnlyRefusesAMissingBox) {
+  HybridTree t;
+  std::string err;
+  BigBox::Options o;
+  o.rel_path = "/kubepods/besteffort";
+  o.create = false;
+  EXPECT_FALSE(BigBox::open(t.layout(), o, &err));
+  EXPECT_NE(err.find("/kubepods/besteffort does not exist"), std::string::npos) << err;
+  EXPECT_FALSE(is_dir(t.tmp.path() + "/cpu/kubepods"));
+}
+
+TEST(BigBoxV1, DryRunWritesNothing) {
+  HybridTree t;
+  t.populate_box();
+  std::string err;
+  BigBox::Options o;
+  o.dry_run = true;
+  auto box = BigBox::open(t.layout(), o, &err);
+  ASSERT_TRUE(box) << err;
+  box->set_min_weight();
+  box->set_cpu_quota(2);
+  box->set_memory_limit(1 << 20);
+  box->set_cpuset({0});
+  EXPECT_EQ(slurp(t.tmp.path() + "/cpu/colo.slice/bigbox/cpu.shares"), "");
+  EXPECT_EQ(slurp(t.tmp.path() + "/cpuset/colo.slice/bigbox/cpuset.cpus"), "0-7");
+  EXPECT_GE(box->writes().size(), 4u) << "what would have been written is recorded";
+}
+
+TEST(BigBoxGuard, OwnsOnlyItsOwnDirectories) {
+  HybridTree t;
+  t.populate_box();
+  std::string err;
+  auto box = BigBox::open(t.layout(), {}, &err);
+  ASSERT_TRUE(box);
+  const std::string root = t.tmp.path();
+  EXPECT_TRUE(box->owns(root + "/cpu/colo.slice/bigbox/cpu.shares"));
+  EXPECT_TRUE(box->owns(root + "/memory/colo.slice/bigbox/job/memory.limit_in_bytes"));
+  EXPECT_FALSE(box->owns(root + "/cpu/colo.slice/bigboxer/cpu.shares"));
+  EXPECT_FALSE(box->owns(root + "/cpu/colo.slice/cpu.shares"));
+  EXPECT_FALSE(box->owns(root + "/cpu/colo.slice/bigbox/../other/cpu.shares"));
+  EXPECT_FALSE(box->owns(root + "/cpu/colo.slice/bigbox"));
+}
+
+TEST(BigBoxV2, DrivesV2Files) {
+  TempDir tmp{"colo-bigbox-v2"};
+  tmp.put("cgroup.controllers", "cpuset cpu io memory pids\n");
+  const std::string rel = "kubepods.slice/kubepods-besteffort.slice";
+  for (const char* f : {"cpu.weight", "cpu.idle", "memory.high", "cpuset.cpus", "cgroup.procs"})
+    tmp.put(rel + "/" + f, "");
+  tmp.put(rel + "/cpu.max", "max 100000\n");
+  tmp.put(rel + "/memory.max", "max\n");
+  std::string err;
+  auto layout = CgroupLayout::from_tree(tmp.path(), &err);
+  ASSERT_TRUE(layout) << err;
+  BigBox::Options o;
+  o.rel_path = "/" + rel;
+  o.create = false;
+  auto box = BigBox::open(*layout, o, &err);
+  ASSERT_TRUE(box) << err;
+  const std::string b = tmp.path() + "/" + rel;
+  EXPECT_EQ(box->dirs().size(), 1u);
+  box->set_min_weight();
+  EXPECT_EQ(slurp(b + "/cpu.weight"), "1");
+  EXPECT_EQ(slurp(b + "/cpu.idle"), "1");
+  box->set_cpu_quota(0.5);
+  EXPECT_EQ(slurp(b + "/cpu.max"), "50000 100000");
+  EXPECT_DOUBLE_EQ(*box->cpu_quota_cores(), 0.5);
+  size_t n = box->writes().size();
+  box->set_memory_limit(2000);
+  // Shrinking from unlimited: memory.high before memory.max.
+  EXPECT_EQ(box->writes()[n].path, b + "/memory.high");
+  EXPECT_EQ(box->writes()[n + 1].path, b + "/memory.max");
+  EXPECT_EQ(slurp(b + "/memory.high"), "1900");
+  EXPECT_EQ(*box->memory_limit(), 2000u);
+  box->set_cpuset({1});
+  EXPECT_EQ(slurp(b + "/cpuset.cpus"), "1");
+  box->set_cpu_quota(-1);
+  EXPECT_EQ(slurp(b + "/cpu.max"), "max 100000");
+}
+
+}  // namespace
+}  // namespace colo

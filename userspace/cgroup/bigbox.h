@@ -1,0 +1,96 @@
+// The big box: the one cgroup that holds all BE work, over cgroup v1
+// (cpu, cpuset, memory hierarchies + the unified one where present) and v2.
+// Every write goes through one guard that refuses paths outside the box:
+// colo writes only to what it created or was configured to own.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "userspace/cgroup/layout.h"
+
+namespace colo {
+
+// One cgroup file write, for dry-run logs and tests.
+struct CgroupWrite {
+  std::string path;
+  std::string value;
+  int err = 0;  // 0 or errno
+};
+
+class BigBox {
+ public:
+  struct Options {
+    std::string rel_path = "/colo.slice/bigbox";  // relative to each hierarchy root
+    // Per-controller exceptions ("memory" -> "/some/other/box"), e.g. when the
+    // agent's own memory cgroup must hold the box (tests).
+    std::map<std::string, std::string> rel_path_for;
+    bool create = true;     // create the box if missing (bare host); else adopt only
+    bool dry_run = false;   // decide and log, write nothing
+  };
+
+  // Finds (and with `create`, makes) the box in every hierarchy it needs.
+  // nullopt + *err if a needed hierarchy is missing or the box cannot be made.
+  static std::optional<BigBox> open(const CgroupLayout& layout, const Options& opts,
+                                    std::string* err);
+
+  // Lowest CPU weight: v1 cpu.shares=2, v2 cpu.weight=1; cpu.idle=1 where the
+  // kernel has it (SCHED_IDLE for the whole box).
+  int set_min_weight();
+  // CFS bandwidth: `cores` CPUs worth per period; cores < 0: unlimited.
+  int set_cpu_quota(double cores, uint64_t period_us = 100000);
+  // The CPUs BE may run on (never empty). Nested cpusets below the box are
+  // narrowed before the box shrinks and widened after it grows (v1 rejects a
+  // child that is not a subset of its parent).
+  int set_cpuset(const std::vector<int>& cpus);
+  // Memory limit; 0: unlimited. v2 also sets memory.high to 95% so reclaim
+  // starts before the hard limit. EBUSY (usage above the new limit) is returned
+  // as is: the caller shrinks in steps or evicts.
+  int set_memory_limit(uint64_t bytes);
+  // oom_score_adj 1000 for every task in the box: the OOM killer picks BE first.
+  // Returns how many tasks were updated.
+  int set_oom_first();
+
+  // Moves `pid` (and its threads) into the box in every hierarchy.
+  int add_task(pid_t pid);
+  // The cgroup.procs files a process writes itself into (colo exec's child).
+  std::vector<std::string> procs_files() const;
+  // All tasks of the box and its descendants (from the cpu hierarchy, or v2).
+  std::vector<pid_t> tasks() const;
+  // The box's subcgroups (job cgroups), relative to the box, "" = the box itself.
+  std::vector<std::string> children() const;
+
+  // Current state read back from the files (for status and adoption).
+  std::optional<double> cpu_quota_cores() const;  // nullopt: unlimited
+  std::optional<std::vector<int>> cpuset() const;
+  std::optional<uint64_t> memory_limit() const;   // nullopt: unlimited
+  std::optional<uint64_t> memory_usage() const;
+  std::optional<uint64_t> cpu_usage_ns() const;   // cumulative
+
+  // Directories of the box, one per hierarchy it spans.
+  std::vector<std::string> dirs() const;
+  const std::string& rel_path() const { return opts_.rel_path; }
+  // The box's path in the hierarchy of `controller`.
+  std::string rel_path_of(const std::string& controller) const;
+  // Every write made (or, in dry run, that would have been made), oldest first;
+  // bounded. For logs and tests.
+  const std::vector<CgroupWrite>& writes() const { return writes_; }
+  // The guard: true if `path` is inside one of the box's directories.
+  bool owns(const std::string& path) const;
+
+ private:
+  int write(const std::string& path, const std::string& value);
+  std::optional<std::string> read(const std::string& path) const;
+  std::string cpu_dir_, cpuset_dir_, mem_dir_, v2_dir_;  // "" when not present
+  bool cpu_v2_ = false, cpuset_v2_ = false, mem_v2_ = false;
+  Options opts_;
+  std::vector<std::string> created_;  // levels colo made (removable on request)
+  std::vector<CgroupWrite> writes_;
+};
+
+}  // namespace colo
