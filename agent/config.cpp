@@ -99,6 +99,24 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
               else c.cgroup.bigbox = s;
             }
           })},
+         {"bigbox_create", H([&](const YAML::Node& v, const std::string& ff) {
+            p.boolean(v, ff, &c.cgroup.bigbox_create);
+          })},
+         {"bigbox_paths", H([&](const YAML::Node& v, const std::string& ff) {
+            if (!v.IsMap()) {
+              p.error(v, ff, "expected a mapping of controller to path");
+              return;
+            }
+            for (auto it = v.begin(); it != v.end(); ++it) {
+              std::string ctrl = it->first.Scalar(), path;
+              std::string f = ff + "." + ctrl;
+              if (ctrl != "cpu" && ctrl != "cpuset" && ctrl != "memory" && ctrl != "unified") {
+                p.error(it->first, f, "expected cpu, cpuset, memory or unified");
+                continue;
+              }
+              if (p.rel_path(it->second, f, &path)) c.cgroup.bigbox_paths[ctrl] = path;
+            }
+          })},
          {"system", H([&](const YAML::Node& v, const std::string& ff) {
             p.str_list(v, ff, &c.cgroup.system, true);
           })},
@@ -217,6 +235,12 @@ cgroup:
   root: /sys/fs/cgroup
   # The big box, relative to each hierarchy root: everything below it is BE.
   bigbox: /colo.slice/bigbox
+  # Create the box if missing (bare hosts); false: adopt an existing one only,
+  # e.g. bigbox: /kubepods/besteffort (cgroupfs driver) or
+  # /kubepods.slice/kubepods-besteffort.slice (systemd driver).
+  bigbox_create: true
+  # Per-controller exceptions to bigbox, e.g. {memory: /other/path}.
+  bigbox_paths: {}
   # Cgroups counted as class "system" (with everything below them).
   system:
     - /system.slice

@@ -1,6 +1,7 @@
 // colo's configuration: one YAML file -> plain structs, validated before use.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -19,6 +20,11 @@ struct CgroupConfig {
   std::string root = "/sys/fs/cgroup";
   // The big box, relative to each hierarchy root; everything below it is BE.
   std::string bigbox = "/colo.slice/bigbox";
+  // Create the box when missing (bare hosts); off: adopt an existing one only
+  // (e.g. /kubepods/besteffort).
+  bool bigbox_create = true;
+  // Per-controller exceptions to `bigbox` ("memory" -> path).
+  std::map<std::string, std::string> bigbox_paths;
   // System slices, relative paths: their cgroups and below are class "system".
   std::vector<std::string> system = {"/system.slice", "/init.scope"};
   int max_depth = 16;

@@ -56,6 +56,18 @@ class ConfigParser {
     return true;
   }
 
+  bool boolean(const YAML::Node& n, const std::string& field, bool* out) {
+    if (n.IsScalar()) {
+      const std::string& s = n.Scalar();
+      if (s == "true" || s == "false") {
+        *out = s == "true";
+        return true;
+      }
+    }
+    error(n, field, "expected true or false");
+    return false;
+  }
+
   bool duration(const YAML::Node& n, const std::string& field, uint64_t lo_ns, uint64_t hi_ns,
                 uint64_t* out) {
     if (!n.IsScalar()) {

@@ -13,6 +13,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/control.h"
+#include "agent/exec.h"
 #include "agent/top.h"
 #include "userspace/bpf/programs.h"
 #include "userspace/util/log.h"
@@ -118,6 +119,14 @@ int main(int argc, char** argv) {
   top->add_flag("--once", once, "Print once and exit");
   top->add_option("--interval", interval, "Refresh seconds")->check(CLI::Range(0.1, 60.0));
 
+  std::string exec_config, exec_class = "be";
+  std::vector<std::string> exec_argv;
+  auto* exec = app.add_subcommand("exec", "Run a command inside the big box (bare hosts)");
+  exec->add_option("--config", exec_config, "YAML config file (default: built-in)")
+      ->check(CLI::ExistingFile);
+  exec->add_option("--class", exec_class, "Workload class (be)")->check(CLI::IsMember({"be"}));
+  exec->add_option("CMD", exec_argv, "the command and its arguments, after --")->required();
+
   std::string pin_dir = "/sys/fs/bpf/colo";
   auto* bpf = app.add_subcommand("bpf", "BPF object helpers");
   bpf->require_subcommand(1);
@@ -134,6 +143,16 @@ int main(int argc, char** argv) {
     if (*config_default) {
       std::cout << colo::default_config_yaml();
       return 0;
+    }
+    if (*exec) {
+      std::vector<colo::ConfigError> errs;
+      colo::Config cfg = exec_config.empty() ? colo::parse_config("", &errs)
+                                             : colo::load_config_file(exec_config, &errs);
+      if (!errs.empty()) {
+        std::cerr << colo::format_config_errors(exec_config, errs);
+        return 125;
+      }
+      return colo::run_exec(cfg, exec_argv);
     }
     if (*status) return cmd_status(socket, output);
     if (*top) return cmd_top(socket, output, once, interval);

@@ -77,6 +77,8 @@ TestCgroups::TestCgroups() : name_(unique_name()) {
   const Hierarchy* mem = layout->for_controller("memory");
   const Hierarchy* v2 = layout->unified();
   if (cpu) cpu_root_ = cpu->mount;
+  const Hierarchy* cpuset = layout->for_controller("cpuset");
+  if (cpuset && !cpuset->v2 && cpuset != cpu) cpuset_root_ = cpuset->mount;
   if (v2) v2_root_ = v2->mount;
   if (mem) {
     // Nest memory cgroups under our own: limits above us still apply, and
@@ -115,6 +117,9 @@ static std::string sub(const std::string& root, const std::string& name, const s
 }
 
 std::string TestCgroups::cpu_dir(const std::string& rel) const { return sub(cpu_root_, name_, rel); }
+std::string TestCgroups::cpuset_dir(const std::string& rel) const {
+  return sub(cpuset_root_, name_, rel);
+}
 std::string TestCgroups::mem_dir(const std::string& rel) const { return sub(mem_root_, name_, rel); }
 std::string TestCgroups::v2_dir(const std::string& rel) const { return sub(v2_root_, name_, rel); }
 
@@ -137,12 +142,18 @@ std::string TestCgroups::mem_rel(const std::string& rel) const {
 }
 
 void TestCgroups::create(const std::string& rel) {
-  for (const std::string& dir : {cpu_dir(rel), mem_dir(rel), v2_dir(rel)}) {
+  for (const std::string& dir : {cpu_dir(rel), cpuset_dir(rel), mem_dir(rel), v2_dir(rel)}) {
     if (dir.empty()) continue;
     if (std::find(created_.begin(), created_.end(), dir) != created_.end()) continue;
-    if (mkdir(dir.c_str(), 0755) != 0)
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
       throw std::runtime_error("mkdir " + dir + ": " + strerror(errno));
     created_.push_back(dir);
+    // A new v1 cpuset has no CPUs or memory nodes: give it its parent's.
+    if (!cpuset_root_.empty() && dir.rfind(cpuset_root_ + "/", 0) == 0) {
+      std::string parent = dir.substr(0, dir.find_last_of('/'));
+      for (const char* f : {"/cpuset.cpus", "/cpuset.mems"})
+        write_file(dir + f, std::string(trim(read_file(parent + f).value_or(""))));
+    }
   }
 }
 

@@ -21,8 +21,8 @@ std::string unique_name(const std::string& prefix = "colo-test");
     if (!::colo::test::is_root()) GTEST_SKIP() << "needs root";          \
   } while (0)
 
-// The test's own cgroup tree: <cpu>/<name>, <memory>/<own memcg>/<name>
-// (nested under the test process's memory cgroup) and <unified>/<name>.
+// The test's own cgroup tree: <cpu>/<name>, <cpuset>/<name> (v1), <memory>/<own
+// memcg>/<name> (nested under the test process's memory cgroup), <unified>/<name>.
 // The destructor kills the processes still inside (only those: they are the
 // test's) and removes every directory it created, deepest first.
 class TestCgroups {
@@ -36,6 +36,7 @@ class TestCgroups {
   void create(const std::string& rel);
   // Absolute directories.
   std::string cpu_dir(const std::string& rel = "") const;
+  std::string cpuset_dir(const std::string& rel = "") const;  // "" without a v1 cpuset
   std::string mem_dir(const std::string& rel = "") const;
   std::string v2_dir(const std::string& rel = "") const;
   // Paths relative to each hierarchy root, as the agent labels them.
@@ -48,7 +49,7 @@ class TestCgroups {
 
  private:
   std::string name_;
-  std::string cpu_root_, mem_root_, v2_root_;  // hierarchy mounts (+ own memcg)
+  std::string cpu_root_, cpuset_root_, mem_root_, v2_root_;  // mounts (+ own memcg)
   std::vector<std::string> created_;           // absolute dirs, creation order
 };
 

@@ -1,0 +1,96 @@
+#include "agent/exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "userspace/cgroup/bigbox.h"
+#include "userspace/util/fs.h"
+#include "userspace/util/log.h"
+
+namespace colo {
+namespace {
+
+volatile sig_atomic_t g_child = 0;
+
+void forward(int sig) {
+  if (g_child > 0) kill(g_child, sig);
+}
+
+}  // namespace
+
+int run_exec(const Config& cfg, const std::vector<std::string>& argv) {
+  if (argv.empty()) {
+    fprintf(stderr, "colo exec: no command given (colo exec -- CMD ARGS...)\n");
+    return 125;
+  }
+  std::string err;
+  auto layout = CgroupLayout::discover(cfg.cgroup.root, &err);
+  if (!layout) {
+    fprintf(stderr, "colo exec: cannot find cgroup hierarchies under %s: %s\n",
+            cfg.cgroup.root.c_str(), err.c_str());
+    return 125;
+  }
+  BigBox::Options o;
+  o.rel_path = cfg.cgroup.bigbox;
+  o.rel_path_for = cfg.cgroup.bigbox_paths;
+  o.create = cfg.cgroup.bigbox_create;
+  auto box = BigBox::open(*layout, o, &err);
+  if (!box) {
+    fprintf(stderr, "colo exec: %s\n", err.c_str());
+    return 125;
+  }
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) {
+    perror("colo exec: pipe");
+    return 125;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("colo exec: fork");
+    return 125;
+  }
+  if (pid == 0) {
+    close(report[0]);
+    // Join the box before exec, so not one instruction of the job runs outside.
+    std::string self = std::to_string(getpid());
+    for (auto& f : box->procs_files()) {
+      if (int e = write_file(f, self)) {
+        dprintf(report[1], "cannot join the big box (%s): %s", f.c_str(), strerror(-e));
+        _exit(125);
+      }
+    }
+    write_file("/proc/self/oom_score_adj", "1000");
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    dprintf(report[1], "cannot run %s: %s", argv[0].c_str(), strerror(errno));
+    _exit(127);
+  }
+  close(report[1]);
+  g_child = pid;
+  struct sigaction sa {};
+  sa.sa_handler = forward;
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaction(s, &sa, nullptr);
+  char msg[512] = {};
+  ssize_t n = read(report[0], msg, sizeof(msg) - 1);
+  close(report[0]);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (n > 0) {
+    fprintf(stderr, "colo exec: %s\n", msg);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 125;
+  }
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 125;
+}
+
+}  // namespace colo

@@ -1,0 +1,74 @@
+#include "agent/policy/hysteresis.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "agent/policy/format.h"
+
+namespace colo::policy {
+
+BoxController::BoxController(ControllerConfig cfg, std::string unit)
+    : cfg_(cfg), unit_(std::move(unit)) {}
+
+void BoxController::block_growth_until(MonoTime until) {
+  if (!blocked_until_ || until > *blocked_until_) blocked_until_ = until;
+}
+
+Allowance BoxController::result(double before, std::string reason) const {
+  Allowance a;
+  a.amount = allowance();
+  a.target = target_;
+  a.changed = a.amount != before;
+  a.reason = std::move(reason);
+  return a;
+}
+
+Allowance BoxController::clamp_now(const std::string& why, MonoTime now) {
+  const double before = allowance();
+  const double floor = cfg_.floor * target_;
+  disturbed_ = now;
+  if (before <= floor) {
+    allowance_ = before;
+    return result(before, fmt("clamp (%s): already at %.2f %s, floor %.2f", why.c_str(), before,
+                              unit_.c_str(), floor));
+  }
+  allowance_ = floor;
+  return result(before, fmt("clamp (%s): %.2f -> %.2f %s (floor %.2f x target %.2f)", why.c_str(),
+                            before, floor, unit_.c_str(), cfg_.floor, target_));
+}
+
+Allowance BoxController::tick(double target, bool ls_healthy, MonoTime now) {
+  target_ = std::isfinite(target) && target > 0 ? target : 0;
+  if (!allowance_) {
+    // Start low and earn the rest like after a clamp: the agent has not yet
+    // seen how LS behaves with BE next to it.
+    allowance_ = cfg_.floor * target_;
+    disturbed_ = now;
+    return result(-1, fmt("start at the floor: %.2f %s (%.2f x target %.2f)", *allowance_,
+                          unit_.c_str(), cfg_.floor, target_));
+  }
+  const double before = *allowance_;
+  if (!disturbed_) disturbed_ = now;
+  if (!ls_healthy) disturbed_ = now;
+  if (before > target_) {
+    allowance_ = target_;
+    return result(before, fmt("target fell: %.2f -> %.2f %s", before, target_, unit_.c_str()));
+  }
+  if (before >= target_) return result(before, fmt("at target %.2f %s", target_, unit_.c_str()));
+  if (!ls_healthy) return result(before, fmt("LS unhealthy: holding %.2f %s", before, unit_.c_str()));
+  if (blocked_until_ && now < *blocked_until_)
+    return result(before, fmt("growth blocked for %s (eviction cooldown): holding %.2f %s",
+                              human(*blocked_until_ - now).c_str(), before, unit_.c_str()));
+  if (now - *disturbed_ < cfg_.hold)
+    return result(before, fmt("LS healthy for %s of %s: holding %.2f %s",
+                              human(now - *disturbed_).c_str(), human(cfg_.hold).c_str(), before,
+                              unit_.c_str()));
+  if (last_step_ && now - *last_step_ < cfg_.tick)
+    return result(before, fmt("next step in %s", human(cfg_.tick - (now - *last_step_)).c_str()));
+  allowance_ = std::min(target_, before + cfg_.step * target_);
+  last_step_ = now;
+  return result(before, fmt("grow: %.2f -> %.2f %s (target %.2f)", before, *allowance_,
+                            unit_.c_str(), target_));
+}
+
+}  // namespace colo::policy

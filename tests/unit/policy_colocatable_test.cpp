@@ -1,0 +1,356 @@
+#include "agent/policy/colocatable.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace colo::policy {
+namespace {
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+constexpr uint64_t GiB = 1ull << 30;
+
+// 2024-01-01 was a Monday; day 0 = Monday, 4 = Friday, 6 = Sunday.
+WallTime at(int day, int h, int m, int s = 0) {
+  return WallTime(sys_days(year(2024) / January / 1).time_since_epoch()) + days(day) + hours(h) +
+         minutes(m) + seconds(s);
+}
+
+PolicyConfig base_config() {
+  PolicyConfig c;
+  c.utc_offset_minutes = 0;
+  c.peak_window = 0s;
+  c.grow_time_constant = 0s;
+  c.stop_growing_before = 0s;
+  c.grace_period = 0s;
+  return c;
+}
+
+TimeWindow window(std::string name, uint8_t days, const char* start, const char* end, Level l,
+                  double fraction = 0) {
+  auto minute = [](const char* hhmm) { return std::stoi(hhmm) * 60 + std::stoi(hhmm + 3); };
+  TimeWindow w;
+  w.name = std::move(name);
+  w.days = days;
+  w.start_minute = minute(start);
+  w.end_minute = minute(end);
+  w.level = {l, l == Level::On ? 1.0 : l == Level::Off ? 0.0 : fraction};
+  return w;
+}
+
+constexpr uint8_t kAll = 0x7f, kFri = 1 << 4, kSun = 1 << 6, kWeekdays = 0x1f;
+
+struct Rig {
+  explicit Rig(PolicyConfig cfg, WallTime wall = at(0, 12, 0)) : policy(cfg), clock(wall) {}
+  // Observes a node sample at the current time and evaluates.
+  Colocatable feed(double ls_cpu, double sys_cpu = 1.0, uint64_t ls_mem = 20 * GiB,
+                   uint64_t sys_mem = 1 * GiB) {
+    NodeSample s;
+    s.at = clock.now_mono();
+    s.capacity_cpu_cores = 16;
+    s.capacity_memory_bytes = 64 * GiB;
+    s.ls_cpu_cores = ls_cpu;
+    s.system_cpu_cores = sys_cpu;
+    s.ls_memory_bytes = ls_mem;
+    s.system_memory_bytes = sys_mem;
+    s.be_cpu_cores = 3;
+    policy.observe(s);
+    return policy.update(clock);
+  }
+  ColocatablePolicy policy;
+  FakeClock clock;
+};
+
+TEST(PolicyColocatable, DynamicMath) {
+  Rig r(base_config());
+  Colocatable c = r.feed(5.2, 1.0);
+  EXPECT_NEAR(c.cpu_cores, 16 * 0.70 - 5.2 - 1.0, 1e-9);
+  EXPECT_NEAR(static_cast<double>(c.memory_bytes), 64.0 * GiB * 0.80 - 20.0 * GiB - 1.0 * GiB,
+              1.0);
+  EXPECT_EQ(c.mode, "dynamic");
+  EXPECT_EQ(c.phase, Phase::Normal);
+  EXPECT_EQ(c.window, -1);
+  EXPECT_DOUBLE_EQ(c.level, 1.0);
+  EXPECT_DOUBLE_EQ(c.be_cpu_cores, 3);
+  EXPECT_NE(c.reason.find("dynamic: cpu 16.00 x 0.70 - LS 5.20 - system 1.00 = 5.00 cores"),
+            std::string::npos)
+      << c.reason;
+}
+
+TEST(PolicyColocatable, SystemReserveIsAFloorAndResultIsFlooredAtZero) {
+  PolicyConfig cfg = base_config();
+  cfg.reserve_cpu_cores = 2.0;
+  Rig r(cfg);
+  Colocatable c = r.feed(4.0, 0.3);
+  EXPECT_NEAR(c.cpu_cores, 11.2 - 4.0 - 2.0, 1e-9);
+  EXPECT_NE(c.reason.find("system 2.00 (reserve)"), std::string::npos) << c.reason;
+  r.clock.advance(1s);
+  c = r.feed(15.0, 3.0, 60 * GiB);
+  EXPECT_EQ(c.cpu_cores, 0);
+  EXPECT_EQ(c.memory_bytes, 0u);
+}
+
+TEST(PolicyColocatable, SpikeLowersAtOnceRecoveryIsSlow) {
+  PolicyConfig cfg = base_config();
+  cfg.peak_window = 10s;
+  cfg.grow_time_constant = 10s;
+  Rig r(cfg);
+  for (int i = 0; i < 300; i++, r.clock.advance(1s)) r.feed(2.0);  // settle
+  EXPECT_NEAR(r.feed(2.0).cpu_cores, 8.2, 1e-9);
+  r.clock.advance(1s);
+  EXPECT_NEAR(r.feed(10.0).cpu_cores, 0.2, 1e-9) << "a spike lowers at once";
+  // The spike stays in the peak window for 10 s: quiet samples do not reopen.
+  for (int i = 1; i <= 10; i++) {
+    r.clock.advance(1s);
+    EXPECT_NEAR(r.feed(2.0).cpu_cores, 0.2, 1e-9) << i << "s after the spike";
+  }
+  // Then the amount climbs with the 10 s time constant, not at once.
+  r.clock.advance(1s);
+  double one = r.feed(2.0).cpu_cores;
+  EXPECT_NEAR(one, 0.2 + 8.0 * (1 - std::exp(-0.1)), 1e-6);
+  for (int i = 0; i < 29; i++, r.feed(2.0)) r.clock.advance(1s);
+  double thirty = r.policy.update(r.clock).cpu_cores;
+  EXPECT_NEAR(thirty, 8.2 - 8.0 * std::exp(-3.0), 1e-6);
+  EXPECT_NE(r.policy.update(r.clock).reason.find("rising"), std::string::npos);
+}
+
+TEST(PolicyColocatable, RiseDoesNotDependOnUpdateRate) {
+  PolicyConfig cfg = base_config();
+  cfg.grow_time_constant = 4s;
+  Rig fast(cfg), slow(cfg);
+  fast.feed(10);
+  slow.feed(10);
+  for (int i = 0; i < 40; i++) {
+    fast.clock.advance(100ms);
+    fast.feed(2);
+  }
+  slow.clock.advance(4s);
+  EXPECT_NEAR(fast.policy.update(fast.clock).cpu_cores, slow.feed(2).cpu_cores, 1e-9);
+}
+
+TEST(PolicyColocatable, StaticIsFixedAndCappedByWatermark) {
+  PolicyConfig cfg = base_config();
+  cfg.mode = Mode::Static;
+  cfg.static_cpu_cores = 4;
+  cfg.static_memory_bytes = 8 * GiB;
+  Rig r(cfg);
+  Colocatable c = r.feed(12.0);  // LS use does not matter
+  EXPECT_DOUBLE_EQ(c.cpu_cores, 4);
+  EXPECT_EQ(c.memory_bytes, 8 * GiB);
+  EXPECT_EQ(c.mode, "static");
+  cfg.static_cpu_cores = 20;
+  r.policy.reconfigure(cfg);
+  c = r.feed(0);
+  EXPECT_NEAR(c.cpu_cores, 16 * 0.7, 1e-9);
+  EXPECT_NE(c.reason.find("capped"), std::string::npos) << c.reason;
+}
+
+TEST(PolicyColocatable, OffIsZero) {
+  PolicyConfig cfg = base_config();
+  cfg.mode = Mode::Off;
+  Rig r(cfg);
+  Colocatable c = r.feed(0);
+  EXPECT_EQ(c.cpu_cores, 0);
+  EXPECT_EQ(c.memory_bytes, 0u);
+  EXPECT_EQ(c.phase, Phase::Off);
+  EXPECT_STREQ(phase_name(c.phase), "off");
+}
+
+TEST(PolicyColocatable, StaleOrMissingSignalsDegradeToZero) {
+  PolicyConfig cfg = base_config();
+  cfg.stale_after = 5s;
+  cfg.grow_time_constant = 10s;
+  Rig r(cfg);
+  Colocatable c = r.policy.update(r.clock);
+  EXPECT_EQ(c.phase, Phase::Stale);
+  EXPECT_EQ(c.cpu_cores, 0);
+  EXPECT_NE(c.reason.find("no node sample yet"), std::string::npos);
+
+  c = r.feed(2.0);
+  EXPECT_EQ(c.phase, Phase::Normal);
+  EXPECT_LT(c.cpu_cores, 1.0) << "after a blind period the amount is earned back slowly";
+  r.clock.advance(60s);
+  c = r.feed(2.0);
+  EXPECT_NEAR(c.cpu_cores, 8.2, 0.03);
+
+  r.clock.advance(5s);
+  EXPECT_EQ(r.policy.update(r.clock).phase, Phase::Normal) << "exactly stale_after is still fresh";
+  r.clock.advance(1s);
+  c = r.policy.update(r.clock);
+  EXPECT_EQ(c.phase, Phase::Stale);
+  EXPECT_EQ(c.cpu_cores, 0);
+  EXPECT_EQ(c.memory_bytes, 0u);
+  EXPECT_NE(c.reason.find("no node sample for 6.0s"), std::string::npos) << c.reason;
+
+  // Unusable samples count as missing.
+  NodeSample bad;
+  bad.at = r.clock.now_mono();
+  bad.capacity_cpu_cores = 16;  // no memory capacity
+  r.policy.observe(bad);
+  bad.capacity_memory_bytes = GiB;
+  bad.ls_cpu_cores = NAN;
+  r.policy.observe(bad);
+  EXPECT_EQ(r.policy.update(r.clock).phase, Phase::Stale);
+}
+
+TEST(PolicyColocatable, WindowsAcrossMidnightAndWeekdays) {
+  PolicyConfig cfg = base_config();
+  cfg.windows = {window("fri-night", kFri, "22:00", "06:00", Level::Off),
+                 window("office", kWeekdays, "09:00", "18:00", Level::Reduced, 0.5),
+                 window("sun-late", kSun, "23:00", "01:00", Level::Reduced, 0.25)};
+  auto lvl = [&](WallTime t) {
+    LocalTime lt = local_time(t, 0);
+    return level_at(cfg, lt.weekday * 1440 + lt.minute_of_day);
+  };
+  EXPECT_EQ(lvl(at(4, 21, 59)).fraction, 1.0);
+  EXPECT_EQ(lvl(at(4, 22, 0)).fraction, 0.0);
+  EXPECT_EQ(lvl(at(4, 22, 0)).window, 0);
+  EXPECT_EQ(lvl(at(5, 5, 59)).fraction, 0.0) << "Friday's window runs into Saturday";
+  EXPECT_EQ(lvl(at(5, 6, 0)).fraction, 1.0);
+  EXPECT_EQ(lvl(at(3, 23, 0)).fraction, 1.0) << "not on Thursday";
+  EXPECT_EQ(lvl(at(0, 1, 0)).fraction, 1.0) << "nor early Monday (it belongs to Sunday)";
+  EXPECT_EQ(lvl(at(4, 12, 0)).fraction, 0.5);
+  EXPECT_EQ(lvl(at(5, 12, 0)).fraction, 1.0) << "office hours are weekdays only";
+  // Sunday 23:00 -> Monday 01:00 wraps around the end of the week.
+  EXPECT_EQ(lvl(at(6, 22, 59)).fraction, 1.0);
+  EXPECT_EQ(lvl(at(6, 23, 30)).fraction, 0.25);
+  EXPECT_EQ(lvl(at(7, 0, 30)).fraction, 0.25);
+  EXPECT_EQ(lvl(at(7, 0, 30)).window, 2);
+  EXPECT_EQ(lvl(at(7, 1, 0)).fraction, 1.0);
+}
+
+TEST(PolicyColocatable, OverlappingWindowsMostRestrictiveWinsAndDefaultLevelOutside) {
+  PolicyConfig cfg = base_config();
+  cfg.default_level = {Level::Off, 0.0};
+  cfg.windows = {window("night", kAll, "20:00", "08:00", Level::On),
+                 window("backup", kAll, "02:00", "04:00", Level::Reduced, 0.3),
+                 window("batch", kAll, "01:00", "03:00", Level::Reduced, 0.6)};
+  Rig r(cfg, at(2, 12, 0));
+  Colocatable c = r.feed(2.0);
+  EXPECT_EQ(c.cpu_cores, 0) << "off outside every window";
+  EXPECT_EQ(c.phase, Phase::Off);
+  r.clock.set_wall(at(2, 21, 0));
+  c = r.feed(2.0);
+  EXPECT_NEAR(c.cpu_cores, 8.2, 1e-9);
+  EXPECT_EQ(c.window_name, "night");
+  r.clock.set_wall(at(3, 2, 30));
+  c = r.feed(2.0);
+  EXPECT_NEAR(c.cpu_cores, 8.2 * 0.3, 1e-9);
+  EXPECT_EQ(c.window_name, "backup");
+  EXPECT_NE(c.reason.find("window 'backup': level 0.30"), std::string::npos) << c.reason;
+}
+
+TEST(PolicyColocatable, StopGrowingBeforeTheLevelFalls) {
+  PolicyConfig cfg = base_config();
+  cfg.windows = {window("night", kAll, "22:00", "06:00", Level::Off)};
+  cfg.stop_growing_before = 30min;
+  Rig r(cfg, at(1, 21, 29));
+  EXPECT_NEAR(r.feed(6.0).cpu_cores, 4.2, 1e-9);
+  r.clock.advance(59s);
+  Colocatable c = r.feed(6.0);
+  EXPECT_EQ(c.phase, Phase::Normal) << "30m01s before: not yet";
+  r.clock.advance(2s);  // 21:30:01
+  c = r.feed(2.0);  // LS quietens: the dynamic amount would grow to 8.2
+  EXPECT_EQ(c.phase, Phase::Frozen);
+  EXPECT_NEAR(c.cpu_cores, 4.2, 1e-9);
+  EXPECT_NE(c.reason.find("level falls to 0.00 (window 'night') in 29m59s: not growing"),
+            std::string::npos)
+      << c.reason;
+  r.clock.advance(10min);
+  c = r.feed(9.0);  // shrinking stays allowed
+  EXPECT_NEAR(c.cpu_cores, 1.2, 1e-9);
+  r.clock.advance(1min);
+  EXPECT_NEAR(r.feed(2.0).cpu_cores, 1.2, 1e-9) << "and does not grow back";
+  r.clock.set_wall(at(1, 22, 0));
+  c = r.feed(2.0);
+  EXPECT_EQ(c.cpu_cores, 0);
+  EXPECT_EQ(c.phase, Phase::Off);
+}
+
+TEST(PolicyColocatable, GraceRampsDownLinearly) {
+  PolicyConfig cfg = base_config();
+  cfg.mode = Mode::Static;
+  cfg.static_cpu_cores = 8;
+  cfg.static_memory_bytes = 16 * GiB;
+  cfg.windows = {window("evening", kAll, "22:00", "23:00", Level::Reduced, 0.5),
+                 window("night", kAll, "23:00", "06:00", Level::Off)};
+  cfg.grace_period = 10min;
+  Rig r(cfg, at(0, 21, 59));
+  EXPECT_EQ(r.feed(0).cpu_cores, 8);
+  r.clock.advance(1min);  // 22:00, level 0.5: ramp 8 -> 4 over 10 minutes
+  Colocatable c = r.feed(0);
+  EXPECT_EQ(c.phase, Phase::Grace);
+  EXPECT_DOUBLE_EQ(c.cpu_cores, 8);
+  r.clock.advance(5min);
+  c = r.feed(0);
+  EXPECT_DOUBLE_EQ(c.cpu_cores, 6);
+  EXPECT_EQ(c.memory_bytes, 12 * GiB);
+  EXPECT_NE(c.reason.find("grace: 50% of the way from 8.00 to 4.00 cores"), std::string::npos)
+      << c.reason;
+  r.clock.advance(5min);
+  c = r.feed(0);
+  EXPECT_EQ(c.phase, Phase::Normal);
+  EXPECT_DOUBLE_EQ(c.cpu_cores, 4);
+  r.clock.set_wall(at(0, 22, 59));
+  r.clock.advance(1min);  // 23:00, level 0: ramp 4 -> 0
+  EXPECT_DOUBLE_EQ(r.feed(0).cpu_cores, 4);
+  r.clock.advance(2min + 30s);
+  EXPECT_DOUBLE_EQ(r.feed(0).cpu_cores, 3);
+  r.clock.advance(8min);
+  c = r.feed(0);
+  EXPECT_EQ(c.cpu_cores, 0);
+  EXPECT_EQ(c.phase, Phase::Off);
+}
+
+TEST(PolicyColocatable, WallClockJumpsDoNotBreakMonotonicLogic) {
+  PolicyConfig cfg = base_config();
+  cfg.mode = Mode::Static;
+  cfg.static_cpu_cores = 8;
+  cfg.static_memory_bytes = 8 * GiB;
+  cfg.windows = {window("night", kAll, "22:00", "06:00", Level::Off)};
+  cfg.grace_period = 10min;
+  cfg.stale_after = 5s;
+  Rig r(cfg, at(0, 21, 59));
+  r.feed(0);
+  r.clock.advance(1min);
+  r.feed(0);
+  r.clock.advance(5min);
+  EXPECT_DOUBLE_EQ(r.feed(0).cpu_cores, 4);
+  // NTP steps the clock 3 hours forward, still inside the night window: the
+  // ramp goes on by monotonic time, it does not jump to its end.
+  r.clock.jump_wall(3h);
+  Colocatable c = r.feed(0);
+  EXPECT_EQ(c.phase, Phase::Grace);
+  EXPECT_DOUBLE_EQ(c.cpu_cores, 4);
+  // A step backwards neither makes the fresh sample stale nor restarts anything.
+  r.clock.jump_wall(-2h);
+  r.clock.advance(2min + 30s);
+  c = r.feed(0);
+  EXPECT_EQ(c.phase, Phase::Grace);
+  EXPECT_DOUBLE_EQ(c.cpu_cores, 2);
+  // And a jump of the wall clock cannot make an old sample look fresh.
+  r.clock.advance(6s);
+  r.clock.jump_wall(-1h);
+  EXPECT_EQ(r.policy.update(r.clock).phase, Phase::Stale);
+}
+
+TEST(PolicyColocatable, LocalTimeWithExplicitOffset) {
+  LocalTime lt = local_time(at(0, 0, 30, 15), 0);
+  EXPECT_EQ(lt.weekday, 0);
+  EXPECT_EQ(lt.minute_of_day, 30);
+  EXPECT_EQ(lt.second, 15);
+  lt = local_time(at(0, 0, 30), -60);
+  EXPECT_EQ(lt.weekday, 6) << "one hour west of UTC it is still Sunday";
+  EXPECT_EQ(lt.minute_of_day, 23 * 60 + 30);
+  lt = local_time(at(6, 20, 0), 8 * 60);
+  EXPECT_EQ(lt.weekday, 0) << "Sunday 20:00 UTC is Monday 04:00 in UTC+8";
+  EXPECT_EQ(lt.minute_of_day, 4 * 60);
+  lt = local_time(WallTime{} - 1s, 0);
+  EXPECT_EQ(lt.weekday, 2) << "1969-12-31 was a Wednesday";
+  EXPECT_EQ(lt.minute_of_day, 1439);
+}
+
+}  // namespace
+}  // namespace colo::policy

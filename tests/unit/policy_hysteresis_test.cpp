@@ -1,0 +1,131 @@
+#include "agent/policy/hysteresis.h"
+
+#include <gtest/gtest.h>
+
+namespace colo::policy {
+namespace {
+
+using namespace std::chrono_literals;
+
+ControllerConfig config() {
+  ControllerConfig c;
+  c.tick = 100ms;
+  c.hold = 500ms;
+  c.step = 0.1;
+  c.floor = 0.2;
+  return c;
+}
+
+struct Rig {
+  BoxController box{config()};
+  FakeClock clock;
+  // Ticks every 100 ms for `d`, LS healthy, and returns the last allowance.
+  double run(std::chrono::milliseconds d, double target = 10) {
+    Allowance a;
+    for (auto t = 0ms; t < d; t += 100ms) {
+      clock.advance(100ms);
+      a = box.tick(target, true, clock.now_mono());
+    }
+    return a.amount;
+  }
+};
+
+TEST(PolicyHysteresis, StartsAtTheFloorAndGrowsOnlyAfterTheHoldTime) {
+  Rig r;
+  Allowance a = r.box.tick(10, true, r.clock.now_mono());
+  EXPECT_DOUBLE_EQ(a.amount, 2);
+  EXPECT_TRUE(a.changed);
+  EXPECT_DOUBLE_EQ(r.run(400ms), 2) << "LS healthy for 400 ms < hold 500 ms";
+  r.clock.advance(100ms);
+  a = r.box.tick(10, true, r.clock.now_mono());
+  EXPECT_DOUBLE_EQ(a.amount, 3);
+  EXPECT_NE(a.reason.find("grow: 2.00 -> 3.00 cores"), std::string::npos) << a.reason;
+}
+
+TEST(PolicyHysteresis, GrowsBySteps_OneStepPerTickInterval_NeverAboveTarget) {
+  Rig r;
+  r.box.tick(10, true, r.clock.now_mono());
+  r.run(500ms);  // 3
+  // Calls faster than the tick interval do not speed growth up.
+  r.clock.advance(50ms);
+  EXPECT_DOUBLE_EQ(r.box.tick(10, true, r.clock.now_mono()).amount, 3);
+  r.clock.advance(50ms);
+  EXPECT_DOUBLE_EQ(r.box.tick(10, true, r.clock.now_mono()).amount, 4);
+  EXPECT_DOUBLE_EQ(r.run(300ms), 7);
+  EXPECT_DOUBLE_EQ(r.run(300ms), 10);
+  EXPECT_DOUBLE_EQ(r.run(1000ms), 10) << "never above the target";
+  Allowance a = r.box.tick(10, true, r.clock.now_mono());
+  EXPECT_FALSE(a.changed);
+
+  BoxController big(ControllerConfig{100ms, 0ms, 0.3, 0.2});
+  FakeClock c;
+  big.adopt(8);
+  EXPECT_DOUBLE_EQ(big.tick(10, true, c.now_mono()).amount, 10) << "a step is capped at the target";
+}
+
+TEST(PolicyHysteresis, ClampCutsAtOnceAndRestartsTheHold) {
+  Rig r;
+  r.box.adopt(10);
+  r.box.tick(10, true, r.clock.now_mono());
+  r.clock.advance(1ms);
+  Allowance a = r.box.clamp_now("urgent: LS run-queue latency", r.clock.now_mono());
+  EXPECT_DOUBLE_EQ(a.amount, 2);
+  EXPECT_TRUE(a.changed);
+  EXPECT_NE(a.reason.find("clamp (urgent: LS run-queue latency): 10.00 -> 2.00 cores"),
+            std::string::npos)
+      << a.reason;
+  a = r.box.clamp_now("again", r.clock.now_mono());
+  EXPECT_FALSE(a.changed) << "a clamp never raises the allowance";
+  EXPECT_DOUBLE_EQ(r.run(400ms), 2);
+  EXPECT_DOUBLE_EQ(r.run(100ms), 3);
+}
+
+TEST(PolicyHysteresis, UnhealthyTickRestartsTheHold) {
+  Rig r;
+  r.box.tick(10, true, r.clock.now_mono());
+  r.run(400ms);
+  r.clock.advance(100ms);
+  Allowance a = r.box.tick(10, false, r.clock.now_mono());
+  EXPECT_DOUBLE_EQ(a.amount, 2);
+  EXPECT_NE(a.reason.find("LS unhealthy"), std::string::npos);
+  EXPECT_DOUBLE_EQ(r.run(400ms), 2);
+  EXPECT_DOUBLE_EQ(r.run(100ms), 3);
+}
+
+TEST(PolicyHysteresis, FollowsALowerTargetAtOnce) {
+  Rig r;
+  r.box.adopt(10);
+  Allowance a = r.box.tick(4, false, r.clock.now_mono());
+  EXPECT_DOUBLE_EQ(a.amount, 4);
+  EXPECT_NE(a.reason.find("target fell: 10.00 -> 4.00"), std::string::npos);
+  EXPECT_DOUBLE_EQ(r.box.tick(-1, true, r.clock.now_mono()).amount, 0) << "bad target = 0";
+}
+
+TEST(PolicyHysteresis, NoGrowthWhileBlockedByAnEvictionCooldown) {
+  Rig r;
+  r.box.tick(10, true, r.clock.now_mono());
+  r.box.block_growth_until(r.clock.now_mono() + 2s);
+  r.box.block_growth_until(r.clock.now_mono() + 1s);  // cannot shorten it
+  EXPECT_DOUBLE_EQ(r.run(1900ms), 2);
+  Allowance a = r.box.tick(10, true, r.clock.now_mono());
+  EXPECT_NE(a.reason.find("eviction cooldown"), std::string::npos) << a.reason;
+  EXPECT_DOUBLE_EQ(r.run(100ms), 3);
+}
+
+TEST(PolicyHysteresis, RecoversFromTheFloorWithinTheGoal) {
+  // The defaults: back to >= 90% of the target within 2 s of the last clamp.
+  BoxController box{ControllerConfig{}};
+  FakeClock c;
+  box.adopt(10);
+  box.tick(10, true, c.now_mono());
+  box.clamp_now("urgent", c.now_mono());
+  auto start = c.now_mono();
+  while (box.allowance() < 9 && c.now_mono() - start < 10s) {
+    c.advance(100ms);
+    box.tick(10, true, c.now_mono());
+  }
+  EXPECT_LE(c.now_mono() - start, 2s);
+}
+
+}  // namespace
+}  // namespace colo::policy
