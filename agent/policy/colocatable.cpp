@@ -92,7 +92,8 @@ void ColocatablePolicy::observe(const NodeSample& s) {
   if (!usable(s) || (last_ && s.at < last_->at)) return;
   last_ = s;
   recent_.push_back(s);
-  while (recent_.size() > kMaxRecent || (recent_.size() > 1 && recent_.front().at < s.at - cfg_.peak_window))
+  while (recent_.size() > kMaxRecent ||
+         (recent_.size() > 1 && recent_.front().at < s.at - cfg_.peak_window))
     recent_.pop_front();
 }
 
@@ -153,9 +154,10 @@ Colocatable ColocatablePolicy::update(MonoTime now, WallTime wall) {
   out.level = lvl.fraction;
   out.window = lvl.window;
   if (lvl.window >= 0) out.window_name = cfg_.windows[lvl.window].name;
-  std::string where = cfg_.windows.empty() && lvl.fraction == 1.0
-                          ? ""
-                          : fmt("; %s: level %.2f", window_label(cfg_, lvl.window).c_str(), lvl.fraction);
+  const std::string where =
+      cfg_.windows.empty() && lvl.fraction == 1.0
+          ? ""
+          : fmt("; %s: level %.2f", window_label(cfg_, lvl.window).c_str(), lvl.fraction);
 
   auto finish = [&](Amount a, Phase phase, std::string reason) {
     out.cpu_cores = a.cpu;
@@ -222,7 +224,8 @@ Colocatable ColocatablePolicy::update(MonoTime now, WallTime wall) {
   // Frozen: the level falls soon. Whatever starts now would only have to be
   // taken back, so the amount does not grow until then.
   if (cfg_.stop_growing_before > Duration(0)) {
-    long long horizon = std::chrono::duration_cast<std::chrono::seconds>(cfg_.stop_growing_before).count();
+    long long horizon =
+        std::chrono::duration_cast<std::chrono::seconds>(cfg_.stop_growing_before).count();
     if (auto drop = next_drop(cfg_, lt.second_of_week(), lvl.fraction, horizon)) {
       Amount cap = prev_out_.value_or(Amount{});
       a.cpu = std::min(a.cpu, cap.cpu);

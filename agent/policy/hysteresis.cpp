@@ -55,7 +55,8 @@ Allowance BoxController::tick(double target, bool ls_healthy, MonoTime now) {
     return result(before, fmt("target fell: %.2f -> %.2f %s", before, target_, unit_.c_str()));
   }
   if (before >= target_) return result(before, fmt("at target %.2f %s", target_, unit_.c_str()));
-  if (!ls_healthy) return result(before, fmt("LS unhealthy: holding %.2f %s", before, unit_.c_str()));
+  if (!ls_healthy)
+    return result(before, fmt("LS unhealthy: holding %.2f %s", before, unit_.c_str()));
   if (blocked_until_ && now < *blocked_until_)
     return result(before, fmt("growth blocked for %s (eviction cooldown): holding %.2f %s",
                               human(*blocked_until_ - now).c_str(), before, unit_.c_str()));

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "agent/config_parser.h"
 
@@ -11,6 +12,8 @@ namespace colo::policy {
 namespace {
 
 using H = ConfigParser::Handler;
+using N = const YAML::Node&;  // handler arguments: the value node and its field name
+using F = const std::string&;
 using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::minutes;
@@ -52,15 +55,6 @@ bool ranged(ConfigParser& p, const YAML::Node& n, const std::string& f, double l
   return true;
 }
 
-bool boolean(ConfigParser& p, const YAML::Node& n, const std::string& f, bool* out) {
-  if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) {
-    *out = n.Scalar() == "true";
-    return true;
-  }
-  p.error(n, f, "expected true or false");
-  return false;
-}
-
 bool dur(ConfigParser& p, const YAML::Node& n, const std::string& f, Duration lo, Duration hi,
          Duration* out) {
   uint64_t ns;
@@ -95,8 +89,8 @@ bool bytes(ConfigParser& p, const YAML::Node& n, const std::string& f, uint64_t*
 bool hhmm(ConfigParser& p, const YAML::Node& n, const std::string& f, bool is_end, int* out) {
   const std::string s = n.IsScalar() ? n.Scalar() : "";
   int h = -1, m = -1;
-  if (s.size() == 5 && s[2] == ':' && std::isdigit(s[0]) && std::isdigit(s[1]) &&
-      std::isdigit(s[3]) && std::isdigit(s[4])) {
+  auto digit = [&](size_t i) { return s[i] >= '0' && s[i] <= '9'; };
+  if (s.size() == 5 && s[2] == ':' && digit(0) && digit(1) && digit(3) && digit(4)) {
     h = (s[0] - '0') * 10 + (s[1] - '0');
     m = (s[3] - '0') * 10 + (s[4] - '0');
   }
@@ -155,7 +149,7 @@ bool level(ConfigParser& p, const YAML::Node& n, const std::string& f, Level* ou
 // A level key and its optional fraction key, checked together: reduced needs
 // a fraction, on and off must not have one. False if a problem was reported.
 bool finish_level(ConfigParser& p, const YAML::Node& level_node, const std::string& level_field,
-                  const YAML::Node& fraction_node, const std::string& fraction_field,
+                  const std::optional<YAML::Node>& fraction_node, const std::string& fraction_field,
                   std::optional<Level> lvl, std::optional<double> fraction, LevelSpec* out) {
   if (!lvl) return true;
   if (*lvl == Level::Reduced && !fraction) {
@@ -164,7 +158,7 @@ bool finish_level(ConfigParser& p, const YAML::Node& level_node, const std::stri
     return false;
   }
   if (*lvl != Level::Reduced && fraction) {
-    p.error(fraction_node, fraction_field, "only meaningful with level reduced");
+    p.error(*fraction_node, fraction_field, "only meaningful with level reduced");
     return false;
   }
   out->level = *lvl;
@@ -179,31 +173,33 @@ TimeWindow parse_window(ConfigParser& p, const YAML::Node& n, const std::string&
   std::optional<int> start, end;
   std::optional<Level> lvl;
   std::optional<double> fraction;
-  YAML::Node level_node, fraction_node, end_node;
+  // Where each key was, for errors that involve two keys (a default-constructed
+  // YAML::Node would claim to be defined, hence optional).
+  std::optional<YAML::Node> level_node, fraction_node, end_node;
   bool good = true;
   p.section(n, f, {
-    {"name", H([&](const YAML::Node& v, const std::string& ff) {
+    {"name", H([&](N v, F ff) {
        std::string s;
        if (!p.str(v, ff, &s)) good = false;
        else if (s.empty()) good = false, p.error(v, ff, "must not be empty");
        else w.name = s;
      })},
-    {"days", H([&](const YAML::Node& v, const std::string& ff) { good &= days(p, v, ff, &w.days); })},
-    {"start", H([&](const YAML::Node& v, const std::string& ff) {
+    {"days", H([&](N v, F ff) { good &= days(p, v, ff, &w.days); })},
+    {"start", H([&](N v, F ff) {
        int m;
        if (hhmm(p, v, ff, false, &m)) start = m; else good = false;
      })},
-    {"end", H([&](const YAML::Node& v, const std::string& ff) {
+    {"end", H([&](N v, F ff) {
        int m;
        end_node = v;
        if (hhmm(p, v, ff, true, &m)) end = m; else good = false;
      })},
-    {"level", H([&](const YAML::Node& v, const std::string& ff) {
+    {"level", H([&](N v, F ff) {
        Level l;
        level_node = v;
        if (level(p, v, ff, &l)) lvl = l; else good = false;
      })},
-    {"fraction", H([&](const YAML::Node& v, const std::string& ff) {
+    {"fraction", H([&](N v, F ff) {
        double x;
        fraction_node = v;
        if (ranged(p, v, ff, 0, false, 1, &x)) fraction = x; else good = false;
@@ -219,14 +215,15 @@ TimeWindow parse_window(ConfigParser& p, const YAML::Node& n, const std::string&
       good = false;
     }
   if (start && end && *start == *end) {
-    p.error(end_node, f + ".end",
+    p.error(*end_node, f + ".end",
             "equals start; a window needs a length (00:00 to 24:00 is a whole day)");
     good = false;
   }
   if (start) w.start_minute = *start;
   if (end) w.end_minute = *end;
-  good &= finish_level(p, level_node, f + ".level", fraction_node, f + ".fraction", lvl, fraction,
-                       &w.level);
+  if (lvl)
+    good &= finish_level(p, *level_node, f + ".level", fraction_node, f + ".fraction", lvl,
+                         fraction, &w.level);
   *ok = good;
   return w;
 }
@@ -236,8 +233,8 @@ enum class MarkKind { HighFraction, LowFraction, Latency };
 void parse_watermark(ConfigParser& p, const YAML::Node& n, const std::string& f, MarkKind kind,
                      Watermark* out, std::string* path = nullptr) {
   Watermark w = *out;
-  YAML::Node trigger_node, release_node;
-  auto value = [&](const YAML::Node& v, const std::string& ff, double* x) {
+  std::optional<YAML::Node> trigger_node, release_node;
+  auto value = [&](N v, F ff, double* x) {
     if (kind != MarkKind::Latency) return ranged(p, v, ff, 0, true, 1, x);
     Duration d;
     if (!dur(p, v, ff, Duration(1000), Duration(seconds(60)), &d)) return false;
@@ -245,31 +242,32 @@ void parse_watermark(ConfigParser& p, const YAML::Node& n, const std::string& f,
     return true;
   };
   std::map<std::string, H> handlers = {
-    {"enabled", H([&](const YAML::Node& v, const std::string& ff) { boolean(p, v, ff, &w.enabled); })},
-    {"trigger", H([&](const YAML::Node& v, const std::string& ff) {
+    {"enabled", H([&](N v, F ff) { p.boolean(v, ff, &w.enabled); })},
+    {"trigger", H([&](N v, F ff) {
        trigger_node = v;
        value(v, ff, &w.trigger);
      })},
-    {"release", H([&](const YAML::Node& v, const std::string& ff) {
+    {"release", H([&](N v, F ff) {
        release_node = v;
        value(v, ff, &w.release);
      })},
-    {"sustain", H([&](const YAML::Node& v, const std::string& ff) {
+    {"sustain", H([&](N v, F ff) {
        dur(p, v, ff, Duration(0), Duration(hours(1)), &w.sustain);
      })},
   };
   if (path)
-    handlers["path"] = H([&](const YAML::Node& v, const std::string& ff) {
+    handlers["path"] = H([&](N v, F ff) {
       if (p.str(v, ff, path) && (path->empty() || (*path)[0] != '/'))
         p.error(v, ff, "expected an absolute path");
     });
   p.section(n, f, handlers);
   bool low_worse = kind == MarkKind::LowFraction;
   if (low_worse ? w.release < w.trigger : w.release > w.trigger) {
-    bool at_release = static_cast<bool>(release_node);
-    const YAML::Node& where = at_release ? release_node : (trigger_node ? trigger_node : n);
-    std::string msg = "release " + num(w.release) + (low_worse ? " must not be below" : " must not be above") +
-                      " trigger " + num(w.trigger);
+    bool at_release = release_node.has_value();
+    const YAML::Node& where = at_release ? *release_node : trigger_node ? *trigger_node : n;
+    std::string msg = "release " + num(w.release) +
+                      (low_worse ? " must not be below" : " must not be above") + " trigger " +
+                      num(w.trigger);
     p.error(where, f + (at_release ? ".release" : ".trigger"), msg);
     return;
   }
@@ -299,14 +297,14 @@ const char* level_name(Level l) {
 void parse_policy_section(const YAML::Node& node, const std::string& field, ConfigParser& p,
                           PolicyConfig* out) {
   PolicyConfig& c = *out;
-  YAML::Node mode_node, level_node, fraction_node;
+  std::optional<YAML::Node> mode_node, level_node, fraction_node;
   std::optional<Level> default_level;
   std::optional<double> default_fraction;
-  auto cores = [&](const YAML::Node& v, const std::string& ff, double* x) {
+  auto cores = [&](N v, F ff, double* x) {
     ranged(p, v, ff, 0, false, 1e6, x);
   };
   p.section(node, field, {
-    {"mode", H([&](const YAML::Node& v, const std::string& ff) {
+    {"mode", H([&](N v, F ff) {
        std::string s;
        mode_node = v;
        if (!p.str(v, ff, &s)) return;
@@ -315,52 +313,52 @@ void parse_policy_section(const YAML::Node& node, const std::string& field, Conf
        else if (s == "off") c.mode = Mode::Off;
        else p.error(v, ff, "expected dynamic, static or off; got '" + s + "'");
      })},
-    {"cpu_watermark", H([&](const YAML::Node& v, const std::string& ff) {
+    {"cpu_watermark", H([&](N v, F ff) {
        ranged(p, v, ff, 0, true, 1, &c.cpu_watermark);
      })},
-    {"memory_watermark", H([&](const YAML::Node& v, const std::string& ff) {
+    {"memory_watermark", H([&](N v, F ff) {
        ranged(p, v, ff, 0, true, 1, &c.memory_watermark);
      })},
-    {"system_reserve", H([&](const YAML::Node& n, const std::string& f) {
+    {"system_reserve", H([&](N n, F f) {
        p.section(n, f, {
-         {"cpu_cores", H([&](const YAML::Node& v, const std::string& ff) { cores(v, ff, &c.reserve_cpu_cores); })},
-         {"memory", H([&](const YAML::Node& v, const std::string& ff) { bytes(p, v, ff, &c.reserve_memory_bytes); })},
+         {"cpu_cores", H([&](N v, F ff) { cores(v, ff, &c.reserve_cpu_cores); })},
+         {"memory", H([&](N v, F ff) { bytes(p, v, ff, &c.reserve_memory_bytes); })},
        });
      })},
-    {"static", H([&](const YAML::Node& n, const std::string& f) {
+    {"static", H([&](N n, F f) {
        p.section(n, f, {
-         {"cpu_cores", H([&](const YAML::Node& v, const std::string& ff) { cores(v, ff, &c.static_cpu_cores); })},
-         {"memory", H([&](const YAML::Node& v, const std::string& ff) { bytes(p, v, ff, &c.static_memory_bytes); })},
+         {"cpu_cores", H([&](N v, F ff) { cores(v, ff, &c.static_cpu_cores); })},
+         {"memory", H([&](N v, F ff) { bytes(p, v, ff, &c.static_memory_bytes); })},
        });
      })},
-    {"smoothing", H([&](const YAML::Node& n, const std::string& f) {
+    {"smoothing", H([&](N n, F f) {
        p.section(n, f, {
-         {"peak_window", H([&](const YAML::Node& v, const std::string& ff) {
+         {"peak_window", H([&](N v, F ff) {
             dur(p, v, ff, Duration(0), Duration(minutes(10)), &c.peak_window);
           })},
-         {"grow_time_constant", H([&](const YAML::Node& v, const std::string& ff) {
+         {"grow_time_constant", H([&](N v, F ff) {
             dur(p, v, ff, Duration(0), Duration(hours(1)), &c.grow_time_constant);
           })},
        });
      })},
-    {"stale_after", H([&](const YAML::Node& v, const std::string& ff) {
+    {"stale_after", H([&](N v, F ff) {
        dur(p, v, ff, Duration(milliseconds(100)), Duration(minutes(10)), &c.stale_after);
      })},
-    {"utc_offset_minutes", H([&](const YAML::Node& v, const std::string& ff) {
+    {"utc_offset_minutes", H([&](N v, F ff) {
        int m;
        if (p.integer(v, ff, -14 * 60, 14 * 60, &m)) c.utc_offset_minutes = m;
      })},
-    {"default_level", H([&](const YAML::Node& v, const std::string& ff) {
+    {"default_level", H([&](N v, F ff) {
        Level l;
        level_node = v;
        if (level(p, v, ff, &l)) default_level = l;
      })},
-    {"default_fraction", H([&](const YAML::Node& v, const std::string& ff) {
+    {"default_fraction", H([&](N v, F ff) {
        double x;
        fraction_node = v;
        if (ranged(p, v, ff, 0, false, 1, &x)) default_fraction = x;
      })},
-    {"windows", H([&](const YAML::Node& v, const std::string& ff) {
+    {"windows", H([&](N v, F ff) {
        if (!v.IsSequence()) {
          p.error(v, ff, "expected a list of windows");
          return;
@@ -375,34 +373,36 @@ void parse_policy_section(const YAML::Node& node, const std::string& field, Conf
        }
        if (all_ok) c.windows = ws;
      })},
-    {"stop_growing_before", H([&](const YAML::Node& v, const std::string& ff) {
+    {"stop_growing_before", H([&](N v, F ff) {
        dur(p, v, ff, Duration(0), Duration(hours(24)), &c.stop_growing_before);
      })},
-    {"grace_period", H([&](const YAML::Node& v, const std::string& ff) {
+    {"grace_period", H([&](N v, F ff) {
        dur(p, v, ff, Duration(0), Duration(hours(24)), &c.grace_period);
      })},
   });
   if (default_fraction && !default_level) default_level = c.default_level.level;
-  finish_level(p, level_node ? level_node : fraction_node, field + ".default_level", fraction_node,
-               field + ".default_fraction", default_level, default_fraction, &c.default_level);
+  if (default_level)
+    finish_level(p, level_node ? *level_node : *fraction_node, field + ".default_level",
+                 fraction_node, field + ".default_fraction", default_level, default_fraction,
+                 &c.default_level);
   if (c.mode == Mode::Static && c.static_cpu_cores <= 0 && c.static_memory_bytes == 0)
-    p.error(mode_node ? mode_node : node, field + ".static",
+    p.error(mode_node ? *mode_node : node, field + ".static",
             "static mode needs static.cpu_cores or static.memory above zero");
 }
 
 void parse_controller_section(const YAML::Node& node, const std::string& field, ConfigParser& p,
                               ControllerConfig* out) {
   p.section(node, field, {
-    {"tick", H([&](const YAML::Node& v, const std::string& ff) {
+    {"tick", H([&](N v, F ff) {
        dur(p, v, ff, Duration(milliseconds(10)), Duration(seconds(10)), &out->tick);
      })},
-    {"hold", H([&](const YAML::Node& v, const std::string& ff) {
+    {"hold", H([&](N v, F ff) {
        dur(p, v, ff, Duration(0), Duration(minutes(10)), &out->hold);
      })},
-    {"step", H([&](const YAML::Node& v, const std::string& ff) {
+    {"step", H([&](N v, F ff) {
        ranged(p, v, ff, 0, true, 1, &out->step);
      })},
-    {"floor", H([&](const YAML::Node& v, const std::string& ff) {
+    {"floor", H([&](N v, F ff) {
        ranged(p, v, ff, 0, false, 1, &out->floor);
      })},
   });
@@ -411,27 +411,27 @@ void parse_controller_section(const YAML::Node& node, const std::string& field, 
 void parse_eviction_section(const YAML::Node& node, const std::string& field, ConfigParser& p,
                             EvictionConfig* out) {
   p.section(node, field, {
-    {"enabled", H([&](const YAML::Node& v, const std::string& ff) { boolean(p, v, ff, &out->enabled); })},
-    {"dry_run", H([&](const YAML::Node& v, const std::string& ff) { boolean(p, v, ff, &out->dry_run); })},
-    {"cooldown", H([&](const YAML::Node& v, const std::string& ff) {
+    {"enabled", H([&](N v, F ff) { p.boolean(v, ff, &out->enabled); })},
+    {"dry_run", H([&](N v, F ff) { p.boolean(v, ff, &out->dry_run); })},
+    {"cooldown", H([&](N v, F ff) {
        dur(p, v, ff, Duration(0), Duration(hours(1)), &out->cooldown);
      })},
-    {"burst_limit", H([&](const YAML::Node& v, const std::string& ff) {
+    {"burst_limit", H([&](N v, F ff) {
        p.integer(v, ff, 1, 1000, &out->burst_limit);
      })},
-    {"burst_window", H([&](const YAML::Node& v, const std::string& ff) {
+    {"burst_window", H([&](N v, F ff) {
        dur(p, v, ff, Duration(seconds(1)), Duration(hours(24)), &out->burst_window);
      })},
-    {"memory", H([&](const YAML::Node& v, const std::string& ff) {
+    {"memory", H([&](N v, F ff) {
        parse_watermark(p, v, ff, MarkKind::HighFraction, &out->memory);
      })},
-    {"cpu_satisfaction", H([&](const YAML::Node& v, const std::string& ff) {
+    {"cpu_satisfaction", H([&](N v, F ff) {
        parse_watermark(p, v, ff, MarkKind::LowFraction, &out->cpu_satisfaction);
      })},
-    {"ls_latency", H([&](const YAML::Node& v, const std::string& ff) {
+    {"ls_latency", H([&](N v, F ff) {
        parse_watermark(p, v, ff, MarkKind::Latency, &out->ls_latency);
      })},
-    {"disk", H([&](const YAML::Node& v, const std::string& ff) {
+    {"disk", H([&](N v, F ff) {
        if (!v.IsSequence()) {
          p.error(v, ff, "expected a list of {path, trigger, release}");
          return;

@@ -13,6 +13,8 @@
 # Environment:
 #   COLO=build/colo          the colo binary (relative paths: to the repo root)
 #   COLO_AGENT_ARGS=         extra arguments for `colo agent` (e.g. --config F)
+#   DRY_RUN=1                run the agent with --dry-run, so that it never
+#                            writes the host's cgroups (big box); 0: without
 #   RUNQLAT=/usr/sbin/runqlat
 #   MSG_LOOPS=auto           `perf bench sched messaging -l`; auto: calibrated
 #   MSG_SECONDS=10           ... so that the measured run takes about this long
@@ -36,6 +38,7 @@ PIPE_ROUNDS=${PIPE_ROUNDS:-3}
 NCGROUPS=${NCGROUPS:-1000}
 COLLECT_INTERVAL=${COLLECT_INTERVAL:-1}
 POPULATE=${POPULATE:-1}
+DRY_RUN=${DRY_RUN:-1}
 
 WORK=/tmp/colo-bench-$$
 PIN=/sys/fs/bpf/colo-bench-$$
@@ -90,12 +93,20 @@ remove_cgroups() {
   CG_DIRS=()
 }
 
+# Cgroup directories named like the default big box: the agent must not
+# have made any (it runs with --dry-run); checked again at the end.
+box_dirs() { { compgen -G '/sys/fs/cgroup/colo.slice' || true; compgen -G '/sys/fs/cgroup/*/colo.slice' || true; } | sort; }
+BOXES_BEFORE=$(box_dirs)
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_pid "$RUNQLAT_PID" INT
   stop_pid "$AGENT_PID" TERM
   remove_cgroups
+  if [[ $(box_dirs) != "$BOXES_BEFORE" ]]; then
+    say "warning: the agent created cgroups it should not have: $(comm -13 <(echo "$BOXES_BEFORE") <(box_dirs) | tr '\n' ' ')" >&2
+  fi
   "$COLO" bpf cleanup --bpf-pin-dir "$PIN" >/dev/null 2>&1 || true
   if [[ -d $PIN ]]; then say "warning: $PIN still exists" >&2; fi
   rm -rf "$WORK"
@@ -119,6 +130,9 @@ free_port() {
 PORT=$(free_port)
 
 AGENT_CMD=("$COLO" agent --metrics-addr "127.0.0.1:$PORT" --socket "$SOCK" --bpf-pin-dir "$PIN")
+# The benchmark measures the signal plane; --dry-run keeps the control loop
+# from resizing or creating the big box on the machine it runs on.
+if [[ $DRY_RUN = 1 ]]; then AGENT_CMD+=(--dry-run); fi
 # shellcheck disable=SC2206  # word splitting of extra arguments is intended
 AGENT_CMD+=($COLO_AGENT_ARGS)
 

@@ -65,14 +65,21 @@ bool mark_victim_takes_task() {
   return ok;
 }
 
-// Sets autoload as the loader does: the *_btf programs in tp_btf mode, the
-// *_raw twins in raw_tp mode, nothing else (test entry points stay out).
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Test entry points (BPF_PROG_TEST_RUN only) are never loaded by the agent.
+bool is_test_entry(bpf_program* p) { return starts_with(bpf_program__name(p), "colo_test_"); }
+
+// Sets autoload as the loader does: tp_btf/ sections in tp_btf mode, their
+// raw_tp/ twins in raw_tp mode, test entry points never.
 void autoload_mode(bpf_object* obj, Mode mode) {
   bpf_program* p;
   bpf_object__for_each_program(p, obj) {
-    std::string n = bpf_program__name(p);
-    bool want = mode == Mode::TpBtf ? ends_with(n, "_btf") : ends_with(n, "_raw");
-    bpf_program__set_autoload(p, want);
+    std::string sec = bpf_program__section_name(p);
+    bool want = mode == Mode::TpBtf ? starts_with(sec, "tp_btf/") : starts_with(sec, "raw_tp/");
+    bpf_program__set_autoload(p, want && !is_test_entry(p));
   }
 }
 
@@ -226,6 +233,33 @@ TEST_P(LoadTest, ObjectsShareCommonMapsThroughPins) {
   EXPECT_EQ(drops, map_id(n->maps.colo_drops));
   EXPECT_EQ(cls, map_id(m->maps.colo_class));
   EXPECT_EQ(cls, map_id(n->maps.colo_class));
+}
+
+// Every tracing program has a twin for the other mode, and its name says
+// which one it is (bpftool shows names, not sections).
+TEST(ProgramNames, EveryTracepointProgramHasItsTwin) {
+  auto check = [](bpf_object* obj) {
+    std::set<std::string> btf, raw;
+    bpf_program* p;
+    bpf_object__for_each_program(p, obj) {
+      std::string n = bpf_program__name(p), sec = bpf_program__section_name(p);
+      EXPECT_EQ(0u, n.rfind("colo_", 0)) << n;
+      if (is_test_entry(p)) continue;
+      if (starts_with(sec, "tp_btf/")) {
+        EXPECT_TRUE(ends_with(n, "_btf")) << n << " in " << sec;
+        btf.insert(n.substr(0, n.size() - 4) + sec.substr(strlen("tp_btf/")));
+      } else if (starts_with(sec, "raw_tp/")) {
+        EXPECT_TRUE(ends_with(n, "_raw")) << n << " in " << sec;
+        raw.insert(n.substr(0, n.size() - 4) + sec.substr(strlen("raw_tp/")));
+      }
+    }
+    EXPECT_EQ(btf, raw) << "a program without its twin in the other mode";
+  };
+  SchedSkel s(colo_sched__open());
+  MemSkel m(colo_mem__open());
+  ASSERT_TRUE(s && m);
+  check(s->obj);
+  check(m->obj);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, LoadTest,

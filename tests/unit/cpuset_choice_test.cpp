@@ -1,0 +1,54 @@
+#include "agent/cpuset_choice.h"
+
+#include <gtest/gtest.h>
+
+namespace colo {
+namespace {
+
+Topology smt4x2() {  // 4 cores, 2 threads: {0,4} {1,5} {2,6} {3,7}
+  Topology t;
+  t.online = t.possible = {0, 1, 2, 3, 4, 5, 6, 7};
+  t.cores = {{0, 4}, {1, 5}, {2, 6}, {3, 7}};
+  return t;
+}
+
+Topology nosmt(int n) {
+  Topology t;
+  for (int i = 0; i < n; i++) {
+    t.online.push_back(i);
+    t.cores.push_back({i});
+  }
+  t.possible = t.online;
+  return t;
+}
+
+TEST(CpusetChoice, WholeCoresOnSmt) {
+  // 3 cores worth of CPU rounds up to whole cores: 2 cores = 4 threads.
+  auto cpus = choose_box_cpus(smt4x2(), 3.0, {});
+  EXPECT_EQ(cpus, (std::vector<int>{2, 3, 6, 7}));
+  EXPECT_EQ(choose_box_cpus(smt4x2(), 0.5, {}), (std::vector<int>{3, 7}));
+}
+
+TEST(CpusetChoice, BusiestLsCoresAreTakenBackFirst) {
+  // LS is busy on core {3,7} and a little on {1,5}: BE gets {0,4} and {2,6}.
+  std::map<int, double> busy = {{3, 0.9}, {7, 0.5}, {1, 0.2}};
+  EXPECT_EQ(choose_box_cpus(smt4x2(), 4.0, busy), (std::vector<int>{0, 2, 4, 6}));
+  // Shrinking keeps the least busy core.
+  EXPECT_EQ(choose_box_cpus(smt4x2(), 1.0, busy), (std::vector<int>{2, 6}));
+}
+
+TEST(CpusetChoice, NeverEmptyNeverMoreThanOnline) {
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 0.0, {}), (std::vector<int>{1}));
+  EXPECT_EQ(choose_box_cpus(nosmt(2), -3.0, {}), (std::vector<int>{1}));
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 64.0, {}), (std::vector<int>{0, 1}));
+  EXPECT_EQ(choose_box_cpus(nosmt(4), 1.0, {}, 2), (std::vector<int>{2, 3}));
+  EXPECT_EQ(choose_box_cpus(Topology{}, 1.0, {}), (std::vector<int>{0}));
+}
+
+TEST(CpusetChoice, WithoutSmtPicksSingleCpus) {
+  std::map<int, double> busy = {{3, 1.0}, {2, 0.1}};
+  EXPECT_EQ(choose_box_cpus(nosmt(4), 2.2, busy), (std::vector<int>{0, 1, 2}));
+}
+
+}  // namespace
+}  // namespace colo
