@@ -57,6 +57,22 @@ std::vector<std::string> default_route_interfaces() {
 }
 
 Agent::Agent(AgentOptions opts) : opts_(std::move(opts)) {}
+
+ClassTimes Agent::class_times() const {
+  ClassTimes t;
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  t.mono_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+  if (!programs_) return t;
+  auto per_cpu = programs_->read_class_ns_per_cpu();
+  for (size_t c = 0; c < per_cpu.size(); c++) {
+    t.ls_ns += per_cpu[c][COLO_CLASS_LS];
+    t.be_ns += per_cpu[c][COLO_CLASS_BE];
+    t.system_ns += per_cpu[c][COLO_CLASS_SYSTEM];
+    t.ls_ns_by_cpu[static_cast<int>(c)] = per_cpu[c][COLO_CLASS_LS];
+  }
+  return t;
+}
 Agent::~Agent() = default;
 
 bool Agent::load_config(Config* out) {
@@ -189,6 +205,7 @@ nlohmann::json Agent::status_json() {
       j["class_cpu_seconds"] = class_map(cur_->class_ns, kNs, true);
     }
   }
+  if (controller_) j["control"] = controller_->status();
   {
     std::lock_guard<std::mutex> l(events_mu_);
     j["urgent_events_total"] = urgent_total_.load();
@@ -201,6 +218,11 @@ nlohmann::json Agent::status_json() {
 nlohmann::json Agent::handle(const nlohmann::json& req) {
   std::string cmd = req.value("cmd", "");
   if (cmd == "status") return status_json();
+  if (cmd == "disable" || cmd == "enable") {
+    if (!controller_) return {{"error", "this agent does not manage a big box"}};
+    controller_->set_enabled(cmd == "enable", req.value("evict", false));
+    return {{"enabled", controller_->enabled()}};
+  }
   if (cmd == "top") {
     std::shared_ptr<const Snapshot> prev, cur;
     {
@@ -289,6 +311,23 @@ int Agent::run() {
     }
   }
   collector_ = std::make_unique<Collector>(cfg_, *layout, *topo, programs_.get());
+  if (cfg_.cgroup.manage_bigbox) {
+    BigBox::Options bo;
+    bo.rel_path = cfg_.cgroup.bigbox;
+    bo.rel_path_for = cfg_.cgroup.bigbox_paths;
+    bo.create = cfg_.cgroup.bigbox_create;
+    bo.dry_run = opts_.dry_run;
+    auto box = BigBox::open(*layout, bo, &err);
+    if (!box) {
+      LOG_ERROR("big box: %s; the agent observes only", err.c_str());
+    } else {
+      controller_ = std::make_unique<Controller>(cfg_, std::move(*box), *topo, clock_);
+      exporter_.add_source(controller_.get());
+      if (!programs_)
+        LOG_WARN("without BPF the control loop has no fast path and no LS CPU signal: the box "
+                 "is held at its floor");
+    }
+  }
 
   // /metrics, /healthz, /readyz
   httplib::Server http;
@@ -330,8 +369,11 @@ int Agent::run() {
   if (programs_) {
     events_thread = std::thread([&] {
       while (!stopping_) {
-        programs_->poll_events(100, [&](const colo_urgent_event& e) {
+        programs_->poll_events(10, [&](const colo_urgent_event& e) {
           urgent_total_++;
+          if (controller_)
+            controller_->on_urgent(e.ts_ns, "LS task waited " +
+                                                std::to_string(e.latency_ns / 1000) + " us");
           std::lock_guard<std::mutex> l(events_mu_);
           recent_urgent_.push_back({{"cgroup_id", e.cgid},
                                     {"latency_seconds", e.latency_ns * kNs},
@@ -339,6 +381,7 @@ int Agent::run() {
                                     {"cpu", e.cpu}});
           if (recent_urgent_.size() > 20) recent_urgent_.pop_front();
         });
+        if (controller_) controller_->on_fast_sample(class_times());
       }
     });
   }
@@ -346,17 +389,28 @@ int Agent::run() {
   LOG_INFO("colo agent running: metrics on http://%s/metrics, socket %s",
            cfg_.agent.metrics_addr.c_str(), cfg_.agent.socket_path.c_str());
   int exit_code = 0;
+  uint64_t next_collect = 0;
   while (true) {
-    auto snap = std::make_shared<Snapshot>(collector_->collect());
-    exporter_.update(snap);
-    {
-      std::lock_guard<std::mutex> l(snap_mu_);
-      prev_ = cur_;
-      cur_ = snap;
+    uint64_t now = class_times().mono_ns;
+    if (now >= next_collect) {
+      auto snap = std::make_shared<Snapshot>(collector_->collect());
+      exporter_.update(snap);
+      {
+        std::lock_guard<std::mutex> l(snap_mu_);
+        prev_ = cur_;
+        cur_ = snap;
+      }
+      ready_ = true;
+      next_collect = now + cfg_.agent.collect_interval_ms * 1000000ull;
     }
-    ready_ = true;
-    timespec ts{static_cast<time_t>(cfg_.agent.collect_interval_ms / 1000),
-                static_cast<long>(cfg_.agent.collect_interval_ms % 1000) * 1000000L};
+    if (controller_) controller_->tick(class_times());
+    // Wake for the next controller tick or collection, or a signal.
+    uint64_t wait_ns = cfg_.agent.collect_interval_ms * 1000000ull;
+    if (controller_)
+      wait_ns = std::min<uint64_t>(wait_ns, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                cfg_.controller.tick).count());
+    timespec ts{static_cast<time_t>(wait_ns / 1000000000ull),
+                static_cast<long>(wait_ns % 1000000000ull)};
     int sig = sigtimedwait(&sigs, nullptr, &ts);
     if (sig == SIGTERM || sig == SIGINT) {
       LOG_INFO("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -373,12 +427,17 @@ int Agent::run() {
       cfg_.bpf.urgent_latency_ns = next.bpf.urgent_latency_ns;
       cfg_.bpf.urgent_interval_ns = next.bpf.urgent_interval_ns;
       if (programs_) programs_->set_urgent(next.bpf.urgent_latency_ns, next.bpf.urgent_interval_ns);
+      cfg_.policy = next.policy;
+      cfg_.controller = next.controller;
+      cfg_.eviction = next.eviction;
+      if (controller_) controller_->reconfigure(cfg_);
       LOG_INFO("configuration reloaded");
     }
   }
 
   stopping_ = true;
   if (events_thread.joinable()) events_thread.join();
+  if (controller_) controller_->enter_safe_state();
   control.stop();
   stop_http();
   programs_.reset();  // detaches; pinned maps stay for bpftool and the next agent

@@ -12,7 +12,9 @@
 
 #include "agent/collector.h"
 #include "agent/config.h"
+#include "agent/controller.h"
 #include "agent/metrics.h"
+#include "agent/policy/clock.h"
 
 namespace colo {
 
@@ -42,6 +44,9 @@ class Agent {
   Config cfg_;
   std::unique_ptr<bpf::Programs> programs_;
   std::unique_ptr<Collector> collector_;
+  policy::RealClock clock_;
+  std::unique_ptr<Controller> controller_;
+  ClassTimes class_times() const;
   MetricsExporter exporter_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};

@@ -102,6 +102,9 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
          {"bigbox_create", H([&](const YAML::Node& v, const std::string& ff) {
             p.boolean(v, ff, &c.cgroup.bigbox_create);
           })},
+         {"manage_bigbox", H([&](const YAML::Node& v, const std::string& ff) {
+            p.boolean(v, ff, &c.cgroup.manage_bigbox);
+          })},
          {"bigbox_paths", H([&](const YAML::Node& v, const std::string& ff) {
             if (!v.IsMap()) {
               p.error(v, ff, "expected a mapping of controller to path");
@@ -181,6 +184,15 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
           })},
        });
      })},
+    {"policy", H([&](const YAML::Node& n, const std::string& f) {
+       policy::parse_policy_section(n, f, p, &c.policy);
+     })},
+    {"controller", H([&](const YAML::Node& n, const std::string& f) {
+       policy::parse_controller_section(n, f, p, &c.controller);
+     })},
+    {"eviction", H([&](const YAML::Node& n, const std::string& f) {
+       policy::parse_eviction_section(n, f, p, &c.eviction);
+     })},
     {"network", H([&](const YAML::Node& n, const std::string& f) {
        p.section(n, f, {
          {"interfaces", H([&](const YAML::Node& v, const std::string& ff) {
@@ -239,6 +251,8 @@ cgroup:
   # e.g. bigbox: /kubepods/besteffort (cgroupfs driver) or
   # /kubepods.slice/kubepods-besteffort.slice (systemd driver).
   bigbox_create: true
+  # Drive the box's quota, cpuset and memory limit (false: observe only).
+  manage_bigbox: true
   # Per-controller exceptions to bigbox, e.g. {memory: /other/path}.
   bigbox_paths: {}
   # Cgroups counted as class "system" (with everything below them).
@@ -270,7 +284,7 @@ network:
   # Interfaces whose egress is accounted per cgroup; "auto" = those with a
   # default route; [] = none.
   interfaces: [auto]
-)";
+)" + std::string("\n") + policy::default_policy_yaml();
 }
 
 }  // namespace colo

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "agent/policy/policy_config.h"
+
 namespace colo {
 
 struct AgentConfig {
@@ -23,6 +25,8 @@ struct CgroupConfig {
   // Create the box when missing (bare hosts); off: adopt an existing one only
   // (e.g. /kubepods/besteffort).
   bool bigbox_create = true;
+  // Drive the box (quota, cpuset, memory limit). Off: observe only.
+  bool manage_bigbox = true;
   // Per-controller exceptions to `bigbox` ("memory" -> path).
   std::map<std::string, std::string> bigbox_paths;
   // System slices, relative paths: their cgroups and below are class "system".
@@ -52,6 +56,9 @@ struct NetworkConfig {
 
 struct Config {
   AgentConfig agent;
+  policy::PolicyConfig policy;
+  policy::ControllerConfig controller;
+  policy::EvictionConfig eviction;
   CgroupConfig cgroup;
   BpfConfig bpf;
   TopologyConfig topology;

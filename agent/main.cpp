@@ -127,6 +127,13 @@ int main(int argc, char** argv) {
   exec->add_option("--class", exec_class, "Workload class (be)")->check(CLI::IsMember({"be"}));
   exec->add_option("CMD", exec_argv, "the command and its arguments, after --")->required();
 
+  bool evict = false;
+  auto* disable = app.add_subcommand("disable", "Colocation off: shrink the big box to zero");
+  disable->add_option("--socket", socket, "Control socket path");
+  disable->add_flag("--evict", evict, "Also evict (SIGTERM) the box's tasks");
+  auto* enable = app.add_subcommand("enable", "Colocation on again");
+  enable->add_option("--socket", socket, "Control socket path");
+
   std::string pin_dir = "/sys/fs/bpf/colo";
   auto* bpf = app.add_subcommand("bpf", "BPF object helpers");
   bpf->require_subcommand(1);
@@ -153,6 +160,18 @@ int main(int argc, char** argv) {
         return 125;
       }
       return colo::run_exec(cfg, exec_argv);
+    }
+    if (*disable || *enable) {
+      std::string err;
+      nlohmann::json req = {{"cmd", *enable ? "enable" : "disable"}, {"evict", evict}};
+      auto j = colo::control_request(socket, req, &err);
+      if (!j || j->contains("error")) {
+        std::cerr << "colo " << (*enable ? "enable" : "disable") << ": "
+                  << (j ? (*j)["error"].get<std::string>() : err) << "\n";
+        return 1;
+      }
+      std::cout << "colocation " << ((*j)["enabled"].get<bool>() ? "enabled" : "disabled") << "\n";
+      return 0;
     }
     if (*status) return cmd_status(socket, output);
     if (*top) return cmd_top(socket, output, once, interval);

@@ -195,7 +195,10 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
 
 std::string MetricsExporter::render() const {
   std::ostringstream os;
-  prometheus::TextSerializer().Serialize(os, Collect());
+  auto families = Collect();
+  if (extra_)
+    for (auto& f : extra_->Collect()) families.push_back(std::move(f));
+  prometheus::TextSerializer().Serialize(os, families);
   return os.str();
 }
 

@@ -13,6 +13,7 @@
 # Environment:
 #   COLO=build/colo          the colo binary (relative paths: to the repo root)
 #   COLO_AGENT_ARGS=         extra arguments for `colo agent` (e.g. --config F)
+#   SECTIONS="cost pipe rss" which measurements to run, in this order
 #   DRY_RUN=1                run the agent with --dry-run, so that it never
 #                            writes the host's cgroups (big box); 0: without
 #   RUNQLAT=/usr/sbin/runqlat
@@ -39,6 +40,7 @@ NCGROUPS=${NCGROUPS:-1000}
 COLLECT_INTERVAL=${COLLECT_INTERVAL:-1}
 POPULATE=${POPULATE:-1}
 DRY_RUN=${DRY_RUN:-1}
+SECTIONS=${SECTIONS:-cost pipe rss}
 
 WORK=/tmp/colo-bench-$$
 PIN=/sys/fs/bpf/colo-bench-$$
@@ -231,7 +233,6 @@ say "agent: ${AGENT_CMD[*]}"
 say
 
 # ---------------------------------------------------------------- 1. cost per run
-say "== 1. BPF cost per program run under perf bench sched messaging"
 # Programs on one tracepoint run in attach order, and the first one pays
 # for the cold cache lines (task_struct and friends) that the next ones then
 # find warm. So the run is done twice, once with each tool attached first,
@@ -268,95 +269,125 @@ measure_cost() {
   say "colo: $(awk '/^AGG/ { print $2 }' <<<"$colo_rep") ns/run   runqlat: $(awk '/^AGG/ { print $2 }' <<<"$rq_rep") ns/run"
 }
 
-: >"$WORK/cost"
-measure_cost colo
-measure_cost runqlat
-read -r colo_ns colo_runs rq_ns < <(awk '{ ct += $1; cc += $2; rt += $3; rc += $4 }
-  END { printf "%s %.0f %s\n", (cc > 0 ? sprintf("%.2f", ct / cc) : "nan"), cc, (rc > 0 ? sprintf("%.2f", rt / rc) : "nan") }' "$WORK/cost")
-if [[ $colo_runs -eq 0 ]]; then
-  say "no run-time stats were recorded (kernel.bpf_stats_enabled off and the agent could not enable them?)"
-fi
-say "both orders: colo $colo_ns ns/run   runqlat $rq_ns ns/run   colo/runqlat: $(ratio "$colo_ns" "$rq_ns")"
-say
+section_cost() {
+  say "== 1. BPF cost per program run under perf bench sched messaging"
+  : >"$WORK/cost"
+  measure_cost colo
+  measure_cost runqlat
+  read -r colo_ns colo_runs rq_ns < <(awk '{ ct += $1; cc += $2; rt += $3; rc += $4 }
+    END { printf "%s %.0f %s\n", (cc > 0 ? sprintf("%.2f", ct / cc) : "nan"), cc, (rc > 0 ? sprintf("%.2f", rt / rc) : "nan") }' "$WORK/cost")
+  if [[ $colo_runs -eq 0 ]]; then
+    say "no run-time stats were recorded (kernel.bpf_stats_enabled off and the agent could not enable them?)"
+  fi
+  say "both orders: colo $colo_ns ns/run   runqlat $rq_ns ns/run   colo/runqlat: $(ratio "$colo_ns" "$rq_ns")"
+  say
+}
 
 # ---------------------------------------------------------------- 2. pipe
-say "== 2. perf bench sched pipe -l $PIPE_LOOPS: no BPF tool vs colo attached ($PIPE_ROUNDS rounds each, alternating)"
-without=() with=()
-for ((r = 1; r <= PIPE_ROUNDS; r++)); do
-  ops=$(perf bench sched pipe -l "$PIPE_LOOPS" 2>&1 | perf_ops_per_sec)
-  without+=("$ops")
-  say "  round $r without colo: $ops ops/s"
-  start_agent
-  ops=$(perf bench sched pipe -l "$PIPE_LOOPS" 2>&1 | perf_ops_per_sec)
-  with+=("$ops")
-  stop_agent
-  say "  round $r with colo:    $ops ops/s"
-done
-med_without=$(printf '%s\n' "${without[@]}" | median)
-med_with=$(printf '%s\n' "${with[@]}" | median)
-pipe_ratio=$(ratio "$med_with" "$med_without")
-say "median without: $med_without ops/s   with: $med_with ops/s   ratio: $pipe_ratio"
-say
+# spread VALUES...: (max - min) / median, as a fraction.
+spread() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+  m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.3f\n", (m > 0 ? (v[NR] - v[1]) / m : 0) }'; }
+
+section_pipe() {
+  say "== 2. perf bench sched pipe -l $PIPE_LOOPS: no BPF tool vs colo attached ($PIPE_ROUNDS rounds each, alternating)"
+  local without=() with=() r ops sw sc
+  for ((r = 1; r <= PIPE_ROUNDS; r++)); do
+    ops=$(perf bench sched pipe -l "$PIPE_LOOPS" 2>&1 | perf_ops_per_sec)
+    without+=("$ops")
+    say "  round $r without colo: $ops ops/s"
+    start_agent
+    ops=$(perf bench sched pipe -l "$PIPE_LOOPS" 2>&1 | perf_ops_per_sec)
+    with+=("$ops")
+    stop_agent
+    say "  round $r with colo:    $ops ops/s"
+  done
+  med_without=$(printf '%s\n' "${without[@]}" | median)
+  med_with=$(printf '%s\n' "${with[@]}" | median)
+  pipe_ratio=$(ratio "$med_with" "$med_without")
+  sw=$(spread "${without[@]}")
+  sc=$(spread "${with[@]}")
+  say "median without: $med_without ops/s   with: $med_with ops/s   ratio: $pipe_ratio"
+  say "spread of the rounds ((max-min)/median): without $sw, with $sc"
+  if awk -v a="$sw" -v b="$sc" 'BEGIN { exit !(a > 0.05 || b > 0.05) }'; then
+    say "caution: the rounds of one side differ by more than 5%: the machine was not quiet, the ratio is not conclusive"
+  fi
+  say
+}
 
 # ---------------------------------------------------------------- 3. RSS
-say "== 3. agent RSS with $NCGROUPS cgroups"
-hier=()
-if [[ $(stat -f -c %T /sys/fs/cgroup) = cgroup2fs ]]; then
-  hier=(/sys/fs/cgroup)
-else
-  for h in /sys/fs/cgroup/cpu /sys/fs/cgroup/unified; do
-    [[ -d $h ]] && hier+=("$h")
-  done
-fi
-[[ ${#hier[@]} -gt 0 ]] || die "no cpu or v2 cgroup hierarchy under /sys/fs/cgroup"
-start_agent
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$AGENT_PID/status"; }
 tracked() {
   local n
   n=$("$COLO" status --socket "$SOCK" -o json 2>/dev/null | jq -r '.tracked_cgroups // 0' 2>/dev/null) || true
   echo "${n:-0}"
 }
-sleep "$((3 * COLLECT_INTERVAL))"
-rss_idle=$(rss_kb)
-tracked_idle=$(tracked)
-say "before: VmRSS $rss_idle kB, tracked cgroups $tracked_idle"
-for h in "${hier[@]}"; do
-  mkdir "$h/$CG_NAME"
-  CG_DIRS+=("$h/$CG_NAME")
-  for ((i = 0; i < NCGROUPS; i++)); do mkdir "$h/$CG_NAME/cg-$i"; done
-done
-say "created $NCGROUPS cgroups under each of: ${CG_DIRS[*]}"
-if [[ $POPULATE = 1 ]]; then
-  # One short task per cgroup (in every hierarchy) that sleeps once, so that
-  # it is switched in there and the kernel side gets an entry for the cgroup.
-  pids=()
-  for ((i = 0; i < NCGROUPS; i++)); do
-    (
-      for d in "${CG_DIRS[@]}"; do echo "$BASHPID" >"$d/cg-$i/cgroup.procs"; done
-      exec sleep 0.2
-    ) &
-    pids+=($!)
-  done
-  wait "${pids[@]}" || true
-  say "ran one short task in each"
-fi
-for ((i = 0; i < 120; i++)); do
-  [[ $(tracked) -ge $NCGROUPS ]] && break
-  sleep 0.5
-done
-sleep "$((3 * COLLECT_INTERVAL))"
-rss=$(rss_kb)
-hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$AGENT_PID/status")
-ntracked=$(tracked)
-sched_entries=$(bpftool map dump pinned "$PIN/colo_cg_sched" --json 2>/dev/null | jq length || echo "?")
-say "after 3 collect intervals: VmRSS $rss kB ($(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB), VmHWM $hwm kB, tracked cgroups $ntracked, colo_cg_sched entries $sched_entries"
-stop_agent
-remove_cgroups
-say
 
-# ---------------------------------------------------------------- summary
+section_rss() {
+  say "== 3. agent RSS with $NCGROUPS cgroups"
+  local hier=() h i d pids=() hwm sched_entries
+  if [[ $(stat -f -c %T /sys/fs/cgroup) = cgroup2fs ]]; then
+    hier=(/sys/fs/cgroup)
+  else
+    for h in /sys/fs/cgroup/cpu /sys/fs/cgroup/unified; do
+      if [[ -d $h ]]; then hier+=("$h"); fi
+    done
+  fi
+  [[ ${#hier[@]} -gt 0 ]] || die "no cpu or v2 cgroup hierarchy under /sys/fs/cgroup"
+  start_agent
+  sleep "$((3 * COLLECT_INTERVAL))"
+  say "before: VmRSS $(rss_kb) kB, tracked cgroups $(tracked)"
+  for h in "${hier[@]}"; do
+    mkdir "$h/$CG_NAME"
+    CG_DIRS+=("$h/$CG_NAME")
+    for ((i = 0; i < NCGROUPS; i++)); do mkdir "$h/$CG_NAME/cg-$i"; done
+  done
+  say "created $NCGROUPS cgroups under each of: ${CG_DIRS[*]}"
+  if [[ $POPULATE = 1 ]]; then
+    # One short task per cgroup (in every hierarchy) that sleeps once, so that
+    # it is switched in there and the kernel side gets an entry for the cgroup.
+    for ((i = 0; i < NCGROUPS; i++)); do
+      (
+        for d in "${CG_DIRS[@]}"; do echo "$BASHPID" >"$d/cg-$i/cgroup.procs"; done
+        exec sleep 0.2
+      ) &
+      pids+=($!)
+    done
+    wait "${pids[@]}" || true
+    say "ran one short task in each"
+  fi
+  for ((i = 0; i < 120; i++)); do
+    [[ $(tracked) -ge $NCGROUPS ]] && break
+    sleep 0.5
+  done
+  sleep "$((3 * COLLECT_INTERVAL))"
+  rss=$(rss_kb)
+  hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$AGENT_PID/status")
+  ntracked=$(tracked)
+  sched_entries=$(bpftool map dump pinned "$PIN/colo_cg_sched" --json 2>/dev/null | jq length || echo "?")
+  say "after 3 collect intervals: VmRSS $rss kB ($(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB), VmHWM $hwm kB, tracked cgroups $ntracked, colo_cg_sched entries $sched_entries"
+  stop_agent
+  remove_cgroups
+  say
+}
+
+# ---------------------------------------------------------------- run
+for s in $SECTIONS; do
+  case $s in
+    cost) section_cost ;;
+    pipe) section_pipe ;;
+    rss) section_rss ;;
+    *) die "unknown section '$s' in SECTIONS (cost, pipe, rss)" ;;
+  esac
+done
+
 say "== summary"
-say "colo ns/run:             $colo_ns   (goal <= 150: $(verdict "$(awk -v a="$colo_ns" 'BEGIN { print (a + 0 <= 150) }')"))"
-say "runqlat ns/run:          $rq_ns   (colo <= runqlat: $(verdict "$(awk -v a="$colo_ns" -v b="$rq_ns" 'BEGIN { print (a + 0 <= b + 0) }')"))"
-say "pipe throughput ratio:   $pipe_ratio   (goal >= 0.97: $(verdict "$(awk -v r="$pipe_ratio" 'BEGIN { print (r + 0 >= 0.97) }')"))"
-say "agent RSS, $ntracked cgroups tracked: $rss kB   (goal <= 32768 kB: $(verdict "$(awk -v k="$rss" 'BEGIN { print (k + 0 <= 32768) }')"))"
+if [[ -n ${colo_ns:-} ]]; then
+  say "colo ns/run:             $colo_ns   (goal <= 150: $(verdict "$(awk -v a="$colo_ns" 'BEGIN { print (a + 0 <= 150) }')"))"
+  say "runqlat ns/run:          $rq_ns   (colo <= runqlat: $(verdict "$(awk -v a="$colo_ns" -v b="$rq_ns" 'BEGIN { print (a + 0 <= b + 0) }')"))"
+fi
+if [[ -n ${pipe_ratio:-} ]]; then
+  say "pipe throughput ratio:   $pipe_ratio   (goal >= 0.97: $(verdict "$(awk -v r="$pipe_ratio" 'BEGIN { print (r + 0 >= 0.97) }')"))"
+fi
+if [[ -n ${rss:-} ]]; then
+  say "agent RSS, $ntracked cgroups tracked: $rss kB   (goal <= 32768 kB: $(verdict "$(awk -v k="$rss" 'BEGIN { print (k + 0 <= 32768) }')"))"
+fi

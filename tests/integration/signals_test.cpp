@@ -53,7 +53,7 @@ std::string base_config(const TestCgroups& cg, const std::string& mode,
                         const std::string& extra = "") {
   std::ostringstream c;
   c << "agent:\n  collect_interval: 20ms\n"
-    << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n"
+    << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n  manage_bigbox: false\n"
     << "network:\n  interfaces: []\n"
     << extra
     << "bpf:\n  attach: " << mode << "\n";
@@ -313,8 +313,8 @@ TEST_P(Signals, EgressPerCgroup) {
   NetNs ns;
   ASSERT_TRUE(ns.ok());
   // The agent runs inside the namespace, accounting its lo only.
-  std::string cfg = "agent:\n  collect_interval: 20ms\nbpf:\n  attach: " + GetParam() +
-                    "\nnetwork:\n  interfaces: [lo]\n";
+  std::string cfg = "agent:\n  collect_interval: 20ms\ncgroup:\n  manage_bigbox: false\n"
+                    "bpf:\n  attach: " + GetParam() + "\nnetwork:\n  interfaces: [lo]\n";
   AgentProcess nsagent(cfg, {}, ns.exec_prefix());
   ASSERT_TRUE(nsagent.wait_ready()) << nsagent.log();
 
@@ -363,7 +363,8 @@ INSTANTIATE_TEST_SUITE_P(AttachModes, Signals, ::testing::Values("tp_btf", "raw_
 // Without BPF the agent still serves: it says so, exports PSI, and is ready.
 TEST(Fallback, NoBpfServesCgroupfsSignals) {
   COLO_REQUIRE_ROOT();
-  AgentProcess agent("bpf:\n  attach: none\nnetwork:\n  interfaces: []\n");
+  AgentProcess agent("bpf:\n  attach: none\nnetwork:\n  interfaces: []\n"
+                     "cgroup:\n  manage_bigbox: false\n");
   ASSERT_TRUE(agent.wait_ready()) << agent.log();
   auto s = agent.scrape();
   EXPECT_EQ(metric(s, "colo_bpf_attached", {{"mode", "none"}}), 0.0);
@@ -378,7 +379,7 @@ TEST(Fallback, NoBpfServesCgroupfsSignals) {
 // pins for bpftool (removed by `colo bpf cleanup`).
 TEST(Agent, SocketHealthAndCleanExit) {
   COLO_REQUIRE_ROOT();
-  AgentProcess agent("network:\n  interfaces: []\n");
+  AgentProcess agent("network:\n  interfaces: []\ncgroup:\n  manage_bigbox: false\n");
   ASSERT_TRUE(agent.wait_ready()) << agent.log();
   struct stat st {};
   ASSERT_EQ(stat(agent.socket_path().c_str(), &st), 0);
@@ -411,7 +412,9 @@ TEST(Agent, RemovedCgroupIsForgotten) {
   auto cg = std::make_unique<TestCgroups>();
   cg->create("gone");
   std::string rel = cg->cpu_rel("gone");
-  AgentProcess agent("agent:\n  collect_interval: 20ms\nnetwork:\n  interfaces: []\n");
+  AgentProcess agent(
+      "agent:\n  collect_interval: 20ms\nnetwork:\n  interfaces: []\n"
+      "cgroup:\n  manage_bigbox: false\n");
   ASSERT_TRUE(agent.wait_ready()) << agent.log();
   {
     auto w = Child::spawn({load_binary(), "waker", "1000", "100", "0.5"}, cg->procs_files("gone"));

@@ -460,6 +460,17 @@ std::array<uint64_t, COLO_CLASS_MAX> Programs::read_class_ns() const {
                                           impl_->ncpus);
 }
 
+std::vector<std::array<uint64_t, COLO_CLASS_MAX>> Programs::read_class_ns_per_cpu() const {
+  std::vector<std::array<uint64_t, COLO_CLASS_MAX>> out(impl_->ncpus);
+  std::vector<uint64_t> vals(impl_->ncpus);
+  int fd = bpf_map__fd(impl_->sched->maps.colo_class_ns);
+  for (uint32_t c = 0; c < COLO_CLASS_MAX; c++) {
+    if (bpf_map_lookup_elem(fd, &c, vals.data()) != 0) continue;
+    for (int cpu = 0; cpu < impl_->ncpus; cpu++) out[cpu][c] = vals[cpu];
+  }
+  return out;
+}
+
 std::array<uint64_t, COLO_DROP_MAX> Programs::read_drops() const {
   return sum_percpu_array<COLO_DROP_MAX>(bpf_map__fd(impl_->sched->maps.colo_drops),
                                          impl_->ncpus);

@@ -72,6 +72,8 @@ class Programs {
   bool read_net(NetCounters* out) const;  // summed over CPUs
   std::vector<colo_cpu_state> read_cpus() const;
   std::array<uint64_t, COLO_CLASS_MAX> read_class_ns() const;
+  // The same per CPU: [cpu][class].
+  std::vector<std::array<uint64_t, COLO_CLASS_MAX>> read_class_ns_per_cpu() const;
   std::array<uint64_t, COLO_DROP_MAX> read_drops() const;
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, uint64_t>> read_aggressors() const;
   std::vector<ProgStats> prog_stats() const;

@@ -1,0 +1,314 @@
+#include "agent/controller.h"
+
+#include <signal.h>
+#include <time.h>
+
+#include <cmath>
+#include <limits>
+
+#include "agent/cpuset_choice.h"
+#include "agent/policy/eviction.h"
+#include "userspace/util/fs.h"
+#include "userspace/util/log.h"
+#include "userspace/util/parse.h"
+
+namespace colo {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+// Reaction buckets: 100us .. 10s.
+const std::vector<double>& reaction_bounds() {
+  static const std::vector<double> b = {1e-4,  2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2,
+                                        2.5e-2, 5e-2,  0.1,  0.25, 0.5,    1,    2.5,
+                                        5,      10};
+  return b;
+}
+
+uint64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+constexpr double kMinBoxCores = 0.01;  // CFS quota floor: 1ms per 100ms period
+
+MetricFamily gauge(const char* name, const char* help, double v) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = MetricType::Gauge;
+  ClientMetric m;
+  m.gauge.value = v;
+  f.metric.push_back(m);
+  return f;
+}
+
+}  // namespace
+
+std::pair<uint64_t, uint64_t> read_meminfo() {
+  auto text = read_file("/proc/meminfo");
+  if (!text) return {0, 0};
+  uint64_t total = 0, avail = 0;
+  for (auto line : split(*text, '\n')) {
+    auto parse = [&](std::string_view key, uint64_t* out) {
+      if (line.substr(0, key.size()) != key) return;
+      *out = std::strtoull(std::string(line.substr(key.size())).c_str(), nullptr, 10) * 1024;
+    };
+    parse("MemTotal:", &total);
+    parse("MemAvailable:", &avail);
+  }
+  return {total, avail};
+}
+
+Controller::Controller(const Config& cfg, BigBox box, Topology topo, const policy::Clock& clock)
+    : cfg_(cfg),
+      box_(std::move(box)),
+      topo_(std::move(topo)),
+      clock_(clock),
+      policy_(cfg.policy),
+      cpu_ctl_(cfg.controller) {
+  for (auto r : policy::all_reasons()) evictions_[policy::reason_name(r)] = 0;
+  evictions_["disabled"] = 0;  // colo disable --evict
+  for (const char* t : {"urgent_latency", "ls_demand", "tick"}) reactions_[t];
+  // A restarted agent continues from what the box has (never from unlimited).
+  if (auto q = box_.cpu_quota_cores()) cpu_ctl_.adopt(*q);
+  box_.set_min_weight();
+  box_.set_oom_first();
+}
+
+double Controller::capacity_cores() const {
+  return topo_.online.empty() ? 1.0 : static_cast<double>(topo_.online.size());
+}
+
+uint64_t Controller::mem_total() const { return read_meminfo().first; }
+
+void Controller::observe_reaction_locked(const std::string& trigger, double s) {
+  Hist& h = reactions_[trigger];
+  const auto& b = reaction_bounds();
+  if (h.counts.empty()) h.counts.assign(b.size(), 0);
+  for (size_t i = 0; i < b.size(); i++)
+    if (s <= b[i]) h.counts[i]++;
+  h.n++;
+  h.sum += s;
+}
+
+void Controller::decide_locked(const std::string& what, const std::string& reason) {
+  nlohmann::json d = {{"what", what}, {"reason", reason}};
+  auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  clock_.now_wall().time_since_epoch())
+                  .count();
+  d["time_unix_ms"] = wall;
+  decisions_.push_back(d);
+  if (decisions_.size() > 50) decisions_.pop_front();
+  LOG_INFO("decision: %s (%s)", what.c_str(), reason.c_str());
+}
+
+// Writes the quota (and, on the slow path, the cpuset) when it changed.
+void Controller::apply_locked(double cores, const std::string& trigger, uint64_t signal_ns) {
+  if (!enabled_) cores = kMinBoxCores;
+  cores = std::max(cores, kMinBoxCores);
+  bool quota_changed = !applied_.quota || std::fabs(*applied_.quota - cores) > 0.005;
+  if (quota_changed) {
+    if (box_.set_cpu_quota(cores) == 0) {
+      applied_.quota = cores;
+      if (signal_ns) {
+        uint64_t now = mono_ns();
+        if (now > signal_ns) observe_reaction_locked(trigger, (now - signal_ns) * 1e-9);
+      }
+    }
+  }
+}
+
+void Controller::on_urgent(uint64_t kernel_ts_ns, const std::string& why) {
+  std::lock_guard<std::mutex> l(mu_);
+  urgent_since_tick_++;
+  if (!cfg_.cgroup.manage_bigbox) return;
+  auto a = cpu_ctl_.clamp_now(why, clock_.now_mono());
+  if (a.changed) {
+    apply_locked(a.amount, "urgent_latency", kernel_ts_ns);
+    decide_locked("clamp cpu quota to " + std::to_string(a.amount) + " cores", a.reason);
+  }
+}
+
+void Controller::on_fast_sample(const ClassTimes& t) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (prev_fast_ && t.mono_ns > prev_fast_->mono_ns) {
+    double dt = (t.mono_ns - prev_fast_->mono_ns) * 1e-9;
+    double demand = ((t.ls_ns - prev_fast_->ls_ns) + (t.system_ns - prev_fast_->system_ns)) *
+                    1e-9 / dt;
+    fast_ls_.emplace_back(t.mono_ns, demand);
+    while (!fast_ls_.empty() && t.mono_ns - fast_ls_.front().first > 50'000'000ull)
+      fast_ls_.pop_front();
+    // LS (with system) demand over the last ~50 ms no longer fits beside the
+    // box's allowance within the watermark: clamp now, not at the next tick.
+    double avg = 0;
+    for (auto& [ts, d] : fast_ls_) avg += d;
+    avg /= fast_ls_.size();
+    double room = capacity_cores() * cfg_.policy.cpu_watermark - avg;
+    if (cfg_.cgroup.manage_bigbox && fast_ls_.size() >= 2 && cpu_ctl_.allowance() > room &&
+        cpu_ctl_.allowance() > kMinBoxCores) {
+      auto a = cpu_ctl_.clamp_now("LS demand " + std::to_string(avg) + " cores leaves room for " +
+                                      std::to_string(std::max(room, 0.0)),
+                                  clock_.now_mono());
+      if (a.changed) {
+        apply_locked(a.amount, "ls_demand", t.mono_ns);
+        decide_locked("clamp cpu quota to " + std::to_string(a.amount) + " cores", a.reason);
+      }
+    }
+  }
+  prev_fast_ = t;
+}
+
+void Controller::tick(const ClassTimes& t) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto now = clock_.now_mono();
+  auto [mem_total, mem_avail] = read_meminfo();
+  if (prev_tick_ && t.mono_ns > prev_tick_->mono_ns) {
+    double dt = (t.mono_ns - prev_tick_->mono_ns) * 1e-9;
+    policy::NodeSample s;
+    s.at = now;
+    s.capacity_cpu_cores = capacity_cores();
+    s.capacity_memory_bytes = mem_total;
+    s.ls_cpu_cores = (t.ls_ns - prev_tick_->ls_ns) * 1e-9 / dt;
+    s.system_cpu_cores = (t.system_ns - prev_tick_->system_ns) * 1e-9 / dt;
+    s.be_cpu_cores = (t.be_ns - prev_tick_->be_ns) * 1e-9 / dt;
+    s.be_memory_bytes = box_.memory_usage().value_or(0);
+    uint64_t used = mem_total > mem_avail ? mem_total - mem_avail : 0;
+    s.ls_memory_bytes = used > s.be_memory_bytes ? used - s.be_memory_bytes : 0;
+    policy_.observe(s);
+  }
+  last_colocatable_ = policy_.update(clock_);
+  bool healthy = urgent_since_tick_ == 0;
+  urgent_since_tick_ = 0;
+  if (cfg_.cgroup.manage_bigbox) {
+    auto a = cpu_ctl_.tick(enabled_ ? last_colocatable_.cpu_cores : 0, healthy, now);
+    apply_locked(a.amount, "tick", 0);
+    if (a.changed) decide_locked("cpu allowance " + std::to_string(a.amount) + " cores", a.reason);
+    // The cpuset follows the allowance: whole cores LS is least busy on.
+    std::map<int, double> busy;
+    if (prev_tick_ && t.mono_ns > prev_tick_->mono_ns) {
+      double dt = (t.mono_ns - prev_tick_->mono_ns) * 1e-9;
+      for (auto& [cpu, ns] : t.ls_ns_by_cpu) {
+        auto it = prev_tick_->ls_ns_by_cpu.find(cpu);
+        if (it != prev_tick_->ls_ns_by_cpu.end() && ns >= it->second)
+          busy[cpu] = (ns - it->second) * 1e-9 / dt;
+      }
+    }
+    auto cpus = choose_box_cpus(topo_, std::max(applied_.quota.value_or(0), kMinBoxCores), busy);
+    if (cpus != applied_.cpus && box_.set_cpuset(cpus) == 0) applied_.cpus = cpus;
+    // Memory: the colocatable amount, never below what BE holds now by more
+    // than the kernel can reclaim in one step (EBUSY is retried next tick).
+    uint64_t mem = enabled_ ? last_colocatable_.memory_bytes
+                            : box_.memory_usage().value_or(64ull << 20);
+    mem = std::max<uint64_t>(mem, 64ull << 20);
+    if (!applied_.memory || *applied_.memory != mem) {
+      if (box_.set_memory_limit(mem) == 0) applied_.memory = mem;
+    }
+    box_.set_oom_first();
+  }
+  prev_tick_ = t;
+}
+
+void Controller::set_enabled(bool on, bool evict) {
+  std::lock_guard<std::mutex> l(mu_);
+  enabled_ = on;
+  decide_locked(on ? "colocation enabled" : "colocation disabled",
+                on ? "colo enable" : (evict ? "colo disable --evict" : "colo disable"));
+  if (!on) {
+    apply_locked(kMinBoxCores, "tick", 0);
+    if (evict) {
+      // pids come from the box's own cgroup.procs: BE tasks only.
+      for (pid_t p : box_.tasks())
+        if (kill(p, SIGTERM) == 0) evictions_["disabled"]++;
+    }
+  }
+}
+
+void Controller::enter_safe_state() {
+  std::lock_guard<std::mutex> l(mu_);
+  // The box keeps its memory limit (never unlimited) and drops to the CPU
+  // floor: with no agent watching, LS must not wait for BE.
+  double cores = std::max(kMinBoxCores, cpu_ctl_.allowance() * cfg_.controller.floor);
+  if (cfg_.cgroup.manage_bigbox && box_.set_cpu_quota(cores) == 0) applied_.quota = cores;
+  decide_locked("safe state", "agent stopping: cpu quota " + std::to_string(cores) + " cores");
+}
+
+void Controller::reconfigure(const Config& cfg) {
+  std::lock_guard<std::mutex> l(mu_);
+  cfg_ = cfg;
+  policy_.reconfigure(cfg.policy);
+  cpu_ctl_.reconfigure(cfg.controller);
+}
+
+nlohmann::json Controller::status() const {
+  std::lock_guard<std::mutex> l(mu_);
+  nlohmann::json j;
+  j["enabled"] = enabled_.load();
+  j["managed"] = cfg_.cgroup.manage_bigbox;
+  j["bigbox"] = {
+      {"path", box_.rel_path()},
+      {"cpu_quota_cores", applied_.quota ? nlohmann::json(*applied_.quota) : nlohmann::json()},
+      {"cpuset", format_cpu_list(applied_.cpus)},
+      {"memory_limit_bytes",
+       applied_.memory ? nlohmann::json(*applied_.memory) : nlohmann::json()},
+      {"tasks", box_.tasks().size()}};
+  j["colocatable"] = {{"cpu_cores", last_colocatable_.cpu_cores},
+                      {"memory_bytes", last_colocatable_.memory_bytes},
+                      {"mode", last_colocatable_.mode},
+                      {"window", last_colocatable_.window_name},
+                      {"level", last_colocatable_.level},
+                      {"phase", policy::phase_name(last_colocatable_.phase)},
+                      {"reason", last_colocatable_.reason}};
+  j["decisions"] = nlohmann::json(std::vector<nlohmann::json>(decisions_.begin(), decisions_.end()));
+  return j;
+}
+
+std::vector<MetricFamily> Controller::Collect() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<MetricFamily> out;
+  out.push_back(gauge("colo_bigbox_cpu_quota_cores", "CPU quota of the big box, cores.",
+                      applied_.quota.value_or(-1)));
+  out.push_back(gauge("colo_bigbox_cpuset_cpus", "CPUs in the big box's cpuset.",
+                      static_cast<double>(applied_.cpus.size())));
+  out.push_back(gauge("colo_bigbox_memory_limit_bytes", "Memory limit of the big box.",
+                      applied_.memory ? static_cast<double>(*applied_.memory) : -1));
+  out.push_back(gauge("colo_node_colocatable_cpu_cores", "CPU BE may use on this node.",
+                      last_colocatable_.cpu_cores));
+  out.push_back(gauge("colo_node_colocatable_memory_bytes", "Memory BE may use on this node.",
+                      static_cast<double>(last_colocatable_.memory_bytes)));
+  out.push_back(gauge("colo_colocation_enabled", "1 when colocation is enabled on this node.",
+                      enabled_ ? 1 : 0));
+  MetricFamily ev;
+  ev.name = "colo_evictions_total";
+  ev.help = "BE evictions, by reason.";
+  ev.type = MetricType::Counter;
+  for (auto& [r, n] : evictions_) {
+    ClientMetric m;
+    m.label = {{"reason", r}};
+    m.counter.value = n;
+    ev.metric.push_back(m);
+  }
+  out.push_back(ev);
+  MetricFamily rh;
+  rh.name = "colo_control_reaction_seconds";
+  rh.help = "From the kernel seeing the signal to the cgroup write done.";
+  rh.type = MetricType::Histogram;
+  const auto& b = reaction_bounds();
+  for (auto& [trigger, h] : reactions_) {
+    ClientMetric m;
+    m.label = {{"trigger", trigger}};
+    m.histogram.sample_count = h.n;
+    m.histogram.sample_sum = h.sum;
+    for (size_t i = 0; i < b.size(); i++)
+      m.histogram.bucket.push_back({h.counts.empty() ? 0 : h.counts[i], b[i]});
+    m.histogram.bucket.push_back({h.n, std::numeric_limits<double>::infinity()});
+    rh.metric.push_back(m);
+  }
+  out.push_back(rh);
+  return out;
+}
+
+}  // namespace colo

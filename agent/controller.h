@@ -1,0 +1,96 @@
+// The control loop on the big box. Fast path (milliseconds): an urgent kernel
+// event, or LS CPU demand jumping, clamps the box's CPU quota at once. Slow
+// path (every controller.tick): the colocatable amount from the policy, grown
+// back step by step while LS stays healthy; cpuset and memory limit follow.
+// Thread-safe: the fast path runs on the event thread, the slow path on main.
+#pragma once
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include "agent/config.h"
+#include "agent/policy/colocatable.h"
+#include "agent/policy/hysteresis.h"
+#include "userspace/cgroup/bigbox.h"
+#include "userspace/topology/topology.h"
+
+namespace colo {
+
+// Per-class CPU time, cumulative ns (the kernel's colo_class_ns summed), and
+// per-CPU LS time for the cpuset choice.
+struct ClassTimes {
+  uint64_t mono_ns = 0;  // when read
+  uint64_t ls_ns = 0, be_ns = 0, system_ns = 0;
+  std::map<int, uint64_t> ls_ns_by_cpu;
+};
+
+class Controller : public prometheus::Collectable {
+ public:
+  Controller(const Config& cfg, BigBox box, Topology topo, const policy::Clock& clock);
+
+  // Fast path. `kernel_ts_ns`: bpf_ktime_get_ns() of the event (CLOCK_MONOTONIC).
+  void on_urgent(uint64_t kernel_ts_ns, const std::string& why);
+  // Fast path: called every few ms with fresh class times.
+  void on_fast_sample(const ClassTimes& t);
+  // Slow path.
+  void tick(const ClassTimes& t);
+  // The one switch (colo disable/enable). Disabled: the box is held at its
+  // minimum; with `evict`, its tasks get SIGTERM.
+  void set_enabled(bool on, bool evict);
+  bool enabled() const { return enabled_; }
+  // SIGTERM: the configured safe state before exit.
+  void enter_safe_state();
+  void reconfigure(const Config& cfg);
+
+  nlohmann::json status() const;
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  struct Applied {
+    std::optional<double> quota;
+    std::vector<int> cpus;
+    std::optional<uint64_t> memory;
+  };
+  void apply_locked(double cores, const std::string& trigger, uint64_t signal_ns);
+  void decide_locked(const std::string& what, const std::string& reason);
+  void observe_reaction_locked(const std::string& trigger, double seconds);
+  double capacity_cores() const;
+  uint64_t mem_total() const;
+
+  mutable std::mutex mu_;
+  Config cfg_;
+  BigBox box_;
+  Topology topo_;
+  const policy::Clock& clock_;
+  policy::ColocatablePolicy policy_;
+  policy::BoxController cpu_ctl_;
+  policy::Colocatable last_colocatable_{};
+  Applied applied_;
+  std::atomic<bool> enabled_{true};
+  std::optional<ClassTimes> prev_tick_, prev_fast_;
+  std::deque<std::pair<uint64_t, double>> fast_ls_;  // (mono ns, LS+system cores)
+  uint64_t urgent_since_tick_ = 0;
+  std::deque<nlohmann::json> decisions_;
+  // colo_control_reaction_seconds{trigger}: bucket counts per trigger.
+  struct Hist {
+    std::vector<uint64_t> counts;
+    uint64_t n = 0;
+    double sum = 0;
+  };
+  std::map<std::string, Hist> reactions_;
+  std::map<std::string, uint64_t> evictions_;  // by reason
+};
+
+// MemTotal and MemAvailable from /proc/meminfo, bytes.
+std::pair<uint64_t, uint64_t> read_meminfo();
+
+}  // namespace colo

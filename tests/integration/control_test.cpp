@@ -1,0 +1,128 @@
+// The control loop on a real (v1) big box: an LS burst cuts the box's CPU
+// quota within milliseconds, the box grows back when the burst is over, the
+// one switch works, and SIGTERM leaves the box in its safe state.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <iostream>
+#include <sstream>
+
+#include "support/privileged.h"
+#include "userspace/util/fs.h"
+
+namespace colo::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string control_config(const TestCgroups& cg) {
+  std::ostringstream c;
+  c << "agent:\n  collect_interval: 100ms\n"
+    << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n"
+    << "  bigbox_create: false\n"
+    << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n"
+    << "network:\n  interfaces: []\n"
+    << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.4\n    memory: 512Mi\n"
+    << "  smoothing:\n    peak_window: 0s\n    grow_time_constant: 0s\n"
+    << "controller:\n  tick: 100ms\n  hold: 300ms\n  step: 0.10\n  floor: 0.20\n"
+    << "eviction:\n  enabled: false\n";
+  return c.str();
+}
+
+double quota(AgentProcess& a) {
+  return metric(a.scrape(), "colo_bigbox_cpu_quota_cores").value_or(-2);
+}
+
+// Polls until pred(quota) or timeout; returns seconds waited or -1.
+template <typename Pred>
+double wait_quota(AgentProcess& a, Pred pred, double timeout_s) {
+  auto start = Clock::now();
+  while (std::chrono::duration<double>(Clock::now() - start).count() < timeout_s) {
+    if (pred(quota(a))) return std::chrono::duration<double>(Clock::now() - start).count();
+    sleep_ms(10);
+  }
+  return -1;
+}
+
+TEST(ControlLoop, LsBurstCutsTheBoxAndItGrowsBack) {
+  COLO_REQUIRE_ROOT();
+  TestCgroups cg;
+  cg.create("box");
+  cg.create("ls");
+  AgentProcess agent(control_config(cg));
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  // Grows from the floor to its allowance (1.4 cores) while LS is quiet.
+  ASSERT_GE(wait_quota(agent, [](double q) { return q >= 1.3; }, 10), 0) << agent.log();
+  EXPECT_EQ(read_line(cg.cpu_dir("box") + "/cpu.cfs_quota_us"), "140000");
+  auto be = Child::spawn({load_binary(), "hog", "30"}, cg.procs_files("box"));
+  ASSERT_TRUE(be);
+
+  // LS burst: two CPU-bound LS tasks.
+  auto t0 = Clock::now();
+  auto ls1 = Child::spawn({load_binary(), "hog", "3"}, cg.procs_files("ls"));
+  auto ls2 = Child::spawn({load_binary(), "hog", "3"}, cg.procs_files("ls"));
+  ASSERT_TRUE(ls1 && ls2);
+  double cut = wait_quota(agent, [](double q) { return q >= 0 && q <= 0.5; }, 3);
+  ASSERT_GE(cut, 0) << "the box was not cut during the LS burst";
+  std::cout << "LS burst: box quota cut after " << cut * 1000 << " ms (polling at 10 ms)\n";
+  auto s = agent.scrape();
+  double reactions = metric(s, "colo_control_reaction_seconds_count", {{"trigger", "ls_demand"}})
+                         .value_or(0) +
+                     metric(s, "colo_control_reaction_seconds_count",
+                            {{"trigger", "urgent_latency"}})
+                         .value_or(0);
+  EXPECT_GT(reactions, 0) << "each fast-path cut is timed";
+  // While the burst lasts the box stays small.
+  sleep_ms(1000);
+  EXPECT_LE(quota(agent), 0.5);
+  ASSERT_TRUE(ls1->wait(10000) && ls2->wait(10000));
+  double back = wait_quota(agent, [](double q) { return q >= 0.9 * 1.4; }, 10);
+  ASSERT_GE(back, 0) << "the box did not grow back";
+  std::cout << "after the burst: box back to 90% in " << back << " s\n";
+  (void)t0;
+
+  // The one switch.
+  std::string out;
+  ASSERT_EQ(run_cmd({COLO_BINARY, "disable", "--socket", agent.socket_path()}, &out), 0) << out;
+  EXPECT_GE(wait_quota(agent, [](double q) { return q >= 0 && q <= 0.02; }, 2), 0);
+  EXPECT_TRUE(be->running()) << "disable without --evict keeps the tasks";
+  ASSERT_EQ(run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &out),
+            0);
+  EXPECT_NE(out.find("\"enabled\": false"), std::string::npos) << out;
+  ASSERT_EQ(run_cmd({COLO_BINARY, "enable", "--socket", agent.socket_path()}, &out), 0) << out;
+  EXPECT_GE(wait_quota(agent, [](double q) { return q >= 1.3; }, 10), 0);
+
+  // SIGTERM: the safe state (CPU floor; never unlimited).
+  EXPECT_EQ(agent.stop(), 0);
+  auto q = read_int(cg.cpu_dir("box") + "/cpu.cfs_quota_us");
+  ASSERT_TRUE(q);
+  EXPECT_GT(*q, 0) << "never unlimited";
+  EXPECT_LE(*q, 0.3 * 100000) << "the safe state is the CPU floor";
+  auto lim = read_int(cg.mem_dir("box") + "/memory.limit_in_bytes");
+  EXPECT_EQ(lim.value_or(0), 512ll << 20) << "the memory limit stays";
+}
+
+TEST(ControlLoop, DisableEvictSignalsOnlyBoxTasks) {
+  COLO_REQUIRE_ROOT();
+  TestCgroups cg;
+  cg.create("box");
+  cg.create("ls");
+  AgentProcess agent(control_config(cg));
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  auto be = Child::spawn({"sleep", "60"}, cg.procs_files("box"));
+  auto ls = Child::spawn({"sleep", "60"}, cg.procs_files("ls"));
+  ASSERT_TRUE(be && ls);
+  sleep_ms(200);
+  std::string out;
+  ASSERT_EQ(run_cmd({COLO_BINARY, "disable", "--evict", "--socket", agent.socket_path()}, &out),
+            0)
+      << out;
+  auto st = be->wait(5000);
+  ASSERT_TRUE(st) << "the BE task was not evicted";
+  EXPECT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGTERM);
+  EXPECT_TRUE(ls->running()) << "an LS task outside the box is untouched";
+  EXPECT_EQ(metric(agent.scrape(), "colo_evictions_total", {{"reason", "disabled"}}), 1.0);
+}
+
+}  // namespace
+}  // namespace colo::test
