@@ -402,6 +402,20 @@ int Agent::run() {
       }
       ready_ = true;
       next_collect = now + cfg_.agent.collect_interval_ms * 1000000ull;
+      if (controller_) {
+        // The worst LS run-queue p99 over the last window, for eviction.
+        std::shared_ptr<const Snapshot> prev;
+        {
+          std::lock_guard<std::mutex> l(snap_mu_);
+          prev = prev_;
+        }
+        std::optional<double> worst;
+        if (prev && snap->bpf_active)
+          for (auto& row : top_json(prev.get(), *snap)["cgroups"])
+            if (row["class"] == "ls" && row["runqueue_events"].get<uint64_t>() > 0)
+              worst = std::max(worst.value_or(0), row["runqueue_p99_seconds"].get<double>());
+        controller_->set_ls_latency_p99(worst);
+      }
     }
     if (controller_) controller_->tick(class_times());
     // Wake for the next controller tick or collection, or a signal.

@@ -3,6 +3,9 @@
 #include <signal.h>
 #include <time.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -69,7 +72,8 @@ Controller::Controller(const Config& cfg, BigBox box, Topology topo, const polic
       topo_(std::move(topo)),
       clock_(clock),
       policy_(cfg.policy),
-      cpu_ctl_(cfg.controller) {
+      cpu_ctl_(cfg.controller),
+      eviction_(cfg.eviction) {
   for (auto r : policy::all_reasons()) evictions_[policy::reason_name(r)] = 0;
   evictions_["disabled"] = 0;  // colo disable --evict
   for (const char* t : {"urgent_latency", "ls_demand", "tick"}) reactions_[t];
@@ -209,6 +213,7 @@ void Controller::tick(const ClassTimes& t) {
     }
     box_.set_oom_first();
   }
+  evict_locked(now);
   prev_tick_ = t;
 }
 
@@ -241,6 +246,80 @@ void Controller::reconfigure(const Config& cfg) {
   cfg_ = cfg;
   policy_.reconfigure(cfg.policy);
   cpu_ctl_.reconfigure(cfg.controller);
+  eviction_.reconfigure(cfg.eviction);
+}
+
+void Controller::set_ls_latency_p99(std::optional<double> seconds) {
+  std::lock_guard<std::mutex> l(mu_);
+  ls_p99_ = seconds;
+}
+
+namespace {
+
+// A task's resident memory and start time, from /proc; nullopt if it exited.
+std::optional<policy::Candidate> candidate_of(pid_t pid) {
+  std::string base = "/proc/" + std::to_string(pid);
+  auto status = read_file(base + "/status");
+  auto stat = read_file(base + "/stat");
+  if (!status || !stat) return std::nullopt;
+  policy::Candidate c;
+  c.id = std::to_string(pid);
+  for (auto line : split(*status, '\n'))
+    if (line.substr(0, 6) == "VmRSS:")
+      c.memory_bytes = std::strtoull(std::string(line.substr(6)).c_str(), nullptr, 10) * 1024;
+  // Field 22 (starttime, clock ticks since boot), after the ")" of comm.
+  auto rp = stat->rfind(')');
+  if (rp != std::string::npos) {
+    auto fields = split(std::string_view(*stat).substr(rp + 2), ' ');
+    if (fields.size() > 19) {
+      uint64_t ticks = std::strtoull(std::string(fields[19]).c_str(), nullptr, 10);
+      c.started = policy::MonoTime(std::chrono::milliseconds(ticks * 1000 / sysconf(_SC_CLK_TCK)));
+    }
+  }
+  return c;
+}
+
+// Still a task of the box? (It may have exited and its pid been reused.)
+bool in_box(const BigBox& box, pid_t pid) {
+  auto t = box.tasks();
+  return std::find(t.begin(), t.end(), pid) != t.end();
+}
+
+}  // namespace
+
+void Controller::evict_locked(policy::MonoTime now) {
+  // Grace over: SIGKILL what ignored SIGTERM (only if it is still in the box).
+  for (auto it = terminating_.begin(); it != terminating_.end();) {
+    if (now < it->second) {
+      ++it;
+      continue;
+    }
+    if (in_box(box_, it->first) && !cfg_.eviction.dry_run) kill(it->first, SIGKILL);
+    it = terminating_.erase(it);
+  }
+  if (!cfg_.eviction.enabled) return;
+  policy::Pressures p;
+  auto [total, avail] = read_meminfo();
+  if (total) {
+    p.memory_used_fraction = static_cast<double>(total - std::min(total, avail)) / total;
+    p.memory_total_bytes = total;
+  }
+  p.ls_latency_p99_seconds = ls_p99_;
+  std::vector<policy::Candidate> cands;
+  for (pid_t pid : box_.tasks())
+    if (auto c = candidate_of(pid)) cands.push_back(*c);
+  auto d = eviction_.decide(p, cands, now);
+  for (auto& v : d.victims) {
+    pid_t pid = std::atoi(v.id.c_str());
+    decide_locked(std::string(d.dry_run ? "would evict" : "evict") + " BE task " + v.id,
+                  v.explanation);
+    if (d.dry_run || pid <= 0 || !in_box(box_, pid)) continue;
+    if (kill(pid, SIGTERM) == 0) {
+      evictions_[policy::reason_name(v.reason)]++;
+      terminating_[pid] = now + std::chrono::seconds(10);
+    }
+  }
+  if (d.cooldown_until && !d.victims.empty()) cpu_ctl_.block_growth_until(*d.cooldown_until);
 }
 
 nlohmann::json Controller::status() const {

@@ -19,6 +19,7 @@
 
 #include "agent/config.h"
 #include "agent/policy/colocatable.h"
+#include "agent/policy/eviction.h"
 #include "agent/policy/hysteresis.h"
 #include "userspace/cgroup/bigbox.h"
 #include "userspace/topology/topology.h"
@@ -50,6 +51,9 @@ class Controller : public prometheus::Collectable {
   // SIGTERM: the configured safe state before exit.
   void enter_safe_state();
   void reconfigure(const Config& cfg);
+  // The worst LS run-queue p99 over the last collection window (from the
+  // signal plane), for the latency eviction watermark.
+  void set_ls_latency_p99(std::optional<double> seconds);
 
   nlohmann::json status() const;
   std::vector<prometheus::MetricFamily> Collect() const override;
@@ -63,6 +67,7 @@ class Controller : public prometheus::Collectable {
   void apply_locked(double cores, const std::string& trigger, uint64_t signal_ns);
   void decide_locked(const std::string& what, const std::string& reason);
   void observe_reaction_locked(const std::string& trigger, double seconds);
+  void evict_locked(policy::MonoTime now);
   double capacity_cores() const;
   uint64_t mem_total() const;
 
@@ -73,6 +78,10 @@ class Controller : public prometheus::Collectable {
   const policy::Clock& clock_;
   policy::ColocatablePolicy policy_;
   policy::BoxController cpu_ctl_;
+  policy::EvictionPolicy eviction_;
+  std::optional<double> ls_p99_;
+  // Evicted tasks that got SIGTERM: SIGKILL after the grace if still in the box.
+  std::map<pid_t, policy::MonoTime> terminating_;
   policy::Colocatable last_colocatable_{};
   Applied applied_;
   std::atomic<bool> enabled_{true};

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <cstring>
 #include <sstream>
 
 #include "support/privileged.h"
@@ -122,6 +123,67 @@ TEST(ControlLoop, DisableEvictSignalsOnlyBoxTasks) {
   EXPECT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGTERM);
   EXPECT_TRUE(ls->running()) << "an LS task outside the box is untouched";
   EXPECT_EQ(metric(agent.scrape(), "colo_evictions_total", {{"reason", "disabled"}}), 1.0);
+}
+
+}  // namespace
+}  // namespace colo::test
+
+namespace colo::test {
+namespace {
+
+// Node memory used, as a fraction (what the memory watermark compares).
+double used_fraction() {
+  auto text = read_file("/proc/meminfo").value_or("");
+  auto field = [&](const char* k) {
+    auto p = text.find(k);
+    return p == std::string::npos ? 0.0 : std::strtod(text.c_str() + p + strlen(k), nullptr);
+  };
+  double total = field("MemTotal:"), avail = field("MemAvailable:");
+  return total > 0 ? (total - avail) / total : 0;
+}
+
+// A BE memory hog is evicted when node memory crosses the watermark; an LS
+// process outside the box is untouched. The watermark is set just above what
+// the node uses now, so the hog crosses it with a few hundred MiB.
+TEST(ControlLoop, MemoryWatermarkEvictsTheBeHog) {
+  COLO_REQUIRE_ROOT();
+  TestCgroups cg;
+  cg.create("box");
+  cg.create("ls");
+  auto ls = Child::spawn({"sleep", "60"}, cg.procs_files("ls"));
+  ASSERT_TRUE(ls);
+  double used = used_fraction();
+  uint64_t total_mib = 0;
+  {
+    auto text = read_file("/proc/meminfo").value_or("");
+    total_mib = std::strtoull(text.c_str() + text.find("MemTotal:") + 9, nullptr, 10) / 1024;
+  }
+  // Trigger at +2% of node memory, release at +1%; the hog takes +4%.
+  double trigger = used + 0.02, release = used + 0.01;
+  uint64_t hog_mib = total_mib * 4 / 100;
+  std::string cfg = control_config(cg);
+  cfg = cfg.substr(0, cfg.find("eviction:"));
+  char ev[256];
+  snprintf(ev, sizeof(ev),
+           "eviction:\n  enabled: true\n  cooldown: 5s\n"
+           "  memory: {trigger: %.4f, release: %.4f, sustain: 0s}\n",
+           trigger, release);
+  cfg += ev;
+  // The box's memory limit must not stop the hog before the node watermark.
+  cfg.replace(cfg.find("memory: 512Mi"), 13, "memory: 8Gi");
+  AgentProcess agent(cfg);
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  auto hog = Child::spawn({load_binary(), "anon", std::to_string(hog_mib), "60"},
+                          cg.procs_files("box"));
+  ASSERT_TRUE(hog);
+  auto st = hog->wait(30000);
+  ASSERT_TRUE(st) << "the BE hog was not evicted: " << agent.log();
+  EXPECT_TRUE(WIFSIGNALED(*st)) << "evicted by a signal";
+  EXPECT_TRUE(ls->running()) << "the LS process outside the box is untouched";
+  EXPECT_EQ(metric(agent.scrape(), "colo_evictions_total", {{"reason", "memory"}}), 1.0);
+  std::string out;
+  run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &out);
+  EXPECT_NE(out.find("evict BE task"), std::string::npos) << "the decision is explained: " << out;
 }
 
 }  // namespace

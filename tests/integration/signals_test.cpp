@@ -406,6 +406,30 @@ TEST(Agent, SocketHealthAndCleanExit) {
   EXPECT_NE(out.find("is `colo agent` running?"), std::string::npos) << out;
 }
 
+// SIGHUP with a broken file: the error is logged with file and line, the last
+// good configuration stays and the agent keeps serving; a good file applies.
+TEST(Agent, BadReloadKeepsServing) {
+  COLO_REQUIRE_ROOT();
+  AgentProcess agent("network:\n  interfaces: []\ncgroup:\n  manage_bigbox: false\n");
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  {
+    std::ofstream(agent.config_path()) << "agent:\n  log_level: [oops\n";
+  }
+  ASSERT_EQ(kill(agent.pid(), SIGHUP), 0);
+  sleep_ms(500);
+  EXPECT_TRUE(agent.get("/metrics")) << "still serving after a bad reload";
+  EXPECT_NE(agent.log().find("reload rejected"), std::string::npos) << agent.log();
+  EXPECT_NE(agent.log().find(agent.config_path() + ":"), std::string::npos) << agent.log();
+  {
+    std::ofstream(agent.config_path()) << "network:\n  interfaces: []\ncgroup:\n"
+                                          "  manage_bigbox: false\nbpf:\n  urgent_latency: 2ms\n";
+  }
+  ASSERT_EQ(kill(agent.pid(), SIGHUP), 0);
+  sleep_ms(500);
+  EXPECT_NE(agent.log().find("configuration reloaded"), std::string::npos) << agent.log();
+  EXPECT_EQ(agent.stop(), 0);
+}
+
 // A removed cgroup's series disappear (the kernel side forgets it on rmdir).
 TEST(Agent, RemovedCgroupIsForgotten) {
   COLO_REQUIRE_ROOT();

@@ -4,7 +4,7 @@
 //   udp PORT COUNT SIZE         send COUNT datagrams of SIZE bytes to 127.0.0.1:PORT
 //                               (a socket of this process receives them)
 //   pagecache FILE MB           write MB of file data through the page cache, then read it
-//   anon MB                     touch MB of anonymous memory
+//   anon MB [SECONDS]           touch MB of anonymous memory and hold it
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -84,8 +84,8 @@ int main(int argc, char** argv) {
     printf("sent %ld datagrams of %zu bytes\n", sent, size);
     return sent == count ? 0 : 1;
   }
-  if (mode == "anon" && argc == 3) {
-    // Touch MB of anonymous memory, then hold it a moment.
+  if (mode == "anon" && (argc == 3 || argc == 4)) {
+    // Touch MB of anonymous memory, then hold it (1 s, or SECONDS).
     long mb = atol(argv[2]);
     std::vector<char*> blocks;
     for (long i = 0; i < mb; i++) {
@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
       memset(b, 1, 1 << 20);
       blocks.push_back(b);
     }
-    sleep(1);
+    sleep(argc == 4 ? atoi(argv[3]) : 1);
     return 0;
   }
   if (mode == "pagecache" && argc == 4) {

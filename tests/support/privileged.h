@@ -111,6 +111,7 @@ class AgentProcess {
   const std::string& socket_path() const { return socket_; }
   const std::string& pin_dir() const { return pin_dir_; }
   const std::string& log_path() const { return log_; }
+  const std::string& config_path() const { return config_; }
   std::string log() const;
 
  private:
