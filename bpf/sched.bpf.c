@@ -328,6 +328,49 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	return 0;
 }
 
+/*
+ * A running task moved to another cgroup (typically itself: a launcher that
+ * writes its own pid to cgroup.procs, then execs). The CPU it runs on cached
+ * the old cgroup at switch-in, and a lone CPU-bound task may not switch again
+ * for seconds: settle what ran under the old cgroup and re-point the CPU.
+ */
+static __always_inline void on_attach(struct cgroup *dst, struct task_struct *task, bool btf)
+{
+	struct colo_cpu_state *cs;
+	struct colo_cg_sched *st;
+	__u64 now, cgid;
+	__u32 cpu, *cls_ns, prev_cls;
+
+	if (BPF_CORE_READ(dst, root, hierarchy_id) != cpu_hierarchy)
+		return;
+	if (!(btf ? task->on_cpu : BPF_CORE_READ(task, on_cpu)))
+		return; /* not running: its next switch-in reads the new cgroup */
+	cpu = btf ? task->thread_info.cpu : BPF_CORE_READ(task, thread_info.cpu);
+	cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
+	if (!cs || !cs->since_ns)
+		return;
+	now = bpf_ktime_get_ns();
+	prev_cls = cs->cls & (COLO_CLASS_MAX - 1);
+	if (smt_enabled)
+		settle_smt(cs, cs->cgid, prev_cls, now);
+	if (now > cs->since_ns) {
+		/* Per-class time is summed over CPUs: this CPU's slot will do. */
+		cls_ns = bpf_map_lookup_elem(&colo_class_ns, &prev_cls);
+		if (cls_ns)
+			*cls_ns += now - cs->since_ns;
+		if (cs->cgid) {
+			st = sched_stats(cs->cgid);
+			if (st)
+				__sync_fetch_and_add(&st->run_ns, cs->pending_run_ns + now - cs->since_ns);
+		}
+	}
+	cgid = cgroup_id_of(dst);
+	cs->pending_run_ns = 0;
+	cs->cgid = cgid;
+	cs->cls = colo_class_of(cgid, cpu_hierarchy) & (COLO_CLASS_MAX - 1);
+	cs->since_ns = now;
+}
+
 static __always_inline void forget_cgroup(struct cgroup *cgrp)
 {
 	__u32 hier = BPF_CORE_READ(cgrp, root, hierarchy_id);
@@ -362,6 +405,20 @@ SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(colo_rmdir_btf, struct cgroup *cgrp, const char *path)
 {
 	forget_cgroup(cgrp);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(colo_attach_btf, struct cgroup *dst, const char *path, struct task_struct *task)
+{
+	on_attach(dst, task, true);
+	return 0;
+}
+
+SEC("raw_tp/cgroup_attach_task")
+int BPF_PROG(colo_attach_raw, struct cgroup *dst, const char *path, struct task_struct *task)
+{
+	on_attach(dst, task, false);
 	return 0;
 }
 

@@ -21,6 +21,9 @@
 #   MSG_SECONDS=10           ... so that the measured run takes about this long
 #   PIPE_LOOPS=500000        `perf bench sched pipe -l`
 #   PIPE_ROUNDS=3            rounds per side (without / with colo), alternating
+#   PIPE_CPU=                run both pipe tasks on this CPU (taskset): every
+#                            op is then two context switches on one CPU, the
+#                            steadiest number on a noisy VM; empty: unpinned
 #   NCGROUPS=1000            cgroups created for the RSS measurement
 #   COLLECT_INTERVAL=1       the agent's collect interval in seconds (config)
 #   POPULATE=1               run one short task in each cgroup so the kernel
@@ -36,6 +39,7 @@ MSG_LOOPS=${MSG_LOOPS:-auto}
 MSG_SECONDS=${MSG_SECONDS:-10}
 PIPE_LOOPS=${PIPE_LOOPS:-500000}
 PIPE_ROUNDS=${PIPE_ROUNDS:-3}
+PIPE_CPU=${PIPE_CPU:-}
 NCGROUPS=${NCGROUPS:-1000}
 COLLECT_INTERVAL=${COLLECT_INTERVAL:-1}
 POPULATE=${POPULATE:-1}
@@ -289,14 +293,15 @@ spread() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
   m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.3f\n", (m > 0 ? (v[NR] - v[1]) / m : 0) }'; }
 
 section_pipe() {
-  say "== 2. perf bench sched pipe -l $PIPE_LOOPS: no BPF tool vs colo attached ($PIPE_ROUNDS rounds each, alternating)"
-  local without=() with=() r ops sw sc
+  local without=() with=() r ops sw sc pipe=(perf bench sched pipe -l "$PIPE_LOOPS")
+  if [[ -n $PIPE_CPU ]]; then pipe=(taskset -c "$PIPE_CPU" "${pipe[@]}"); fi
+  say "== 2. ${pipe[*]}: no BPF tool vs colo attached ($PIPE_ROUNDS rounds each, alternating)"
   for ((r = 1; r <= PIPE_ROUNDS; r++)); do
-    ops=$(perf bench sched pipe -l "$PIPE_LOOPS" 2>&1 | perf_ops_per_sec)
+    ops=$("${pipe[@]}" 2>&1 | perf_ops_per_sec)
     without+=("$ops")
     say "  round $r without colo: $ops ops/s"
     start_agent
-    ops=$(perf bench sched pipe -l "$PIPE_LOOPS" 2>&1 | perf_ops_per_sec)
+    ops=$("${pipe[@]}" 2>&1 | perf_ops_per_sec)
     with+=("$ops")
     stop_agent
     say "  round $r with colo:    $ops ops/s"
@@ -308,7 +313,9 @@ section_pipe() {
   sc=$(spread "${with[@]}")
   say "median without: $med_without ops/s   with: $med_with ops/s   ratio: $pipe_ratio"
   say "spread of the rounds ((max-min)/median): without $sw, with $sc"
+  pipe_noisy=0
   if awk -v a="$sw" -v b="$sc" 'BEGIN { exit !(a > 0.05 || b > 0.05) }'; then
+    pipe_noisy=1
     say "caution: the rounds of one side differ by more than 5%: the machine was not quiet, the ratio is not conclusive"
   fi
   say
@@ -386,7 +393,9 @@ if [[ -n ${colo_ns:-} ]]; then
   say "runqlat ns/run:          $rq_ns   (colo <= runqlat: $(verdict "$(awk -v a="$colo_ns" -v b="$rq_ns" 'BEGIN { print (a + 0 <= b + 0) }')"))"
 fi
 if [[ -n ${pipe_ratio:-} ]]; then
-  say "pipe throughput ratio:   $pipe_ratio   (goal >= 0.97: $(verdict "$(awk -v r="$pipe_ratio" 'BEGIN { print (r + 0 >= 0.97) }')"))"
+  v=$(verdict "$(awk -v r="$pipe_ratio" 'BEGIN { print (r + 0 >= 0.97) }')")
+  if [[ $pipe_noisy = 1 ]]; then v="INCONCLUSIVE, rounds too spread"; fi
+  say "pipe throughput ratio:   $pipe_ratio   (goal >= 0.97: $v)"
 fi
 if [[ -n ${rss:-} ]]; then
   say "agent RSS, $ntracked cgroups tracked: $rss kB   (goal <= 32768 kB: $(verdict "$(awk -v k="$rss" 'BEGIN { print (k + 0 <= 32768) }')"))"
