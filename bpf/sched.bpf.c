@@ -67,11 +67,10 @@ struct {
 } colo_urg_rl SEC(".maps");
 
 /*
- * When each runnable task became runnable, by thread id. A preallocated hash,
- * not task storage: measured under `perf bench sched messaging` on 6.18, the
- * task-storage lookups (two per switch) cost more than this map
- * (tests/bench/RESULTS.md). Entries are deleted when the task gets a CPU; a
- * task that exits while runnable leaves one behind, which the LRU evicts.
+ * When each runnable task became runnable, by thread id: a preallocated hash,
+ * as libbpf-tools runqlat keeps it. Task storage measured no cheaper on this
+ * kernel (tests/bench/RESULTS.md) and needs 5.11+. Entries go when the task
+ * gets a CPU, or exits (colo_exit_*).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -419,6 +418,28 @@ SEC("raw_tp/cgroup_attach_task")
 int BPF_PROG(colo_attach_raw, struct cgroup *dst, const char *path, struct task_struct *task)
 {
 	on_attach(dst, task, false);
+	return 0;
+}
+
+/* A task that exits while runnable (killed, say) never switches in again. */
+static __always_inline void forget_task(struct task_struct *p, bool btf)
+{
+	__u32 pid = btf ? p->pid : BPF_CORE_READ(p, pid);
+
+	bpf_map_delete_elem(&colo_wake_ts, &pid);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(colo_exit_btf, struct task_struct *p)
+{
+	forget_task(p, true);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(colo_exit_raw, struct task_struct *p)
+{
+	forget_task(p, false);
 	return 0;
 }
 

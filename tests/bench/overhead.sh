@@ -22,8 +22,8 @@
 #   PIPE_LOOPS=500000        `perf bench sched pipe -l`
 #   PIPE_ROUNDS=3            rounds per side (without / with colo), alternating
 #   PIPE_CPU=                run both pipe tasks on this CPU (taskset): every
-#                            op is then two context switches on one CPU, the
-#                            steadiest number on a noisy VM; empty: unpinned
+#                            op is then two context switches on one CPU;
+#                            empty: unpinned
 #   NCGROUPS=1000            cgroups created for the RSS measurement
 #   COLLECT_INTERVAL=1       the agent's collect interval in seconds (config)
 #   POPULATE=1               run one short task in each cgroup so the kernel
