@@ -147,11 +147,13 @@ void Controller::on_fast_sample(const ClassTimes& t) {
     while (!fast_ls_.empty() && t.mono_ns - fast_ls_.front().first > 50'000'000ull)
       fast_ls_.pop_front();
     // LS (with system) demand over the last ~50 ms no longer fits beside the
-    // box's allowance within the watermark: clamp now, not at the next tick.
+    // box's allowance on the node's CPUs: LS would wait for BE. Clamp now,
+    // not at the next tick. (The watermark is the slow path's business: the
+    // policy already keeps the target below it.)
     double avg = 0;
     for (auto& [ts, d] : fast_ls_) avg += d;
     avg /= fast_ls_.size();
-    double room = capacity_cores() * cfg_.policy.cpu_watermark - avg;
+    double room = capacity_cores() - avg;
     if (cfg_.cgroup.manage_bigbox && fast_ls_.size() >= 2 && cpu_ctl_.allowance() > room &&
         cpu_ctl_.allowance() > kMinBoxCores) {
       auto a = cpu_ctl_.clamp_now("LS demand " + std::to_string(avg) + " cores leaves room for " +
@@ -223,6 +225,7 @@ void Controller::set_enabled(bool on, bool evict) {
   decide_locked(on ? "colocation enabled" : "colocation disabled",
                 on ? "colo enable" : (evict ? "colo disable --evict" : "colo disable"));
   if (!on) {
+    cpu_ctl_.adopt(0);  // enabling again grows from the floor, step by step
     apply_locked(kMinBoxCores, "tick", 0);
     if (evict) {
       // pids come from the box's own cgroup.procs: BE tasks only.

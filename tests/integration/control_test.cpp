@@ -91,7 +91,10 @@ TEST(ControlLoop, LsBurstCutsTheBoxAndItGrowsBack) {
             0);
   EXPECT_NE(out.find("\"enabled\": false"), std::string::npos) << out;
   ASSERT_EQ(run_cmd({COLO_BINARY, "enable", "--socket", agent.socket_path()}, &out), 0) << out;
-  EXPECT_GE(wait_quota(agent, [](double q) { return q >= 1.3; }, 10), 0);
+  double regrow = wait_quota(agent, [](double q) { return q >= 1.3; }, 10);
+  std::cout << "after enable: back in " << regrow << " s\n";
+  EXPECT_GE(regrow, 0);
+  EXPECT_LE(regrow, 3) << "growth should not be interrupted without LS pressure";
 
   // SIGTERM: the safe state (CPU floor; never unlimited).
   EXPECT_EQ(agent.stop(), 0);
