@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "userspace/bpf/programs.h"
 #include "bpf_fixture.h"
 #include "colo_abi.h"
 #include "colo_mem.skel.h"
@@ -39,30 +40,6 @@ std::string variant_name(const ::testing::TestParamInfo<Variant>& i) {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// Whether this kernel's mark_victim tracepoint passes a task_struct (6.6+),
-// read from its BTF the way userspace/bpf/programs.cpp decides.
-bool mark_victim_takes_task() {
-  btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return false;
-  bool ok = false;
-  int id = btf__find_by_name_kind(vmlinux, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
-  if (id > 0) {
-    const btf_type* t = btf__type_by_id(vmlinux, btf__resolve_type(vmlinux, id));
-    if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
-    // btf_trace_* protos start with the void *__data argument.
-    if (t && btf_is_func_proto(t) && btf_vlen(t) >= 2) {
-      const btf_type* arg = btf__type_by_id(vmlinux, btf_params(t)[1].type);
-      if (arg && btf_is_ptr(arg)) {
-        const btf_type* pointee = btf__type_by_id(vmlinux, arg->type);
-        const char* name = pointee ? btf__name_by_offset(vmlinux, pointee->name_off) : nullptr;
-        ok = name && strcmp(name, "task_struct") == 0;
-      }
-    }
-  }
-  btf__free(vmlinux);
-  return ok;
 }
 
 bool starts_with(const std::string& s, const std::string& prefix) {
@@ -183,7 +160,7 @@ class LoadTest : public ::testing::TestWithParam<Variant> {
     autoload_mode(s->obj, mode);
     // As the loader: the OOM programs read mark_victim's task, which kernels
     // before 6.6 do not pass.
-    if (!mark_victim_takes_task()) {
+    if (!colo::bpf::mark_victim_passes_task()) {
       bpf_program__set_autoload(s->progs.colo_oom_btf, false);
       bpf_program__set_autoload(s->progs.colo_oom_raw, false);
     }
@@ -222,7 +199,7 @@ TEST_P(LoadTest, MemLoads) {
   check_loaded(s->obj);
   expect_loaded(s->obj, mode,
                 {"colo_dr_begin", "colo_dr_end", "colo_mr_begin", "colo_mr_end", "colo_mrmdir"});
-  if (mark_victim_takes_task()) expect_loaded(s->obj, mode, {"colo_oom"});
+  if (colo::bpf::mark_victim_passes_task()) expect_loaded(s->obj, mode, {"colo_oom"});
   check_maps(s->obj);
 }
 

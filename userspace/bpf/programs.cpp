@@ -79,6 +79,29 @@ std::optional<AttachMode> parse_attach_mode(const std::string& s) {
   return std::nullopt;
 }
 
+// mark_victim() passes the victim's task_struct since 6.6 (a pid before): the
+// OOM programs read the task, so they load only where the kernel's BTF says so.
+bool mark_victim_passes_task() {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  bool ok = false;
+  int id = btf__find_by_name_kind(vmlinux, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
+  if (id > 0) {
+    const btf_type* t = btf__type_by_id(vmlinux, btf__resolve_type(vmlinux, id));
+    if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
+    if (t && btf_is_func_proto(t) && btf_vlen(t) >= 2) {
+      const btf_type* arg = btf__type_by_id(vmlinux, btf_params(t)[1].type);
+      if (arg && btf_is_ptr(arg)) {
+        const btf_type* pointee = btf__type_by_id(vmlinux, arg->type);
+        const char* name = pointee ? btf__name_by_offset(vmlinux, pointee->name_off) : nullptr;
+        ok = name && strcmp(name, "task_struct") == 0;
+      }
+    }
+  }
+  btf__free(vmlinux);
+  return ok;
+}
+
 bool ensure_mounts(const std::string& pin_dir, std::string* err) {
   if (!fs_is("/sys/fs/bpf", BPF_FS_MAGIC)) {
     mkdir("/sys/fs/bpf", 0700);
@@ -231,29 +254,6 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   return s;
 }
 
-// mark_victim() passes the victim's task_struct since 6.6 (a pid before): the
-// OOM programs read the task, so they load only where the kernel's BTF says so.
-bool mark_victim_takes_task() {
-  btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return false;
-  bool ok = false;
-  int id = btf__find_by_name_kind(vmlinux, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
-  if (id > 0) {
-    const btf_type* t = btf__type_by_id(vmlinux, btf__resolve_type(vmlinux, id));
-    if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
-    if (t && btf_is_func_proto(t) && btf_vlen(t) >= 2) {
-      const btf_type* arg = btf__type_by_id(vmlinux, btf_params(t)[1].type);
-      if (arg && btf_is_ptr(arg)) {
-        const btf_type* pointee = btf__type_by_id(vmlinux, arg->type);
-        const char* name = pointee ? btf__name_by_offset(vmlinux, pointee->name_off) : nullptr;
-        ok = name && strcmp(name, "task_struct") == 0;
-      }
-    }
-  }
-  btf__free(vmlinux);
-  return ok;
-}
-
 colo_mem* load_mem(const LoadOptions& opts, bool btf, std::string* err) {
   auto oo = open_opts(opts.pin_dir);
   colo_mem* s = colo_mem__open_opts(&oo);
@@ -265,7 +265,7 @@ colo_mem* load_mem(const LoadOptions& opts, bool btf, std::string* err) {
   bpf_map__set_max_entries(s->maps.colo_cg_mem, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
   choose_flavour(s->obj, btf);
-  bool oom = mark_victim_takes_task();
+  bool oom = mark_victim_passes_task();
   if (!oom) LOG_WARN("OOM kills per cgroup unavailable: this kernel's mark_victim passes no task");
   bpf_program__set_autoload(s->progs.colo_oom_btf, oom && btf);
   bpf_program__set_autoload(s->progs.colo_oom_raw, oom && !btf);

@@ -48,6 +48,10 @@ struct NetKeyLess {
 };
 using NetCounters = std::map<colo_net_key, colo_net_val, NetKeyLess>;
 
+// Whether this kernel's mark_victim tracepoint passes the victim's task_struct
+// (6.6+; a pid before), from its BTF: the OOM programs load only then.
+bool mark_victim_passes_task();
+
 // Makes sure bpffs is mounted at `dir`'s filesystem (mounts /sys/fs/bpf if
 // needed) and tracefs at /sys/kernel/tracing; creates `dir`. false + *err.
 bool ensure_mounts(const std::string& pin_dir, std::string* err);
