@@ -391,24 +391,22 @@ int Agent::run() {
   int exit_code = 0;
   uint64_t next_collect = 0;
   while (true) {
-    uint64_t now = class_times().mono_ns;
+    // One read of the kernel's per-class times serves the clock and the tick.
+    ClassTimes times = class_times();
+    uint64_t now = times.mono_ns;
     if (now >= next_collect) {
       auto snap = std::make_shared<Snapshot>(collector_->collect());
       exporter_.update(snap);
+      std::shared_ptr<const Snapshot> prev;
       {
         std::lock_guard<std::mutex> l(snap_mu_);
-        prev_ = cur_;
+        prev = prev_ = cur_;
         cur_ = snap;
       }
       ready_ = true;
       next_collect = now + cfg_.agent.collect_interval_ms * 1000000ull;
       if (controller_) {
         // The worst LS run-queue p99 over the last window, for eviction.
-        std::shared_ptr<const Snapshot> prev;
-        {
-          std::lock_guard<std::mutex> l(snap_mu_);
-          prev = prev_;
-        }
         std::optional<double> worst;
         if (prev && snap->bpf_active)
           for (auto& row : top_json(prev.get(), *snap)["cgroups"])
@@ -417,7 +415,7 @@ int Agent::run() {
         controller_->set_ls_latency_p99(worst);
       }
     }
-    if (controller_) controller_->tick(class_times());
+    if (controller_) controller_->tick(times);
     // Wake for the next controller tick or collection, or a signal.
     uint64_t wait_ns = cfg_.agent.collect_interval_ms * 1000000ull;
     if (controller_)

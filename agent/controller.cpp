@@ -87,8 +87,6 @@ double Controller::capacity_cores() const {
   return topo_.online.empty() ? 1.0 : static_cast<double>(topo_.online.size());
 }
 
-uint64_t Controller::mem_total() const { return read_meminfo().first; }
-
 void Controller::observe_reaction_locked(const std::string& trigger, double s) {
   Hist& h = reactions_[trigger];
   const auto& b = reaction_bounds();

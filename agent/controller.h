@@ -69,7 +69,6 @@ class Controller : public prometheus::Collectable {
   void observe_reaction_locked(const std::string& trigger, double seconds);
   void evict_locked(policy::MonoTime now);
   double capacity_cores() const;
-  uint64_t mem_total() const;
 
   mutable std::mutex mu_;
   Config cfg_;

@@ -122,7 +122,6 @@ bool ensure_mounts(const std::string& pin_dir, std::string* err) {
     *err = "cannot create BPF pin directory " + pin_dir + ": " + errstr(errno);
     return false;
   }
-  std::string parent = pin_dir.substr(0, pin_dir.find_last_of('/'));
   if (!fs_is(pin_dir.c_str(), BPF_FS_MAGIC)) {
     *err = "BPF pin directory " + pin_dir + " is not on a bpf filesystem";
     return false;
