@@ -227,6 +227,38 @@ static __always_inline void settle_smt(struct colo_cpu_state *cs, __u64 cur_cgid
 	ss->acct_ns = now;
 }
 
+/*
+ * Charges the CPU time since cs->since_ns to class @cls and cgroup @cgid: per
+ * class at once (a per-CPU array), per cgroup batched in cs->pending_run_ns
+ * while @batch allows (the same cgroup runs on), so most switches do not
+ * touch the shared colo_cg_sched entry. Returns that entry when it was looked
+ * up, else 0.
+ */
+static __always_inline struct colo_cg_sched *charge_cpu_time(struct colo_cpu_state *cs, __u32 cls,
+							     __u64 cgid, __u64 now, bool batch)
+{
+	struct colo_cg_sched *st;
+	__u64 delta, *cls_ns;
+
+	if (!cs->since_ns || now <= cs->since_ns)
+		return 0;
+	delta = now - cs->since_ns;
+	cls_ns = bpf_map_lookup_elem(&colo_class_ns, &cls);
+	if (cls_ns)
+		*cls_ns += delta;
+	if (!cgid)
+		return 0;
+	if (batch && cs->pending_run_ns + delta < COLO_RUN_FLUSH_NS) {
+		cs->pending_run_ns += delta;
+		return 0;
+	}
+	st = sched_stats(cgid);
+	if (st)
+		__sync_fetch_and_add(&st->run_ns, cs->pending_run_ns + delta);
+	cs->pending_run_ns = 0;
+	return st;
+}
+
 static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 				     struct task_struct *next, bool btf)
 {
@@ -235,7 +267,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	struct colo_cpu_state *cs;
 	struct colo_cg_sched *st;
 	__u32 prev_pid, next_pid, next_cls, prev_cls;
-	__u64 next_cgid, prev_cgid, ts, *cls_ns;
+	__u64 next_cgid, prev_cgid, ts;
 	bool runnable;
 
 	cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
@@ -268,31 +300,11 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	if (smt_enabled)
 		settle_smt(cs, prev_cgid, prev_cls, now);
 
-	/*
-	 * CPU time: per class in a per-CPU array; per cgroup batched in the CPU's
-	 * state while consecutive tasks belong to one cgroup, so most switches do
-	 * not touch the shared colo_cg_sched entry of prev.
-	 */
-	st = 0;
+	/* A batch of CPU time ends when another cgroup runs or prev is preempted
+	 * (its colo_cg_sched entry is needed for the preemption count anyway). */
 	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
-	if (cs->since_ns && now > cs->since_ns) {
-		__u64 delta = now - cs->since_ns;
-
-		cls_ns = bpf_map_lookup_elem(&colo_class_ns, &prev_cls);
-		if (cls_ns)
-			*cls_ns += delta;
-		if (prev_pid && prev_cgid) {
-			if (prev_cgid == next_cgid && !runnable &&
-			    cs->pending_run_ns + delta < COLO_RUN_FLUSH_NS) {
-				cs->pending_run_ns += delta;
-			} else {
-				st = sched_stats(prev_cgid);
-				if (st)
-					__sync_fetch_and_add(&st->run_ns, cs->pending_run_ns + delta);
-				cs->pending_run_ns = 0;
-			}
-		}
-	}
+	st = charge_cpu_time(cs, prev_cls, prev_pid ? prev_cgid : 0, now,
+			     prev_cgid == next_cgid && !runnable);
 
 	/* A task that loses its CPU while runnable waits again from now. */
 	if (runnable) {
@@ -336,9 +348,8 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 static __always_inline void on_attach(struct cgroup *dst, struct task_struct *task, bool btf)
 {
 	struct colo_cpu_state *cs;
-	struct colo_cg_sched *st;
 	__u64 now, cgid;
-	__u32 cpu, *cls_ns, prev_cls;
+	__u32 cpu, prev_cls;
 
 	if (BPF_CORE_READ(dst, root, hierarchy_id) != cpu_hierarchy)
 		return;
@@ -352,17 +363,8 @@ static __always_inline void on_attach(struct cgroup *dst, struct task_struct *ta
 	prev_cls = cs->cls & (COLO_CLASS_MAX - 1);
 	if (smt_enabled)
 		settle_smt(cs, cs->cgid, prev_cls, now);
-	if (now > cs->since_ns) {
-		/* Per-class time is summed over CPUs: this CPU's slot will do. */
-		cls_ns = bpf_map_lookup_elem(&colo_class_ns, &prev_cls);
-		if (cls_ns)
-			*cls_ns += now - cs->since_ns;
-		if (cs->cgid) {
-			st = sched_stats(cs->cgid);
-			if (st)
-				__sync_fetch_and_add(&st->run_ns, cs->pending_run_ns + now - cs->since_ns);
-		}
-	}
+	/* Per-class time is summed over CPUs: this CPU's slot will do. */
+	charge_cpu_time(cs, prev_cls, cs->cgid, now, false);
 	cgid = cgroup_id_of(dst);
 	cs->pending_run_ns = 0;
 	cs->cgid = cgid;
