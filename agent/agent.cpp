@@ -60,16 +60,39 @@ Agent::Agent(AgentOptions opts) : opts_(std::move(opts)) {}
 
 ClassTimes Agent::class_times() const {
   ClassTimes t;
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  t.mono_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+  auto mono = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+  };
+  t.mono_ns = mono();
   if (!programs_) return t;
-  auto per_cpu = programs_->read_class_ns_per_cpu();
+  // The kernel charges CPU time at each switch; a task that has run since its
+  // switch-in is not in colo_class_ns yet (an LS hog alone on a CPU may not
+  // switch for seconds). Add the running slice of each CPU, from a reading in
+  // which that CPU did not switch (same since_ns before and after), so the
+  // fast path sees LS demand within one sample and no time counts twice.
+  std::vector<std::array<uint64_t, COLO_CLASS_MAX>> per_cpu;
+  std::vector<colo_cpu_state> before, after;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    before = programs_->read_cpus();
+    per_cpu = programs_->read_class_ns_per_cpu();
+    t.mono_ns = mono();
+    after = programs_->read_cpus();
+    bool same = before.size() == after.size();
+    for (size_t c = 0; same && c < before.size(); c++)
+      same = before[c].since_ns == after[c].since_ns;
+    if (same) break;
+  }
   for (size_t c = 0; c < per_cpu.size(); c++) {
-    t.ls_ns += per_cpu[c][COLO_CLASS_LS];
-    t.be_ns += per_cpu[c][COLO_CLASS_BE];
-    t.system_ns += per_cpu[c][COLO_CLASS_SYSTEM];
-    t.ls_ns_by_cpu[static_cast<int>(c)] = per_cpu[c][COLO_CLASS_LS];
+    auto ns = per_cpu[c];
+    if (c < before.size() && c < after.size() && before[c].since_ns == after[c].since_ns &&
+        after[c].since_ns && t.mono_ns > after[c].since_ns && after[c].cls < COLO_CLASS_MAX)
+      ns[after[c].cls] += t.mono_ns - after[c].since_ns;
+    t.ls_ns += ns[COLO_CLASS_LS];
+    t.be_ns += ns[COLO_CLASS_BE];
+    t.system_ns += ns[COLO_CLASS_SYSTEM];
+    t.ls_ns_by_cpu[static_cast<int>(c)] = ns[COLO_CLASS_LS];
   }
   return t;
 }
@@ -366,10 +389,23 @@ int Agent::run() {
   };
 
   std::thread events_thread;
+  fast_interval_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          cfg_.controller.fast_interval).count();
   if (programs_) {
+    // Urgent events wake this thread at once (ring buffer epoll); between
+    // them it samples LS demand every controller.fast_interval.
     events_thread = std::thread([&] {
+      auto mono = [] {
+        timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+      };
+      uint64_t next_sample = mono();
       while (!stopping_) {
-        programs_->poll_events(10, [&](const colo_urgent_event& e) {
+        uint64_t now = mono();
+        int timeout_ms = next_sample > now ? static_cast<int>((next_sample - now + 999999) / 1000000)
+                                           : 0;
+        programs_->poll_events(timeout_ms, [&](const colo_urgent_event& e) {
           urgent_total_++;
           if (controller_)
             controller_->on_urgent(e.ts_ns, "LS task waited " +
@@ -381,7 +417,11 @@ int Agent::run() {
                                     {"cpu", e.cpu}});
           if (recent_urgent_.size() > 20) recent_urgent_.pop_front();
         });
-        if (controller_) controller_->on_fast_sample(class_times());
+        now = mono();
+        if (now >= next_sample) {
+          if (controller_) controller_->on_fast_sample(class_times());
+          next_sample = now + fast_interval_ns_.load();
+        }
       }
     });
   }
@@ -407,12 +447,26 @@ int Agent::run() {
       next_collect = now + cfg_.agent.collect_interval_ms * 1000000ull;
       if (controller_) {
         // The worst LS run-queue p99 over the last window, for eviction.
+        // BE's CPU time and run-queue wait, for its CPU satisfaction.
         std::optional<double> worst;
-        if (prev && snap->bpf_active)
-          for (auto& row : top_json(prev.get(), *snap)["cgroups"])
+        double be_run = 0, be_wait = 0, window = 0;
+        std::map<std::string, double> be_cores;
+        if (prev && snap->bpf_active) {
+          auto top = top_json(prev.get(), *snap);
+          window = top["window_seconds"].get<double>();
+          for (auto& row : top["cgroups"]) {
             if (row["class"] == "ls" && row["runqueue_events"].get<uint64_t>() > 0)
               worst = std::max(worst.value_or(0), row["runqueue_p99_seconds"].get<double>());
+            if (row["class"] == "be") {
+              be_run += row["cpu_seconds"].get<double>();
+              be_wait += row["runqueue_wait_seconds"].get<double>();
+              if (window > 0)
+                be_cores[row["cgroup"].get<std::string>()] = row["cpu_seconds"].get<double>() / window;
+            }
+          }
+        }
         controller_->set_ls_latency_p99(worst);
+        controller_->observe_be_cpu(window, be_run, be_wait, std::move(be_cores));
       }
     }
     if (controller_) controller_->tick(times);
@@ -441,6 +495,8 @@ int Agent::run() {
       if (programs_) programs_->set_urgent(next.bpf.urgent_latency_ns, next.bpf.urgent_interval_ns);
       cfg_.policy = next.policy;
       cfg_.controller = next.controller;
+      fast_interval_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              cfg_.controller.fast_interval).count();
       cfg_.eviction = next.eviction;
       if (controller_) controller_->reconfigure(cfg_);
       LOG_INFO("configuration reloaded");

@@ -50,6 +50,8 @@ class Agent {
   MetricsExporter exporter_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
+  // controller.fast_interval, read by the events thread (reload may change it).
+  std::atomic<uint64_t> fast_interval_ns_{2000000};
   std::mutex snap_mu_;
   std::shared_ptr<const Snapshot> prev_, cur_;
   std::mutex events_mu_;

@@ -1,5 +1,7 @@
 #include "agent/controller.h"
 
+#include <sys/statvfs.h>
+
 #include <signal.h>
 #include <time.h>
 
@@ -17,6 +19,9 @@
 
 namespace colo {
 namespace {
+
+// Growth of a cumulative ns counter between two readings (never negative).
+double grown_s(uint64_t now, uint64_t before) { return now > before ? (now - before) * 1e-9 : 0; }
 
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
@@ -139,26 +144,36 @@ void Controller::on_fast_sample(const ClassTimes& t) {
   std::lock_guard<std::mutex> l(mu_);
   if (prev_fast_ && t.mono_ns > prev_fast_->mono_ns) {
     double dt = (t.mono_ns - prev_fast_->mono_ns) * 1e-9;
-    double demand = ((t.ls_ns - prev_fast_->ls_ns) + (t.system_ns - prev_fast_->system_ns)) *
-                    1e-9 / dt;
-    fast_ls_.emplace_back(t.mono_ns, demand);
-    while (!fast_ls_.empty() && t.mono_ns - fast_ls_.front().first > 50'000'000ull)
+    double demand = (grown_s(t.ls_ns, prev_fast_->ls_ns) + grown_s(t.system_ns, prev_fast_->system_ns)) / dt;
+    fast_ls_.push_back({prev_fast_->mono_ns, t.mono_ns, demand});
+    const uint64_t window_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.controller.fast_window).count();
+    while (fast_ls_.size() > 1 && t.mono_ns - fast_ls_.front().start_ns > window_ns)
       fast_ls_.pop_front();
-    // LS (with system) demand over the last ~50 ms no longer fits beside the
-    // box's allowance on the node's CPUs: LS would wait for BE. Clamp now,
+    // LS (with system) demand over the last fast_window no longer fits beside
+    // the box's allowance on the node's CPUs: LS would wait for BE. Clamp now,
     // not at the next tick. (The watermark is the slow path's business: the
     // policy already keeps the target below it.)
-    double avg = 0;
-    for (auto& [ts, d] : fast_ls_) avg += d;
-    avg /= fast_ls_.size();
-    double room = capacity_cores() - avg;
-    if (cfg_.cgroup.manage_bigbox && fast_ls_.size() >= 2 && cpu_ctl_.allowance() > room &&
+    double busy_s = 0, span_s = 0;
+    for (auto& f : fast_ls_) {
+      busy_s += f.cores * (f.end_ns - f.start_ns) * 1e-9;
+      span_s += (f.end_ns - f.start_ns) * 1e-9;
+    }
+    const double avg = busy_s / span_s;
+    const double room = capacity_cores() - avg;
+    if (cfg_.cgroup.manage_bigbox && span_s * 2e9 >= window_ns && cpu_ctl_.allowance() > room &&
         cpu_ctl_.allowance() > kMinBoxCores) {
+      // The signal: the start of the run of samples in which LS no longer fit.
+      uint64_t since = fast_ls_.back().start_ns;
+      for (auto it = fast_ls_.rbegin(); it != fast_ls_.rend(); ++it) {
+        if (cpu_ctl_.allowance() <= capacity_cores() - it->cores) break;
+        since = it->start_ns;
+      }
       auto a = cpu_ctl_.clamp_now("LS demand " + std::to_string(avg) + " cores leaves room for " +
                                       std::to_string(std::max(room, 0.0)),
                                   clock_.now_mono());
       if (a.changed) {
-        apply_locked(a.amount, "ls_demand", t.mono_ns);
+        apply_locked(a.amount, "ls_demand", since);
         decide_locked("clamp cpu quota to " + std::to_string(a.amount) + " cores", a.reason);
       }
     }
@@ -176,9 +191,9 @@ void Controller::tick(const ClassTimes& t) {
     s.at = now;
     s.capacity_cpu_cores = capacity_cores();
     s.capacity_memory_bytes = mem_total;
-    s.ls_cpu_cores = (t.ls_ns - prev_tick_->ls_ns) * 1e-9 / dt;
-    s.system_cpu_cores = (t.system_ns - prev_tick_->system_ns) * 1e-9 / dt;
-    s.be_cpu_cores = (t.be_ns - prev_tick_->be_ns) * 1e-9 / dt;
+    s.ls_cpu_cores = grown_s(t.ls_ns, prev_tick_->ls_ns) / dt;
+    s.system_cpu_cores = grown_s(t.system_ns, prev_tick_->system_ns) / dt;
+    s.be_cpu_cores = grown_s(t.be_ns, prev_tick_->be_ns) / dt;
     s.be_memory_bytes = box_.memory_usage().value_or(0);
     uint64_t used = mem_total > mem_avail ? mem_total - mem_avail : 0;
     s.ls_memory_bytes = used > s.be_memory_bytes ? used - s.be_memory_bytes : 0;
@@ -187,7 +202,10 @@ void Controller::tick(const ClassTimes& t) {
   last_colocatable_ = policy_.update(clock_);
   bool healthy = urgent_since_tick_ == 0;
   urgent_since_tick_ = 0;
-  if (cfg_.cgroup.manage_bigbox) {
+  // The first tick has no sample yet (its "stale" would cut an adopted box to
+  // zero at every agent restart): the box keeps what it has until the next.
+  const bool first_tick = !prev_tick_;
+  if (cfg_.cgroup.manage_bigbox && !first_tick) {
     auto a = cpu_ctl_.tick(enabled_ ? last_colocatable_.cpu_cores : 0, healthy, now);
     apply_locked(a.amount, "tick", 0);
     if (a.changed) decide_locked("cpu allowance " + std::to_string(a.amount) + " cores", a.reason);
@@ -205,13 +223,19 @@ void Controller::tick(const ClassTimes& t) {
     if (cpus != applied_.cpus && box_.set_cpuset(cpus) == 0) applied_.cpus = cpus;
     // Memory: the colocatable amount, never below what BE holds now by more
     // than the kernel can reclaim in one step (EBUSY is retried next tick).
-    uint64_t mem = enabled_ ? last_colocatable_.memory_bytes
-                            : box_.memory_usage().value_or(64ull << 20);
+    const auto usage = box_.memory_usage();
+    uint64_t mem = enabled_ ? last_colocatable_.memory_bytes : usage.value_or(64ull << 20);
+    // Shrink gradually: at most 1/16 of what BE holds (and at least 64 MiB)
+    // below its usage per tick, so the kernel reclaims cache and swaps instead
+    // of OOM-killing the box (v2's memory.max) — eviction handles the rest.
+    if (usage && mem < *usage) {
+      const uint64_t step = std::max<uint64_t>(*usage / 16, 64ull << 20);
+      mem = std::max<uint64_t>(mem, *usage > step ? *usage - step : 0);
+    }
     mem = std::max<uint64_t>(mem, 64ull << 20);
     if (!applied_.memory || *applied_.memory != mem) {
       if (box_.set_memory_limit(mem) == 0) applied_.memory = mem;
     }
-    box_.set_oom_first();
   }
   evict_locked(now);
   prev_tick_ = t;
@@ -288,6 +312,31 @@ bool in_box(const BigBox& box, pid_t pid) {
 
 }  // namespace
 
+void Controller::observe_be_cpu(double window_s, double run_s, double wait_s,
+                                std::map<std::string, double> cores_by_cgroup) {
+  std::lock_guard<std::mutex> l(mu_);
+  be_cores_by_cgroup_.clear();
+  for (auto& [path, cores] : cores_by_cgroup) {
+    std::string p = path;
+    while (!p.empty() && p.front() == '/') p.erase(0, 1);
+    be_cores_by_cgroup_[p] = cores;
+  }
+  if (cfg_.cgroup.manage_bigbox) box_.set_oom_first();
+  auto throttled = box_.cpu_throttled_ns();
+  double throttled_s = 0;
+  if (throttled && last_throttled_ns_ && *throttled >= *last_throttled_ns_)
+    throttled_s = (*throttled - *last_throttled_ns_) * 1e-9;
+  last_throttled_ns_ = throttled;
+  be_cpu_cores_ = window_s > 0 ? run_s / window_s : 0;
+  // Demand = what BE ran + what it waited for a CPU + what the quota held
+  // back. Without demand (under 1% of a CPU) there is no satisfaction signal.
+  const double demand = run_s + wait_s + throttled_s;
+  if (window_s <= 0 || demand < 0.01 * window_s)
+    be_satisfaction_.reset();
+  else
+    be_satisfaction_ = std::clamp(run_s / demand, 0.0, 1.0);
+}
+
 void Controller::evict_locked(policy::MonoTime now) {
   // Grace over: SIGKILL what ignored SIGTERM (only if it is still in the box).
   for (auto it = terminating_.begin(); it != terminating_.end();) {
@@ -298,6 +347,16 @@ void Controller::evict_locked(policy::MonoTime now) {
     if (in_box(box_, it->first) && !cfg_.eviction.dry_run) kill(it->first, SIGKILL);
     it = terminating_.erase(it);
   }
+  for (auto it = terminating_jobs_.begin(); it != terminating_jobs_.end();) {
+    if (now < it->second) {
+      ++it;
+      continue;
+    }
+    // The whole job at once (cgroup.kill), else each task still in it.
+    if (!box_.kill_job(it->first))
+      for (pid_t p : box_.job_tasks(it->first)) kill(p, SIGKILL);
+    it = terminating_jobs_.erase(it);
+  }
   if (!cfg_.eviction.enabled) return;
   policy::Pressures p;
   auto [total, avail] = read_meminfo();
@@ -306,18 +365,81 @@ void Controller::evict_locked(policy::MonoTime now) {
     p.memory_total_bytes = total;
   }
   p.ls_latency_p99_seconds = ls_p99_;
+  p.be_cpu_satisfaction = be_satisfaction_;
+  p.be_cpu_cores = be_cpu_cores_;
+  for (auto& d : cfg_.eviction.disks) {
+    struct statvfs fs {};
+    if (statvfs(d.path.c_str(), &fs) != 0 || fs.f_blocks == 0) continue;  // no signal
+    policy::DiskUsage u;
+    u.path = d.path;
+    u.used_fraction = static_cast<double>(fs.f_blocks - std::min(fs.f_blocks, fs.f_bavail)) /
+                      fs.f_blocks;
+    u.capacity_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+    p.disks.push_back(u);
+  }
+  // Candidates: each job cgroup of the box as a whole, then loose tasks.
   std::vector<policy::Candidate> cands;
-  for (pid_t pid : box_.tasks())
-    if (auto c = candidate_of(pid)) cands.push_back(*c);
+  std::string box_rel = box_.rel_path_of("cpu");
+  while (!box_rel.empty() && box_rel.front() == '/') box_rel.erase(0, 1);
+  auto cores_under = [&](const std::string& rel, bool subtree) {
+    double sum = 0;
+    for (auto it = be_cores_by_cgroup_.lower_bound(rel); it != be_cores_by_cgroup_.end(); ++it) {
+      if (it->first.compare(0, rel.size(), rel) != 0) break;
+      if (it->first.size() == rel.size() || (subtree && it->first[rel.size()] == '/'))
+        sum += it->second;
+    }
+    return sum;
+  };
+  for (auto& job : box_.jobs()) {
+    if (terminating_jobs_.count(job)) continue;
+    auto tasks = box_.job_tasks(job);
+    if (tasks.empty()) continue;
+    policy::Candidate c;
+    c.id = "job:" + job;
+    c.priority = box_.job_priority(job);
+    uint64_t rss = 0;
+    bool first = true;
+    for (pid_t pid : tasks) {
+      auto t = candidate_of(pid);
+      if (!t) continue;
+      rss += t->memory_bytes;
+      c.started = first ? t->started : std::min(c.started, t->started);
+      first = false;
+    }
+    c.memory_bytes = box_.job_memory_usage(job).value_or(rss);
+    c.cpu_cores = cores_under(box_rel + "/" + job, true);
+    cands.push_back(c);
+  }
+  // Loose tasks share what the box's own cgroup used.
+  auto loose = box_.own_tasks();
+  const double loose_cores = loose.empty() ? 0 : cores_under(box_rel, false) / loose.size();
+  for (pid_t pid : loose)
+    if (!terminating_.count(pid))
+      if (auto c = candidate_of(pid)) {
+        c->cpu_cores = loose_cores;
+        cands.push_back(*c);
+      }
   auto d = eviction_.decide(p, cands, now);
   for (auto& v : d.victims) {
-    pid_t pid = std::atoi(v.id.c_str());
-    decide_locked(std::string(d.dry_run ? "would evict" : "evict") + " BE task " + v.id,
+    const bool job = v.id.rfind("job:", 0) == 0;
+    decide_locked(std::string(d.dry_run ? "would evict" : "evict") + (job ? " BE " : " BE task ") +
+                      v.id,
                   v.explanation);
-    if (d.dry_run || pid <= 0 || !in_box(box_, pid)) continue;
+    if (d.dry_run) continue;
+    const auto kill_at = now + std::chrono::seconds(10);
+    if (job) {
+      const std::string name = v.id.substr(4);
+      // pids from the job's own cgroup.procs: BE tasks only.
+      for (pid_t pid : box_.job_tasks(name)) kill(pid, SIGTERM);
+      evictions_[policy::reason_name(v.reason)]++;
+      terminating_jobs_[name] = kill_at;
+      continue;
+    }
+    pid_t pid = std::atoi(v.id.c_str());
+    if (pid <= 0 || !in_box(box_, pid)) continue;
     if (kill(pid, SIGTERM) == 0) {
       evictions_[policy::reason_name(v.reason)]++;
-      terminating_[pid] = now + std::chrono::seconds(10);
+      terminating_[pid] = kill_at;
     }
   }
   if (d.cooldown_until && !d.victims.empty()) cpu_ctl_.block_growth_until(*d.cooldown_until);

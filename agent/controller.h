@@ -54,6 +54,14 @@ class Controller : public prometheus::Collectable {
   // The worst LS run-queue p99 over the last collection window (from the
   // signal plane), for the latency eviction watermark.
   void set_ls_latency_p99(std::optional<double> seconds);
+  // Once per collection: BE's CPU time and run-queue wait over the window
+  // (signal plane); with the box's CFS throttled time this gives BE's CPU
+  // satisfaction (demand met, 0..1) for the eviction watermark. Also gives
+  // new BE tasks the OOM-first score.
+  // `cores_by_cgroup`: each BE cgroup's CPU over the window, by its path in the
+  // cpu hierarchy, to estimate what evicting a job gives back.
+  void observe_be_cpu(double window_s, double run_s, double runqueue_wait_s,
+                      std::map<std::string, double> cores_by_cgroup = {});
 
   nlohmann::json status() const;
   std::vector<prometheus::MetricFamily> Collect() const override;
@@ -81,11 +89,20 @@ class Controller : public prometheus::Collectable {
   std::optional<double> ls_p99_;
   // Evicted tasks that got SIGTERM: SIGKILL after the grace if still in the box.
   std::map<pid_t, policy::MonoTime> terminating_;
+  std::map<std::string, policy::MonoTime> terminating_jobs_;  // job name -> SIGKILL time
+  std::optional<double> be_satisfaction_;
+  double be_cpu_cores_ = 0;
+  std::map<std::string, double> be_cores_by_cgroup_;
+  std::optional<uint64_t> last_throttled_ns_;
   policy::Colocatable last_colocatable_{};
   Applied applied_;
   std::atomic<bool> enabled_{true};
   std::optional<ClassTimes> prev_tick_, prev_fast_;
-  std::deque<std::pair<uint64_t, double>> fast_ls_;  // (mono ns, LS+system cores)
+  struct FastSample {
+    uint64_t start_ns, end_ns;  // CLOCK_MONOTONIC
+    double cores;               // LS + system CPU over [start, end)
+  };
+  std::deque<FastSample> fast_ls_;
   uint64_t urgent_since_tick_ = 0;
   std::deque<nlohmann::json> decisions_;
   // colo_control_reaction_seconds{trigger}: bucket counts per trigger.

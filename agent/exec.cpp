@@ -24,7 +24,7 @@ void forward(int sig) {
 
 }  // namespace
 
-int run_exec(const Config& cfg, const std::vector<std::string>& argv) {
+int run_exec(const Config& cfg, const std::vector<std::string>& argv, const ExecOptions& opts) {
   if (argv.empty()) {
     fprintf(stderr, "colo exec: no command given (colo exec -- CMD ARGS...)\n");
     return 125;
@@ -45,6 +45,12 @@ int run_exec(const Config& cfg, const std::vector<std::string>& argv) {
     fprintf(stderr, "colo exec: %s\n", err.c_str());
     return 125;
   }
+  const std::string job = opts.job.empty() ? "exec-" + std::to_string(getpid()) : opts.job;
+  if (!box->create_job(job, opts.priority, &err)) {
+    fprintf(stderr, "colo exec: %s\n", err.c_str());
+    return 125;
+  }
+  const auto procs = box->job_procs_files(job);
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0) {
     perror("colo exec: pipe");
@@ -57,9 +63,9 @@ int run_exec(const Config& cfg, const std::vector<std::string>& argv) {
   }
   if (pid == 0) {
     close(report[0]);
-    // Join the box before exec, so not one instruction of the job runs outside.
+    // Join the job before exec, so not one instruction of it runs outside.
     std::string self = std::to_string(getpid());
-    for (auto& f : box->procs_files()) {
+    for (auto& f : procs) {
       if (int e = write_file(f, self)) {
         dprintf(report[1], "cannot join the big box (%s): %s", f.c_str(), strerror(-e));
         _exit(125);
@@ -84,6 +90,9 @@ int run_exec(const Config& cfg, const std::vector<std::string>& argv) {
   int st = 0;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
+  // The job's cgroup goes with it (kept while something it started lives on).
+  if (!box->remove_job(job))
+    fprintf(stderr, "colo exec: job %s still has tasks; its cgroup stays\n", job.c_str());
   if (n > 0) {
     fprintf(stderr, "colo exec: %s\n", msg);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 125;

@@ -14,6 +14,7 @@
 #include "agent/config.h"
 #include "agent/control.h"
 #include "agent/exec.h"
+#include "userspace/cgroup/bigbox.h"
 #include "agent/top.h"
 #include "userspace/bpf/programs.h"
 #include "userspace/util/log.h"
@@ -125,6 +126,15 @@ int main(int argc, char** argv) {
   exec->add_option("--config", exec_config, "YAML config file (default: built-in)")
       ->check(CLI::ExistingFile);
   exec->add_option("--class", exec_class, "Workload class (be)")->check(CLI::IsMember({"be"}));
+  colo::ExecOptions exec_opts;
+  exec->add_option("--job", exec_opts.job,
+                   "Name of the job's cgroup below the box (default exec-PID); evicted whole")
+      ->check([](const std::string& v) {
+        return colo::BigBox::valid_job_name(v) ? std::string()
+                                               : "a job name is letters, digits, '.', '_', '-'";
+      });
+  exec->add_option("--priority", exec_opts.priority,
+                   "Eviction priority of the job: lower is evicted first (default 0)");
   exec->add_option("CMD", exec_argv, "the command and its arguments, after --")->required();
 
   bool evict = false;
@@ -159,7 +169,7 @@ int main(int argc, char** argv) {
         std::cerr << colo::format_config_errors(exec_config, errs);
         return 125;
       }
-      return colo::run_exec(cfg, exec_argv);
+      return colo::run_exec(cfg, exec_argv, exec_opts);
     }
     if (*disable || *enable) {
       std::string err;

@@ -78,6 +78,10 @@ struct ControllerConfig {
   Duration hold = std::chrono::milliseconds(500);
   double step = 0.10;   // growth per step, as a fraction of the target
   double floor = 0.20;  // a clamp cuts the allowance to this fraction of the target
+  // Fast path: how often LS demand is sampled from the kernel's per-class CPU
+  // time, and the window its average is taken over.
+  Duration fast_interval = std::chrono::milliseconds(2);
+  Duration fast_window = std::chrono::milliseconds(10);
 };
 
 // A trigger and a release level: pressure starts when the signal crosses

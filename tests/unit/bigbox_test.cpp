@@ -191,5 +191,62 @@ TEST(BigBoxV2, DrivesV2Files) {
   EXPECT_EQ(slurp(b + "/cpu.max"), "max 100000");
 }
 
+TEST(BigBoxJobs, CreateInEveryHierarchyListKillRemove) {
+  HybridTree t;
+  t.populate_box();
+  std::string err;
+  auto box = BigBox::open(t.layout(), {}, &err);
+  ASSERT_TRUE(box) << err;
+  ASSERT_TRUE(box->create_job("ffmpeg-1", 0, &err)) << err;
+  for (const char* h : {"cpu", "cpuset", "memory", "unified"})
+    EXPECT_TRUE(is_dir(t.tmp.path() + "/" + h + "/colo.slice/bigbox/ffmpeg-1")) << h;
+  // A v1 cpuset job starts with the box's CPUs and memory nodes (the kernel
+  // makes the files; the fixture has none, so look at the writes made).
+  bool cpus = false, mems = false;
+  for (auto& w : box->writes()) {
+    cpus |= w.path == t.tmp.path() + "/cpuset/colo.slice/bigbox/ffmpeg-1/cpuset.cpus" && w.value == "0-7";
+    mems |= w.path == t.tmp.path() + "/cpuset/colo.slice/bigbox/ffmpeg-1/cpuset.mems" && w.value == "0";
+  }
+  EXPECT_TRUE(cpus && mems);
+  EXPECT_EQ(box->jobs(), std::vector<std::string>{"ffmpeg-1"});
+  EXPECT_EQ(box->job_procs_files("ffmpeg-1").size(), 4u);
+  t.tmp.put("cpu/colo.slice/bigbox/cgroup.procs", "11\n");
+  t.tmp.put("cpu/colo.slice/bigbox/ffmpeg-1/cgroup.procs", "12\n13\n");
+  EXPECT_EQ(box->own_tasks(), std::vector<pid_t>{11});
+  EXPECT_EQ(box->job_tasks("ffmpeg-1"), (std::vector<pid_t>{12, 13}));
+  // cgroup.kill where the (unified) job has one; the fixture has none yet.
+  EXPECT_FALSE(box->kill_job("ffmpeg-1"));
+  t.tmp.put("unified/colo.slice/bigbox/ffmpeg-1/cgroup.kill", "");
+  EXPECT_TRUE(box->kill_job("ffmpeg-1"));
+  EXPECT_EQ(slurp(t.tmp.path() + "/unified/colo.slice/bigbox/ffmpeg-1/cgroup.kill"), "1");
+}
+
+TEST(BigBoxJobs, NamesCannotLeaveTheBox) {
+  for (const char* bad : {"", ".", "..", "../x", "a/b", ".hidden", "a b", "x\n"})
+    EXPECT_FALSE(BigBox::valid_job_name(bad)) << bad;
+  for (const char* good : {"exec-42", "render_1.mp4", "A-b"})
+    EXPECT_TRUE(BigBox::valid_job_name(good)) << good;
+  HybridTree t;
+  t.populate_box();
+  std::string err;
+  auto box = BigBox::open(t.layout(), {}, &err);
+  ASSERT_TRUE(box) << err;
+  EXPECT_FALSE(box->create_job("../escape", 0, &err));
+  EXPECT_NE(err.find("invalid job name"), std::string::npos) << err;
+  EXPECT_FALSE(is_dir(t.tmp.path() + "/cpu/colo.slice/escape"));
+}
+
+TEST(BigBoxJobs, DryRunCreatesNoJob) {
+  HybridTree t;
+  t.populate_box();
+  std::string err;
+  BigBox::Options o;
+  o.dry_run = true;
+  auto box = BigBox::open(t.layout(), o, &err);
+  ASSERT_TRUE(box) << err;
+  EXPECT_TRUE(box->create_job("j", 3, &err)) << err;
+  EXPECT_FALSE(is_dir(t.tmp.path() + "/cpu/colo.slice/bigbox/j"));
+}
+
 }  // namespace
 }  // namespace colo

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -277,22 +279,127 @@ int BigBox::add_task(pid_t pid) {
   return rc;
 }
 
+namespace {
+std::vector<pid_t> read_procs(const std::string& file) {
+  std::vector<pid_t> out;
+  auto text = read_file(file);
+  if (!text) return out;  // vanished: fine
+  for (auto l : split(*text, '\n')) {
+    l = trim(l);
+    pid_t p = 0;
+    auto [ptr, ec] = std::from_chars(l.data(), l.data() + l.size(), p);
+    if (ec == std::errc() && p > 0) out.push_back(p);
+  }
+  return out;
+}
+constexpr const char* kPriorityXattr = "trusted.colo.priority";
+}  // namespace
+
+bool BigBox::valid_job_name(const std::string& name) {
+  if (name.empty() || name.size() > 200 || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+bool BigBox::create_job(const std::string& name, int priority, std::string* err) {
+  if (!valid_job_name(name)) {
+    *err = "invalid job name '" + name + "' (letters, digits, . _ -)";
+    return false;
+  }
+  std::vector<std::string> made;
+  for (auto& box : dirs()) {
+    std::string dir = box + "/" + name;
+    if (opts_.dry_run) {
+      LOG_INFO("dry-run: would create job cgroup %s", dir.c_str());
+      continue;
+    }
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      *err = "cannot create " + dir + ": " + strerror(errno);
+      for (auto it = made.rbegin(); it != made.rend(); ++it) rmdir(it->c_str());
+      return false;
+    }
+    made.push_back(dir);
+    if (box == cpuset_dir_ && !cpuset_v2_)
+      for (const char* f : {"cpuset.cpus", "cpuset.mems"})
+        if (auto v = read(box + "/" + f)) write(dir + "/" + f, *v);
+  }
+  if (!opts_.dry_run && priority != 0) {
+    std::string v = std::to_string(priority);
+    if (setxattr((cpu_dir_ + "/" + name).c_str(), kPriorityXattr, v.data(), v.size(), 0) != 0)
+      LOG_WARN("job %s: cannot keep its priority (%s): it is evicted as priority 0",
+               name.c_str(), strerror(errno));
+  }
+  return true;
+}
+
+std::vector<std::string> BigBox::job_procs_files(const std::string& name) const {
+  std::vector<std::string> out;
+  for (auto& box : dirs()) out.push_back(box + "/" + name + "/cgroup.procs");
+  return out;
+}
+
+std::vector<std::string> BigBox::jobs() const {
+  std::vector<std::string> out;
+  DIR* d = opendir(cpu_dir_.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d))
+    if (e->d_type == DT_DIR && valid_job_name(e->d_name)) out.push_back(e->d_name);
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<pid_t> BigBox::job_tasks(const std::string& name) const {
+  std::vector<pid_t> out;
+  std::vector<std::string> tree{cpu_dir_ + "/" + name};
+  walk_dirs(tree[0], &tree);
+  for (auto& d : tree)
+    for (pid_t p : read_procs(d + "/cgroup.procs")) out.push_back(p);
+  return out;
+}
+
 std::vector<pid_t> BigBox::tasks() const {
   std::vector<pid_t> out;
   std::vector<std::string> tree = {cpu_dir_};
   walk_dirs(cpu_dir_, &tree);
-  for (auto& d : tree) {
-    auto text = read_file(d + "/cgroup.procs");
-    if (!text) continue;
-    for (auto l : split(*text, '\n')) {
-      l = trim(l);
-      if (l.empty()) continue;
-      pid_t p = 0;
-      auto [ptr, ec] = std::from_chars(l.data(), l.data() + l.size(), p);
-      if (ec == std::errc() && p > 0) out.push_back(p);
-    }
-  }
+  for (auto& d : tree)
+    for (pid_t p : read_procs(d + "/cgroup.procs")) out.push_back(p);
   return out;
+}
+
+std::vector<pid_t> BigBox::own_tasks() const { return read_procs(cpu_dir_ + "/cgroup.procs"); }
+
+std::optional<uint64_t> BigBox::job_memory_usage(const std::string& name) const {
+  auto v = read_int(mem_dir_ + "/" + name + (mem_v2_ ? "/memory.current" : "/memory.usage_in_bytes"));
+  if (!v || *v < 0) return std::nullopt;
+  return static_cast<uint64_t>(*v);
+}
+
+int BigBox::job_priority(const std::string& name) const {
+  char buf[32];
+  ssize_t n = getxattr((cpu_dir_ + "/" + name).c_str(), kPriorityXattr, buf, sizeof(buf) - 1);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  return std::atoi(buf);
+}
+
+bool BigBox::kill_job(const std::string& name) {
+  if (v2_dir_.empty()) return false;
+  std::string f = v2_dir_ + "/" + name + "/cgroup.kill";
+  if (access(f.c_str(), F_OK) != 0) return false;
+  return write(f, "1") == 0;
+}
+
+bool BigBox::remove_job(const std::string& name) {
+  if (!valid_job_name(name)) return false;
+  bool ok = true;
+  for (auto& box : dirs()) {
+    std::string dir = box + "/" + name;
+    if (opts_.dry_run || !is_dir(dir)) continue;
+    if (rmdir(dir.c_str()) != 0) ok = false;
+  }
+  return ok;
 }
 
 std::vector<std::string> BigBox::children() const {
@@ -337,6 +444,15 @@ std::optional<uint64_t> BigBox::memory_usage() const {
   auto v = read_int(mem_dir_ + (mem_v2_ ? "/memory.current" : "/memory.usage_in_bytes"));
   if (!v || *v < 0) return std::nullopt;
   return static_cast<uint64_t>(*v);
+}
+
+std::optional<uint64_t> BigBox::cpu_throttled_ns() const {
+  auto text = read_file(cpu_dir_ + "/cpu.stat");
+  if (!text) return std::nullopt;
+  auto kv = parse_flat_keyed(*text);
+  if (auto it = kv.find(cpu_v2_ ? "throttled_usec" : "throttled_time"); it != kv.end())
+    return cpu_v2_ ? it->second * 1000 : it->second;
+  return std::nullopt;
 }
 
 std::optional<uint64_t> BigBox::cpu_usage_ns() const {

@@ -65,12 +65,35 @@ class BigBox {
   // The box's subcgroups (job cgroups), relative to the box, "" = the box itself.
   std::vector<std::string> children() const;
 
+  // Job cgroups: one directory per BE job directly below the box, in every
+  // hierarchy of the box (bare hosts: `colo exec` makes one per command), so a
+  // job is evicted whole. Names: [A-Za-z0-9._-]+, not starting with a dot.
+  static bool valid_job_name(const std::string& name);
+  // Creates the job (v1 cpuset: the box's CPUs and memory nodes); `priority`
+  // (lower is evicted first) is kept with the job as trusted.colo.priority.
+  bool create_job(const std::string& name, int priority, std::string* err);
+  std::vector<std::string> job_procs_files(const std::string& name) const;
+  std::vector<std::string> jobs() const;             // names, sorted
+  std::vector<pid_t> job_tasks(const std::string& name) const;
+  std::vector<pid_t> own_tasks() const;              // in the box itself, not in a job
+  std::optional<uint64_t> job_memory_usage(const std::string& name) const;
+  int job_priority(const std::string& name) const;   // 0 when unset
+  // SIGKILLs every task of the job at once through cgroup.kill (v2, or the
+  // unified mirror of a hybrid host) when the kernel has it; false otherwise
+  // (the caller signals the tasks one by one).
+  bool kill_job(const std::string& name);
+  // Removes the job's directories (they must be empty); false if any remains.
+  bool remove_job(const std::string& name);
+
   // Current state read back from the files (for status and adoption).
   std::optional<double> cpu_quota_cores() const;  // nullopt: unlimited
   std::optional<std::vector<int>> cpuset() const;
   std::optional<uint64_t> memory_limit() const;   // nullopt: unlimited
   std::optional<uint64_t> memory_usage() const;
   std::optional<uint64_t> cpu_usage_ns() const;   // cumulative
+  // Time the box's tasks were held back by its CFS quota, cumulative ns summed
+  // over CPUs (cpu.stat throttled_time on v1, throttled_usec on v2).
+  std::optional<uint64_t> cpu_throttled_ns() const;
 
   // Directories of the box, one per hierarchy it spans.
   std::vector<std::string> dirs() const;

@@ -1,0 +1,367 @@
+// colo_bench_control: the control loop's benchmarks (issue 3). Not a test: it
+// prints what it measured next to the goals and exits 0 whenever it could
+// measure. Root only; everything runs in cgroups it creates under a unique
+// root (removed at exit), the servers in a network namespace it creates.
+//
+//   colo_bench_control reaction [CYCLES] [static|dynamic]
+//     A BE hog fills the big box; an LS CPU hog (1 core) is resumed (SIGCONT)
+//     and the box's cpu.cfs_quota_us is polled every 0.25 ms until it is cut:
+//     reaction = resume -> quota file changed. Then the LS hog is stopped
+//     (SIGSTOP): recovery = stop -> quota back to >= 90% of its value before
+//     the burst.                   Goals: median reaction <= 10 ms, recovery <= 2 s.
+//   colo_bench_control isolation [SECONDS]
+//     nginx (2 workers) on loopback in a netns under wrk at ~50% of its peak
+//     and at full load, with CPU-hungry BE work (stress-ng --cpu 2): LS p99
+//     alone, with stock sharing, with the static best practice (BE at
+//     cpu.shares=2 and cpu.idle=1) and with colo managing the box, in one run.
+//                                  Goals: LS p99 under colo <= 1.10x alone;
+//                                  BE work under colo >= 90% of static.
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/privileged.h"
+#include "userspace/util/fs.h"
+
+using namespace colo;
+using namespace colo::test;
+
+namespace {
+
+double mono_s() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void sleep_s(double s) {
+  timespec ts{static_cast<time_t>(s), static_cast<long>((s - static_cast<time_t>(s)) * 1e9)};
+  nanosleep(&ts, nullptr);
+}
+
+long read_long(const std::string& path) {
+  auto v = read_file(path);
+  if (!v) return -2;
+  try {
+    return std::stol(std::string(trim(*v)));
+  } catch (...) {
+    return -2;
+  }
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(std::ceil(p * v.size())) - 1;
+  return v[std::min(i, v.size() - 1)];
+}
+
+std::string agent_config(const TestCgroups& cg, const std::string& policy) {
+  std::ostringstream c;
+  c << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n  bigbox_create: false\n"
+    << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n"
+    << "network:\n  interfaces: []\n"
+    << "eviction:\n  enabled: false\n";
+  if (policy == "static")
+    c << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.4\n    memory: 1Gi\n";
+  return c.str();
+}
+
+// ------------------------------------------------------------------ reaction
+int reaction(int cycles, const std::string& policy) {
+  TestCgroups cg;
+  cg.create("box");
+  cg.create("ls");
+  AgentProcess agent(agent_config(cg, policy));
+  if (!agent.wait_ready()) {
+    fprintf(stderr, "agent did not become ready:\n%s\n", agent.log().c_str());
+    return 1;
+  }
+  const std::string qfile = cg.cpu_dir("box") + "/cpu.cfs_quota_us";
+  auto be = Child::spawn({load_binary(), "hog", "3600"}, cg.procs_files("box"));
+  auto be2 = Child::spawn({load_binary(), "hog", "3600"}, cg.procs_files("box"));
+  auto ls = Child::spawn({load_binary(), "hog", "3600"}, cg.procs_files("ls"));
+  if (!be || !be2 || !ls) return 1;
+  sleep_s(0.05);
+  ls->kill(SIGSTOP);
+
+  // Steady state: the quota stops growing.
+  auto settle = [&](double timeout) {
+    long last = read_long(qfile);
+    double since = mono_s(), start = since;
+    while (mono_s() - start < timeout) {
+      sleep_s(0.05);
+      long q = read_long(qfile);
+      if (q != last) {
+        last = q;
+        since = mono_s();
+      } else if (mono_s() - since > 1.5) {
+        return last;
+      }
+    }
+    return last;
+  };
+  long steady = settle(30);
+  printf("policy %s: box quota before the bursts %.2f cores\n", policy.c_str(), steady / 1e5);
+  if (steady >= 0 && steady < 20000) {
+    fprintf(stderr, "the box never grew above 0.2 cores: LS/system CPU demand on this machine leaves "
+                    "BE no room (is it busy?); nothing to measure\n");
+    return 1;
+  }
+
+  std::vector<double> react_ms, recover_s;
+  int missed = 0;
+  for (int i = 0; i < cycles; i++) {
+    long before = settle(15);
+    double t0 = mono_s();
+    ls->kill(SIGCONT);
+    double cut = -1;
+    while (mono_s() - t0 < 2) {
+      long q = read_long(qfile);
+      if (q >= 0 && q < before) {
+        cut = mono_s() - t0;
+        break;
+      }
+      sleep_s(0.00025);
+    }
+    sleep_s(0.5);  // the burst goes on
+    ls->kill(SIGSTOP);
+    double t1 = mono_s(), back = -1;
+    while (mono_s() - t1 < 15) {
+      long q = read_long(qfile);
+      if (q < 0 || q >= 0.9 * before) {  // -1: unlimited
+        back = mono_s() - t1;
+        break;
+      }
+      sleep_s(0.005);
+    }
+    if (cut < 0) {
+      missed++;
+    } else {
+      react_ms.push_back(cut * 1000);
+    }
+    if (back >= 0) recover_s.push_back(back);
+    printf("  cycle %2d: quota %.2f cores, cut after %s, back to 90%% after %s\n", i + 1,
+           before / 1e5, cut < 0 ? "(not cut)" : (std::to_string(cut * 1000) + " ms").c_str(),
+           back < 0 ? "(not back in 15 s)" : (std::to_string(back) + " s").c_str());
+  }
+  auto s = agent.scrape();
+  double n = metric(s, "colo_control_reaction_seconds_count", {{"trigger", "ls_demand"}}).value_or(0);
+  double sum = metric(s, "colo_control_reaction_seconds_sum", {{"trigger", "ls_demand"}}).value_or(0);
+  double nu = metric(s, "colo_control_reaction_seconds_count", {{"trigger", "urgent_latency"}})
+                  .value_or(0);
+  printf("\nreaction (LS resumed -> quota file cut), %zu cuts, %d missed:\n", react_ms.size(), missed);
+  printf("  median %.2f ms   p90 %.2f ms   max %.2f ms     goal: median <= 10 ms\n",
+         percentile(react_ms, 0.5), percentile(react_ms, 0.9), percentile(react_ms, 1.0));
+  printf("  agent's own colo_control_reaction_seconds{trigger=ls_demand}: %.0f cuts, mean %.2f ms"
+         " (from the first sample LS no longer fit); urgent_latency cuts: %.0f\n",
+         n, n ? sum / n * 1000 : NAN, nu);
+  printf("recovery (LS stopped -> quota >= 90%% of before), %zu of %d:\n", recover_s.size(), cycles);
+  printf("  median %.2f s   max %.2f s     goal: <= 2 s\n", percentile(recover_s, 0.5),
+         percentile(recover_s, 1.0));
+  return 0;
+}
+
+// ----------------------------------------------------------------- isolation
+struct WrkResult {
+  double rps = NAN, p50_ms = NAN, p99_ms = NAN;
+};
+
+double to_ms(const std::string& num, const std::string& unit) {
+  double v = std::stod(num);
+  if (unit == "us") return v / 1000;
+  if (unit == "s") return v * 1000;
+  return v;
+}
+
+WrkResult parse_wrk(const std::string& out) {
+  WrkResult r;
+  std::smatch m;
+  std::regex rps(R"(Requests/sec:\s+([0-9.]+))"), p50(R"(\s50%\s+([0-9.]+)(us|ms|s)\b)"),
+      p99(R"(\s99%\s+([0-9.]+)(us|ms|s)\b)");
+  if (std::regex_search(out, m, rps)) r.rps = std::stod(m[1]);
+  if (std::regex_search(out, m, p50)) r.p50_ms = to_ms(m[1], m[2]);
+  if (std::regex_search(out, m, p99)) r.p99_ms = to_ms(m[1], m[2]);
+  return r;
+}
+
+// stress-ng's bogo ops from its YAML report.
+double parse_bogo(const std::string& yaml_path) {
+  auto y = read_file(yaml_path);
+  if (!y) return NAN;
+  std::smatch m;
+  std::regex ops(R"(bogo-ops:\s+([0-9]+))");
+  std::string s = *y;
+  if (std::regex_search(s, m, ops)) return std::stod(m[1]);
+  return NAN;
+}
+
+struct Isolation {
+  TestCgroups cg;
+  NetNs ns;
+  std::string dir = "/tmp/" + unique_name("colo-bench-iso");
+  int port = 0;
+  std::unique_ptr<Child> nginx;
+
+  bool start_nginx() {
+    mkdir(dir.c_str(), 0755);
+    write_file(dir + "/index.html", std::string(612, 'x'));
+    port = 18080;
+    std::ofstream c(dir + "/nginx.conf");
+    c << "daemon off;\nmaster_process on;\nworker_processes 2;\npid " << dir << "/nginx.pid;\n"
+      << "error_log " << dir << "/error.log warn;\nevents { worker_connections 1024; }\n"
+      << "http {\n  access_log off;\n  client_body_temp_path " << dir << ";\n"
+      << "  proxy_temp_path " << dir << ";\n  fastcgi_temp_path " << dir << ";\n"
+      << "  uwsgi_temp_path " << dir << ";\n  scgi_temp_path " << dir << ";\n"
+      << "  server {\n    listen 127.0.0.1:" << port << ";\n    root " << dir << ";\n  }\n}\n";
+    c.close();
+    auto argv = ns.exec_prefix();
+    for (auto a : {"nginx", "-c"}) argv.push_back(a);
+    argv.push_back(dir + "/nginx.conf");
+    nginx = Child::spawn(argv, cg.procs_files("ls"), dir + "/nginx.out");
+    sleep_s(0.5);
+    return nginx && nginx->running();
+  }
+
+  // wrk in the "client" cgroup; `delay_ms` > 0 throttles each connection.
+  WrkResult wrk(int seconds, int conns, double delay_ms) {
+    std::string script = dir + "/delay.lua";
+    {
+      std::ofstream s(script);
+      s << "function delay()\n  return " << delay_ms << "\nend\n";
+    }
+    auto argv = ns.exec_prefix();
+    for (std::string a : std::vector<std::string>{"wrk", "-t2", "-c" + std::to_string(conns),
+                                                  "-d" + std::to_string(seconds) + "s",
+                                                  "--latency"})
+      argv.push_back(a);
+    if (delay_ms > 0) {
+      argv.push_back("-s");
+      argv.push_back(script);
+    }
+    argv.push_back("http://127.0.0.1:" + std::to_string(port) + "/index.html");
+    std::string out_file = dir + "/wrk.out";
+    auto c = Child::spawn(argv, cg.procs_files("client"), out_file);
+    if (!c || !c->wait((seconds + 30) * 1000)) return {};
+    return parse_wrk(read_file(out_file).value_or(""));
+  }
+
+  // BE work: stress-ng --cpu 2 in `rel` for `seconds`, started now; returns it.
+  std::unique_ptr<Child> start_be(const std::string& rel, int seconds, const std::string& yaml) {
+    return Child::spawn({"stress-ng", "--cpu", "2", "--cpu-method", "int64", "--timeout",
+                         std::to_string(seconds + 2) + "s", "--yaml", yaml, "--quiet"},
+                        cg.procs_files(rel), dir + "/stress.out");
+  }
+
+  ~Isolation() {
+    if (nginx) nginx->kill(SIGKILL);
+    run_cmd({"rm", "-rf", dir});
+  }
+};
+
+int isolation(int seconds) {
+  for (const char* tool : {"nginx", "wrk", "stress-ng"})
+    if (run_cmd({"sh", "-c", std::string("command -v ") + tool + " >/dev/null"}) != 0) {
+      fprintf(stderr, "isolation: %s is not installed (apt-get install nginx wrk stress-ng)\n",
+              tool);
+      return 1;
+    }
+  Isolation iso;
+  if (!iso.ns.ok()) return 1;
+  for (const char* c : {"ls", "client", "box", "be-stock", "be-static"}) iso.cg.create(c);
+  // The static best practice, by hand: minimum weight and SCHED_IDLE for the group.
+  write_file(iso.cg.cpu_dir("be-static") + "/cpu.shares", "2");
+  write_file(iso.cg.cpu_dir("be-static") + "/cpu.idle", "1");
+  if (!iso.start_nginx()) {
+    fprintf(stderr, "nginx did not start: %s\n", read_file(iso.dir + "/nginx.out").value_or("").c_str());
+    return 1;
+  }
+  // Peak: closed loop, nothing else running.
+  WrkResult peak = iso.wrk(5, 32, 0);
+  printf("nginx peak (wrk -t2 -c32, closed loop): %.0f req/s, p99 %.3f ms\n", peak.rps, peak.p99_ms);
+  // ~50%: 16 connections, each waiting `d` ms between requests.
+  const int conns = 16;
+  double d = std::max(0.05, conns * 1000.0 / (0.5 * peak.rps) - peak.p50_ms);
+
+  struct Row {
+    std::string name;
+    WrkResult half, full;
+    double be_ops = NAN;
+  };
+  std::vector<Row> rows;
+  auto run = [&](const std::string& name, const std::string& be_rel) {
+    Row r{name};
+    std::unique_ptr<Child> be;
+    std::string yaml = iso.dir + "/" + name + ".yaml";
+    if (!be_rel.empty()) {
+      be = iso.start_be(be_rel, 2 * seconds + 1, yaml);
+      sleep_s(1);
+    }
+    r.half = iso.wrk(seconds, conns, d);
+    r.full = iso.wrk(seconds, 32, 0);
+    if (be) {
+      be->wait((2 * seconds + 30) * 1000);
+      r.be_ops = parse_bogo(yaml);
+    }
+    rows.push_back(r);
+    printf("  %-8s  50%%: %7.0f req/s p99 %7.3f ms   full: %7.0f req/s p99 %7.3f ms   BE %.0f bogo ops\n",
+           name.c_str(), r.half.rps, r.half.p99_ms, r.full.rps, r.full.p99_ms, r.be_ops);
+    fflush(stdout);
+  };
+  printf("each row: %d s at ~50%% (16 conns, %.2f ms think time) then %d s at full load\n",
+         seconds, d, seconds);
+  run("alone", "");
+  run("stock", "be-stock");
+  run("static", "be-static");
+  {
+    AgentProcess agent(agent_config(iso.cg, "dynamic"));
+    if (!agent.wait_ready()) {
+      fprintf(stderr, "agent not ready:\n%s\n", agent.log().c_str());
+      return 1;
+    }
+    sleep_s(2);
+    run("colo", "box");
+    auto s = agent.scrape();
+    printf("  colo: %.0f fast-path cuts (ls_demand), %.0f urgent cuts\n",
+           metric(s, "colo_control_reaction_seconds_count", {{"trigger", "ls_demand"}}).value_or(0),
+           metric(s, "colo_control_reaction_seconds_count", {{"trigger", "urgent_latency"}})
+               .value_or(0));
+  }
+  auto& alone = rows[0];
+  printf("\nLS p99 / alone            50%% load   full load\n");
+  for (auto& r : rows)
+    printf("  %-8s               %6.2fx    %6.2fx\n", r.name.c_str(), r.half.p99_ms / alone.half.p99_ms,
+           r.full.p99_ms / alone.full.p99_ms);
+  printf("goal: colo <= 1.10x alone\n");
+  printf("BE work / static best practice: stock %.2f, colo %.2f   goal: colo >= 0.90\n",
+         rows[1].be_ops / rows[2].be_ops, rows[3].be_ops / rows[2].be_ops);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!is_root()) {
+    fprintf(stderr, "colo_bench_control: needs root\n");
+    return 1;
+  }
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "reaction")
+    return reaction(argc > 2 ? atoi(argv[2]) : 20, argc > 3 ? argv[3] : "static");
+  if (mode == "isolation") return isolation(argc > 2 ? atoi(argv[2]) : 10);
+  fprintf(stderr, "usage: colo_bench_control reaction [CYCLES] [static|dynamic]\n"
+                  "       colo_bench_control isolation [SECONDS]\n");
+  return 2;
+}

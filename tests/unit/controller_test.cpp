@@ -1,0 +1,245 @@
+// The control loop's fast path on a fixture v1 tree with a fake clock: LS
+// demand that no longer fits beside the box cuts the quota within the fast
+// window, demand that fits does not, and the reaction is timed from the first
+// sample in which LS no longer fit.
+#include "agent/controller.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+
+#include "support/temp_dir.h"
+#include "userspace/util/fs.h"
+
+namespace colo {
+namespace {
+
+using test::TempDir;
+constexpr uint64_t kMs = 1000000;
+
+struct Fixture {
+  TempDir tmp{"colo-controller"};
+  policy::FakeClock clock;
+  Config cfg;
+  Topology topo;
+  std::unique_ptr<Controller> ctl;
+
+  explicit Fixture(double adopted_quota_cores, uint64_t box_memory_usage = 0,
+                   std::function<void(Config&)> tweak = {}) {
+    tmp.put("cpu/cgroup.procs", "");
+    tmp.put("cpuset/cgroup.procs", "");
+    tmp.put("cpuset/cpuset.cpus", "0-1\n");
+    tmp.put("cpuset/cpuset.mems", "0\n");
+    tmp.put("memory/cgroup.procs", "");
+    tmp.put("unified/cgroup.controllers", "");
+    const std::string rel = "colo.slice/bigbox";
+    for (const char* f : {"cpu.shares", "cpu.idle", "cgroup.procs"}) tmp.put("cpu/" + rel + "/" + f, "");
+    tmp.put("cpu/" + rel + "/cpu.cfs_period_us", "100000\n");
+    tmp.put("cpu/" + rel + "/cpu.cfs_quota_us",
+            std::to_string(static_cast<long>(adopted_quota_cores * 100000)) + "\n");
+    tmp.put("cpuset/" + rel + "/cpuset.cpus", "0-1\n");
+    tmp.put("cpuset/" + rel + "/cpuset.mems", "0\n");
+    tmp.put("memory/" + rel + "/memory.limit_in_bytes", "9223372036854771712\n");
+    tmp.put("memory/" + rel + "/memory.usage_in_bytes", std::to_string(box_memory_usage) + "\n");
+    tmp.put("memory/" + rel + "/cgroup.procs", "");
+    tmp.put("unified/" + rel + "/cgroup.procs", "");
+    std::string err;
+    auto layout = CgroupLayout::from_tree(tmp.path(), &err);
+    EXPECT_TRUE(layout) << err;
+    auto box = BigBox::open(*layout, {}, &err);
+    EXPECT_TRUE(box) << err;
+    topo.possible = topo.online = {0, 1};
+    topo.cores = {{0}, {1}};
+    cfg.policy.mode = policy::Mode::Static;
+    cfg.policy.static_cpu_cores = 1.4;  // 2 CPUs x the 0.7 watermark
+    if (tweak) tweak(cfg);
+    ctl = std::make_unique<Controller>(cfg, std::move(*box), topo, clock);
+    // Two slow-path ticks: the policy has a fresh sample and its target
+    // (static, 1.6 cores) is known; the adopted allowance stays.
+    ClassTimes t;
+    t.mono_ns = 800 * kMs;
+    ctl->tick(t);
+    clock.advance(std::chrono::milliseconds(100));
+    t.mono_ns = 900 * kMs;
+    ctl->tick(t);
+  }
+  std::string quota() {
+    return std::string(trim(read_file(tmp.path() + "/cpu/colo.slice/bigbox/cpu.cfs_quota_us")
+                                .value_or("?")));
+  }
+};
+
+// Feeds samples every 2 ms with LS at `ls_cores` from t0 on; returns the
+// sample index at which the quota file changed, or -1.
+int feed(Fixture& f, uint64_t& t_ns, uint64_t& ls_ns, double ls_cores, int samples) {
+  const std::string before = f.quota();
+  for (int i = 0; i < samples; i++) {
+    t_ns += 2 * kMs;
+    ls_ns += static_cast<uint64_t>(ls_cores * 2 * kMs);
+    ClassTimes t;
+    t.mono_ns = t_ns;
+    t.ls_ns = ls_ns;
+    f.clock.advance(std::chrono::milliseconds(2));
+    f.ctl->on_fast_sample(t);
+    if (f.quota() != before) return i;
+  }
+  return -1;
+}
+
+TEST(ControllerFastPath, LsJumpCutsTheQuotaWithinHalfTheWindow) {
+  Fixture f(1.4);
+  ASSERT_EQ(f.quota(), "140000") << f.ctl->status().dump(1);
+  uint64_t t = 1000 * kMs, ls = 0;
+  // LS quiet at 0.1 cores: 0.1 + 1.4 fits on 2 CPUs.
+  EXPECT_EQ(feed(f, t, ls, 0.1, 50), -1);
+  EXPECT_EQ(f.quota(), "140000");
+  // LS jumps to 1 core: 1 + 1.4 > 2. The 10 ms window average crosses the
+  // 0.6-core room after 3 samples of 2 ms: (0.1*2+1*3)/5 = 0.64.
+  int at = feed(f, t, ls, 1.0, 20);
+  ASSERT_GE(at, 0) << "no clamp";
+  EXPECT_LE(at, 2) << "the clamp took " << (at + 1) * 2 << " ms of samples";
+  EXPECT_EQ(f.quota(), "28000") << "clamped to floor 0.2 x target 1.4";
+  auto st = f.ctl->status();
+  EXPECT_NE(st.dump().find("LS demand"), std::string::npos) << st.dump();
+}
+
+TEST(ControllerFastPath, DemandThatFitsDoesNotClamp) {
+  Fixture f(1.0);
+  uint64_t t = 1000 * kMs, ls = 0;
+  // 0.9 + 1.0 <= 2 CPUs: LS does not wait for BE.
+  EXPECT_EQ(feed(f, t, ls, 0.9, 100), -1);
+  EXPECT_EQ(f.quota(), "100000");
+}
+
+TEST(ControllerFastPath, OneNoisySampleDoesNotClamp) {
+  Fixture f(1.4);
+  uint64_t t = 1000 * kMs, ls = 0;
+  EXPECT_EQ(feed(f, t, ls, 0.0, 10), -1);
+  // One 2 ms sample at 1.5 cores (a short burst) averages to 0.3 over 10 ms,
+  // under the 0.6-core room.
+  EXPECT_EQ(feed(f, t, ls, 1.5, 1), -1);
+  EXPECT_EQ(feed(f, t, ls, 0.0, 10), -1);
+  EXPECT_EQ(f.quota(), "140000");
+}
+
+TEST(ControllerFastPath, CounterGoingBackwardsIsNotDemand) {
+  Fixture f(1.4);
+  uint64_t t = 1000 * kMs, ls = 10'000 * kMs;
+  EXPECT_EQ(feed(f, t, ls, 0.0, 5), -1);
+  // A reading lower than the previous one (never expected, but never a
+  // wrap-around to 2^64 ns of demand either).
+  ClassTimes back;
+  back.mono_ns = t + 2 * kMs;
+  back.ls_ns = ls - 5 * kMs;
+  f.ctl->on_fast_sample(back);
+  EXPECT_EQ(f.quota(), "140000");
+}
+
+TEST(ControllerSlowPath, FirstTickKeepsAnAdoptedBoxAndMemoryShrinksGradually) {
+  // The fixture's first tick had no sample: the adopted quota stayed (checked
+  // in the fast-path tests) and the memory limit was not touched.
+  const uint64_t gib = 1ull << 30;
+  Fixture f(1.4, 2 * gib);
+  const std::string limit = f.tmp.path() + "/memory/colo.slice/bigbox/memory.limit_in_bytes";
+  // Static policy with no memory: the target is 0 bytes, but BE holds 2 GiB.
+  // The second tick shrank it by 1/16 of the usage, not to the 64 MiB floor.
+  EXPECT_EQ(std::string(trim(read_file(limit).value_or("?"))), std::to_string(2 * gib - gib / 8));
+  // The kernel reclaimed down to the limit; the next tick goes one step further.
+  f.tmp.put("memory/colo.slice/bigbox/memory.usage_in_bytes", std::to_string(2 * gib - gib / 8));
+  ClassTimes t;
+  t.mono_ns = 1000 * kMs;
+  f.clock.advance(std::chrono::milliseconds(100));
+  f.ctl->tick(t);
+  const uint64_t u = 2 * gib - gib / 8;
+  EXPECT_EQ(std::string(trim(read_file(limit).value_or("?"))), std::to_string(u - u / 16));
+}
+
+// A child of the test that sleeps until signalled; reaped on destruction.
+struct Sleeper {
+  pid_t pid = fork();
+  Sleeper() {
+    if (pid == 0) {
+      pause();
+      _exit(0);
+    }
+  }
+  // The signal that ended it, 0 if it still runs after `ms`.
+  int ended_by(int ms) {
+    for (int i = 0; i < ms; i++) {
+      int st = 0;
+      if (waitpid(pid, &st, WNOHANG) == pid) {
+        pid = -1;
+        return WIFSIGNALED(st) ? WTERMSIG(st) : -1;
+      }
+      usleep(1000);
+    }
+    return 0;
+  }
+  ~Sleeper() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+TEST(ControllerEviction, StarvedBeEvictsTheLowestPriorityJobWhole) {
+  Fixture f(1.4, 0, [](Config& c) {
+    c.eviction.memory.enabled = false;
+    c.eviction.ls_latency.enabled = false;
+    c.eviction.cpu_satisfaction.sustain = std::chrono::seconds(0);
+  });
+  std::string err;
+  auto layout = CgroupLayout::from_tree(f.tmp.path(), &err);
+  ASSERT_TRUE(layout) << err;
+  auto box = BigBox::open(*layout, {}, &err);
+  ASSERT_TRUE(box) << err;
+  ASSERT_TRUE(box->create_job("render", 5, &err)) << err;
+  ASSERT_TRUE(box->create_job("batch", 1, &err)) << err;
+  if (box->job_priority("batch") != 1) GTEST_SKIP() << "no trusted xattrs on " << f.tmp.path();
+  // Real processes of this test stand for the jobs' tasks (a fixture tree
+  // holds their pids): eviction signals only these.
+  Sleeper a1, a2, b1;
+  const std::string cpu = f.tmp.path() + "/cpu/colo.slice/bigbox/";
+  f.tmp.put("cpu/colo.slice/bigbox/batch/cgroup.procs",
+            std::to_string(a1.pid) + "\n" + std::to_string(a2.pid) + "\n");
+  f.tmp.put("cpu/colo.slice/bigbox/render/cgroup.procs", std::to_string(b1.pid) + "\n");
+  // BE got 0.1 s of CPU in a 1 s window while it waited 1.9 s for one:
+  // satisfaction 0.05 < 0.30. "batch" (priority 1) ran 0.095 cores of it:
+  // without it the policy estimates 0.05 x 0.1/0.005 = 1.0 >= the 0.50
+  // release, so "render" (priority 5) stays.
+  f.ctl->observe_be_cpu(1.0, 0.1, 1.9,
+                        {{"/colo.slice/bigbox/batch", 0.095}, {"/colo.slice/bigbox/render", 0.005}});
+  ClassTimes t;
+  t.mono_ns = 1000 * kMs;
+  f.clock.advance(std::chrono::milliseconds(100));
+  f.ctl->tick(t);
+  EXPECT_EQ(a1.ended_by(2000), SIGTERM) << "the lowest-priority job goes first";
+  EXPECT_EQ(a2.ended_by(2000), SIGTERM) << "... whole";
+  EXPECT_EQ(b1.ended_by(200), 0) << "one job was enough for the estimate";
+  auto st = f.ctl->status().dump();
+  EXPECT_NE(st.find("evict BE job:batch"), std::string::npos) << st;
+}
+
+TEST(ControllerEviction, NoBeDemandIsNoSatisfactionSignal) {
+  Fixture f(1.4, 0, [](Config& c) {
+    c.eviction.memory.enabled = false;
+    c.eviction.ls_latency.enabled = false;
+    c.eviction.cpu_satisfaction.sustain = std::chrono::seconds(0);
+  });
+  Sleeper a;
+  f.tmp.put("cpu/colo.slice/bigbox/cgroup.procs", std::to_string(a.pid) + "\n");
+  // An idle BE task: no CPU, no wait, nothing throttled.
+  f.ctl->observe_be_cpu(1.0, 0.0, 0.0);
+  ClassTimes t;
+  t.mono_ns = 1000 * kMs;
+  f.clock.advance(std::chrono::milliseconds(100));
+  f.ctl->tick(t);
+  EXPECT_EQ(a.ended_by(300), 0);
+}
+
+}  // namespace
+}  // namespace colo
