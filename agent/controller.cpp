@@ -328,13 +328,26 @@ void Controller::observe_be_cpu(double window_s, double run_s, double wait_s,
     throttled_s = (*throttled - *last_throttled_ns_) * 1e-9;
   last_throttled_ns_ = throttled;
   be_cpu_cores_ = window_s > 0 ? run_s / window_s : 0;
+  // Over the last few seconds, not one collection: waits are recorded when a
+  // task gets the CPU and throttling when the quota refills, so a single short
+  // window of a starved box often shows nothing at all.
+  be_demand_.push_back({window_s, run_s, wait_s, throttled_s});
+  double span = 0, run = 0, demand = 0;
+  for (auto& o : be_demand_) span += o.window_s;
+  while (be_demand_.size() > 1 && span - be_demand_.front().window_s >= kSatisfactionSpanS) {
+    span -= be_demand_.front().window_s;
+    be_demand_.pop_front();
+  }
+  for (auto& o : be_demand_) {
+    run += o.run_s;
+    demand += o.run_s + o.wait_s + o.throttled_s;
+  }
   // Demand = what BE ran + what it waited for a CPU + what the quota held
   // back. Without demand (under 1% of a CPU) there is no satisfaction signal.
-  const double demand = run_s + wait_s + throttled_s;
-  if (window_s <= 0 || demand < 0.01 * window_s)
+  if (span <= 0 || demand < 0.01 * span)
     be_satisfaction_.reset();
   else
-    be_satisfaction_ = std::clamp(run_s / demand, 0.0, 1.0);
+    be_satisfaction_ = std::clamp(run / demand, 0.0, 1.0);
 }
 
 void Controller::evict_locked(policy::MonoTime now) {

@@ -91,6 +91,11 @@ class Controller : public prometheus::Collectable {
   std::map<pid_t, policy::MonoTime> terminating_;
   std::map<std::string, policy::MonoTime> terminating_jobs_;  // job name -> SIGKILL time
   std::optional<double> be_satisfaction_;
+  struct BeCpuWindow {
+    double window_s, run_s, wait_s, throttled_s;
+  };
+  static constexpr double kSatisfactionSpanS = 2.0;
+  std::deque<BeCpuWindow> be_demand_;
   double be_cpu_cores_ = 0;
   std::map<std::string, double> be_cores_by_cgroup_;
   std::optional<uint64_t> last_throttled_ns_;

@@ -197,12 +197,12 @@ WrkResult parse_wrk(const std::string& out) {
   return r;
 }
 
-// stress-ng's bogo ops from its YAML report.
-double parse_bogo(const std::string& yaml_path) {
-  auto y = read_file(yaml_path);
+// stress-ng's bogo ops from its --metrics-brief report.
+double parse_bogo(const std::string& out_path) {
+  auto y = read_file(out_path);
   if (!y) return NAN;
   std::smatch m;
-  std::regex ops(R"(bogo-ops:\s+([0-9]+))");
+  std::regex ops(R"(\]\s+cpu\s+([0-9]+)\s)");
   std::string s = *y;
   if (std::regex_search(s, m, ops)) return std::stod(m[1]);
   return NAN;
@@ -259,10 +259,10 @@ struct Isolation {
   }
 
   // BE work: stress-ng --cpu 2 in `rel` for `seconds`, started now; returns it.
-  std::unique_ptr<Child> start_be(const std::string& rel, int seconds, const std::string& yaml) {
+  std::unique_ptr<Child> start_be(const std::string& rel, int seconds, const std::string& out) {
     return Child::spawn({"stress-ng", "--cpu", "2", "--cpu-method", "int64", "--timeout",
-                         std::to_string(seconds + 2) + "s", "--yaml", yaml, "--quiet"},
-                        cg.procs_files(rel), dir + "/stress.out");
+                         std::to_string(seconds) + "s", "--metrics-brief"},
+                        cg.procs_files(rel), out);
   }
 
   ~Isolation() {
@@ -291,9 +291,10 @@ int isolation(int seconds) {
   // Peak: closed loop, nothing else running.
   WrkResult peak = iso.wrk(5, 32, 0);
   printf("nginx peak (wrk -t2 -c32, closed loop): %.0f req/s, p99 %.3f ms\n", peak.rps, peak.p99_ms);
-  // ~50%: 16 connections, each waiting `d` ms between requests.
-  const int conns = 16;
-  double d = std::max(0.05, conns * 1000.0 / (0.5 * peak.rps) - peak.p50_ms);
+  // ~50%: each connection waits 2 ms between requests (wrk's delay() is in
+  // whole ms), with as many connections as make half the peak rate.
+  const double d = 2;
+  const int conns = std::max(1, static_cast<int>(std::lround(0.5 * peak.rps * (d + peak.p50_ms) / 1000)));
 
   struct Row {
     std::string name;
@@ -304,9 +305,9 @@ int isolation(int seconds) {
   auto run = [&](const std::string& name, const std::string& be_rel) {
     Row r{name};
     std::unique_ptr<Child> be;
-    std::string yaml = iso.dir + "/" + name + ".yaml";
+    std::string yaml = iso.dir + "/" + name + ".stress.out";
     if (!be_rel.empty()) {
-      be = iso.start_be(be_rel, 2 * seconds + 1, yaml);
+      be = iso.start_be(be_rel, 2 * seconds + 2, yaml);
       sleep_s(1);
     }
     r.half = iso.wrk(seconds, conns, d);
@@ -320,8 +321,8 @@ int isolation(int seconds) {
            name.c_str(), r.half.rps, r.half.p99_ms, r.full.rps, r.full.p99_ms, r.be_ops);
     fflush(stdout);
   };
-  printf("each row: %d s at ~50%% (16 conns, %.2f ms think time) then %d s at full load\n",
-         seconds, d, seconds);
+  printf("each row: %d s at ~50%% (%d conns, %.0f ms think time) then %d s at full load (32 conns)\n",
+         seconds, conns, d, seconds);
   run("alone", "");
   run("stock", "be-stock");
   run("static", "be-static");

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <cstring>
 #include <sstream>
@@ -187,6 +188,101 @@ TEST(ControlLoop, MemoryWatermarkEvictsTheBeHog) {
   std::string out;
   run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &out);
   EXPECT_NE(out.find("evict BE task"), std::string::npos) << "the decision is explained: " << out;
+}
+
+// `colo exec` runs each command in its own job cgroup below the box, in every
+// hierarchy, and removes the job's cgroup when the command is done.
+TEST(ControlLoop, ExecRunsEachCommandInItsOwnJobCgroup) {
+  COLO_REQUIRE_ROOT();
+  TestCgroups cg;
+  cg.create("box");
+  std::string cfg_file = "/tmp/" + unique_name("colo-exec") + ".yaml";
+  std::ofstream(cfg_file) << control_config(cg);
+  std::string out;
+  int rc = run_cmd({COLO_BINARY, "exec", "--config", cfg_file, "--job", "encode-1", "--priority",
+                    "3", "--", "sh", "-c", "cat /proc/self/cgroup; cat /proc/self/oom_score_adj"},
+                   &out);
+  unlink(cfg_file.c_str());
+  ASSERT_EQ(rc, 0) << out;
+  const std::string job_cpu = cg.cpu_rel("box") + "/encode-1";
+  EXPECT_NE(out.find(":cpu:" + job_cpu + "\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(":memory:" + cg.mem_rel("box") + "/encode-1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("0::" + cg.v2_rel("box") + "/encode-1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\n1000\n"), std::string::npos) << "OOM-first: " << out;
+  EXPECT_FALSE(is_dir(cg.cpu_dir("box") + "/encode-1")) << "the job's cgroup is removed after";
+  EXPECT_FALSE(is_dir(cg.v2_dir("box") + "/encode-1"));
+  // A bad job name is refused before anything is created.
+  rc = run_cmd({COLO_BINARY, "exec", "--job", "../escape", "--", "true"}, &out);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("job name"), std::string::npos) << out;
+}
+
+// BE starved of CPU (two LS hogs on the two CPUs, the box cut to its floor)
+// crosses the CPU-satisfaction watermark: the lowest-priority job is evicted
+// whole (both of its tasks), the other job and the LS tasks are untouched.
+TEST(ControlLoop, StarvedBeEvictsTheLowestPriorityJobWhole) {
+  COLO_REQUIRE_ROOT();
+  TestCgroups cg;
+  cg.create("box");
+  cg.create("ls");
+  std::string cfg = control_config(cg);
+  cfg = cfg.substr(0, cfg.find("eviction:"));
+  cfg += "eviction:\n  enabled: true\n  cooldown: 30s\n"
+         "  memory: {enabled: false}\n  ls_latency: {enabled: false}\n"
+         "  cpu_satisfaction: {trigger: 0.30, release: 0.50, sustain: 2s}\n";
+  AgentProcess agent(cfg);
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  const std::string load = load_binary();
+  auto low = Child::spawn({COLO_BINARY, "exec", "--config", agent.config_path(), "--job", "low",
+                           "--priority", "1", "--", "sh", "-c",
+                           load + " hog 60 & " + load + " hog 60; wait"});
+  auto high = Child::spawn({COLO_BINARY, "exec", "--config", agent.config_path(), "--job", "high",
+                            "--priority", "9", "--", load, "hog", "60"});
+  ASSERT_TRUE(low && high);
+  sleep_ms(500);
+  auto ls1 = Child::spawn({load, "hog", "30"}, cg.procs_files("ls"));
+  auto ls2 = Child::spawn({load, "hog", "30"}, cg.procs_files("ls"));
+  ASSERT_TRUE(ls1 && ls2);
+  auto st = low->wait(20000);
+  std::string status;
+  run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &status);
+  ASSERT_TRUE(st) << "the starved low-priority job was not evicted: " << agent.log() << status;
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 128 + SIGTERM)
+      << "colo exec reports the job's SIGTERM";
+  EXPECT_TRUE(high->running()) << "one job was enough";
+  EXPECT_TRUE(ls1->running() && ls2->running()) << "LS tasks are never signalled";
+  EXPECT_EQ(metric(agent.scrape(), "colo_evictions_total", {{"reason", "cpu_satisfaction"}}), 1.0);
+  std::string out;
+  run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &out);
+  EXPECT_NE(out.find("evict BE job:low"), std::string::npos) << out;
+}
+
+// --dry-run: the agent decides and logs, and writes nothing to the box.
+TEST(ControlLoop, DryRunWritesNothing) {
+  COLO_REQUIRE_ROOT();
+  TestCgroups cg;
+  cg.create("box");
+  auto snapshot = [&] {
+    std::string s;
+    for (const std::string& f :
+         {cg.cpu_dir("box") + "/cpu.cfs_quota_us", cg.cpu_dir("box") + "/cpu.shares",
+          cg.cpu_dir("box") + "/cpu.idle", cg.cpuset_dir("box") + "/cpuset.cpus",
+          cg.mem_dir("box") + "/memory.limit_in_bytes"})
+      s += f + "=" + read_file(f).value_or("?") + "\n";
+    return s;
+  };
+  const std::string before = snapshot();
+  auto be = Child::spawn({"sleep", "30"}, cg.procs_files("box"));
+  ASSERT_TRUE(be);
+  const std::string adj = read_file("/proc/" + std::to_string(be->pid()) + "/oom_score_adj").value_or("?");
+  AgentProcess agent(control_config(cg), {"--dry-run"});
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  sleep_ms(2000);  // 20 ticks and 2 collections
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(read_file("/proc/" + std::to_string(be->pid()) + "/oom_score_adj").value_or("?"), adj);
+  EXPECT_NE(agent.log().find("dry-run: would"), std::string::npos) << agent.log();
+  EXPECT_EQ(agent.stop(), 0);
+  EXPECT_EQ(snapshot(), before) << "nor at exit (safe state)";
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "support/privileged.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -98,8 +100,36 @@ TestCgroups::TestCgroups() : name_(unique_name()) {
   create("");
 }
 
+// Subdirectories of `dir`, deepest first (what the code under test made below
+// the test's own cgroups, e.g. job cgroups).
+static void dirs_below(const std::string& dir, std::vector<std::string>* out, int depth = 0) {
+  if (depth > 16) return;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> subs;
+  while (dirent* e = readdir(d))
+    if (e->d_type == DT_DIR && e->d_name[0] != '.') subs.push_back(dir + "/" + e->d_name);
+  closedir(d);
+  for (auto& s : subs) {
+    dirs_below(s, out, depth + 1);
+    out->push_back(s);
+  }
+}
+
 TestCgroups::~TestCgroups() {
+  // Everything below our own directories first (the tests' uniquely named
+  // root: nothing else lives there), then what we created, deepest first.
+  std::vector<std::string> all;
   for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
+    std::vector<std::string> below;
+    dirs_below(*it, &below);
+    for (auto& b : below)
+      if (std::find(created_.begin(), created_.end(), b) == created_.end() &&
+          std::find(all.begin(), all.end(), b) == all.end())
+        all.push_back(b);
+    all.push_back(*it);
+  }
+  for (auto it = all.begin(); it != all.end(); ++it) {
     for (int tries = 0; tries < 50; tries++) {
       auto pids = procs_in(*it);
       if (pids.empty()) break;

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The control loop's benchmarks (issue 3), in one run each. Root only; builds
+# nothing (build build/ first: tests/run.sh or cmake --build build).
+#   tests/bench/control.sh                  # reaction + recovery (static and dynamic), isolation
+#   SECTIONS="reaction" tests/bench/control.sh
+# Environment: CYCLES=20 (reaction cycles), ISO_SECONDS=10 (per isolation phase),
+#              BUILD=build, SECTIONS="reaction isolation".
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+BENCH=$BUILD/tests/colo_bench_control
+CYCLES=${CYCLES:-20}
+ISO_SECONDS=${ISO_SECONDS:-10}
+SECTIONS=${SECTIONS:-reaction isolation}
+[[ $(id -u) -eq 0 ]] || { echo "control.sh: needs root" >&2; exit 1; }
+[[ -x $BENCH ]] || { echo "control.sh: $BENCH not built" >&2; exit 1; }
+missing=()
+for p in nginx wrk stress-ng; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "control.sh: installing ${missing[*]}" >&2
+  # Debian's nginx would start a system-wide server on port 80: keep package
+  # scripts from starting services (only while installing, only if no policy).
+  own_policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [[ -n $own_policy ]] && rm -f /usr/sbin/policy-rc.d
+fi
+echo "# colo control benchmarks, $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r)"
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for s in $SECTIONS; do
+  case $s in
+    reaction)
+      echo; echo "## reaction and recovery, static policy (the control loop alone)"
+      "$BENCH" reaction "$CYCLES" static
+      echo; echo "## reaction and recovery, built-in dynamic policy"
+      "$BENCH" reaction "$CYCLES" dynamic ;;
+    isolation)
+      echo; echo "## isolation: nginx + wrk with BE stress-ng"
+      "$BENCH" isolation "$ISO_SECONDS" ;;
+    *) echo "control.sh: unknown section $s" >&2; exit 2 ;;
+  esac
+done
