@@ -147,9 +147,17 @@ Snapshot Collector::collect() {
     // and CPU time the kernel batches per CPU before adding it to the map.
     std::unordered_map<uint64_t, std::array<uint64_t, COLO_CLASS_MAX>> unsettled;
     std::unordered_map<uint64_t, uint64_t> pending_run;
+    // Run-queue samples the kernel stages per CPU before adding them to the map.
+    std::unordered_map<uint64_t, colo_cg_sched> staged;
     for (size_t c = 0; c < cpus.size(); c++) {
       const auto& cs = cpus[c];
-      if (cs.cgid) pending_run[cs.cgid] += cs.pending_run_ns;
+      if (cs.run_cgid) pending_run[cs.run_cgid] += cs.pending_run_ns;
+      if (cs.stage_cgid && cs.stage_n && cs.stage_n <= COLO_STAGE_SLOTS) {
+        colo_cg_sched& st = staged[cs.stage_cgid];
+        for (uint32_t i = 0; i < cs.stage_n; i++)
+          if (cs.stage_slot[i] < COLO_HIST_SLOTS) st.rq_slots[cs.stage_slot[i]] += cs.stage_count[i];
+        st.rq_sum_ns += cs.stage_sum_ns;
+      }
       if (cs.sibling == COLO_NO_SIBLING || cs.sibling >= cpus.size()) continue;
       const auto& ss = cpus[cs.sibling];
       if (cs.cls == COLO_CLASS_LS && cs.cgid && cs.acct_ns && ss.since_ns &&
@@ -163,9 +171,13 @@ Snapshot Collector::collect() {
       CgroupSignals& cs = s.cgroups[*path];
       cs.has_sched = true;
       std::copy(std::begin(v.rq_slots), std::end(v.rq_slots), cs.rq_slots.begin());
-      cs.rq_count = 0;
-      for (uint64_t n : v.rq_slots) cs.rq_count += n;
       cs.rq_sum_ns = v.rq_sum_ns;
+      if (auto sg = staged.find(id); sg != staged.end()) {
+        for (size_t i = 0; i < cs.rq_slots.size(); i++) cs.rq_slots[i] += sg->second.rq_slots[i];
+        cs.rq_sum_ns += sg->second.rq_sum_ns;
+      }
+      cs.rq_count = 0;
+      for (uint64_t n : cs.rq_slots) cs.rq_count += n;
       std::copy(std::begin(v.preempted_by), std::end(v.preempted_by), cs.preempted_by.begin());
       std::copy(std::begin(v.smt_ns), std::end(v.smt_ns), cs.smt_ns.begin());
       auto u = unsettled.find(id);

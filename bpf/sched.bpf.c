@@ -20,6 +20,9 @@ const volatile bool smt_enabled = false;
 /* Changed by the agent at run time (mmapped .data). */
 volatile __u64 urgent_threshold_ns = COLO_DEFAULT_URGENT_NS;
 volatile __u64 urgent_interval_ns = COLO_DEFAULT_URGENT_INTERVAL_NS;
+/* Bumped by the agent after each change of colo_class: per-CPU class caches
+ * older than this look the class up again. */
+volatile __u32 class_gen = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -117,6 +120,88 @@ static __always_inline struct colo_cg_sched *sched_stats(__u64 cgid)
 	if (!v)
 		colo_count_drop(COLO_DROP_SCHED_MAP_FULL);
 	return v;
+}
+
+/* The entry of @cgid if it exists (flushes must not re-create the entry of a
+ * cgroup removed since its samples were staged). */
+static __always_inline struct colo_cg_sched *sched_stats_existing(__u64 cgid)
+{
+	return bpf_map_lookup_elem(&colo_cg_sched, &cgid);
+}
+
+/* The class of @cgid through the CPU's one-entry cache. */
+static __always_inline __u32 class_cached(struct colo_cpu_state *cs, __u64 cgid)
+{
+	__u32 gen = class_gen;
+
+	if (cs->cls_cgid == cgid && cs->cls_gen == gen)
+		return cs->cls_cls;
+	cs->cls_cls = colo_class_of(cgid, cpu_hierarchy) & (COLO_CLASS_MAX - 1);
+	cs->cls_cgid = cgid;
+	cs->cls_gen = gen;
+	return cs->cls_cls;
+}
+
+/* Adds the staged run-queue samples to their cgroup's entry. */
+static __always_inline void flush_stage(struct colo_cpu_state *cs)
+{
+	struct colo_cg_sched *st;
+	__u32 i, slot;
+
+	if (!cs->stage_n)
+		return;
+	st = sched_stats_existing(cs->stage_cgid);
+	if (st) {
+#pragma unroll
+		for (i = 0; i < COLO_STAGE_SLOTS; i++) {
+			if (i >= cs->stage_n)
+				break;
+			slot = cs->stage_slot[i];
+			if (slot < COLO_HIST_SLOTS)
+				__sync_fetch_and_add(&st->rq_slots[slot], cs->stage_count[i]);
+		}
+		__sync_fetch_and_add(&st->rq_sum_ns, cs->stage_sum_ns);
+	}
+	cs->stage_n = 0;
+	cs->stage_sum_ns = 0;
+	cs->stage_cgid = 0;
+}
+
+/* One run-queue sample of @cgid, staged on this CPU. */
+static __always_inline void stage_sample(struct colo_cpu_state *cs, __u64 cgid, __u32 slot,
+					 __u64 lat, __u64 now)
+{
+	__u32 i, n;
+
+	if (cs->stage_n && (cs->stage_cgid != cgid || now - cs->stage_first_ns > COLO_RUN_FLUSH_NS))
+		flush_stage(cs);
+	n = cs->stage_n;
+	for (i = 0; i < COLO_STAGE_SLOTS; i++) {
+		if (i >= n)
+			break;
+		if (cs->stage_slot[i] == slot) {
+			cs->stage_count[i]++;
+			cs->stage_sum_ns += lat;
+			return;
+		}
+	}
+	if (n >= COLO_STAGE_SLOTS) {
+		flush_stage(cs);
+		n = 0;
+	}
+	if (!n) {
+		/* The entry exists before anything is staged for it. */
+		if (!sched_stats(cgid))
+			return;
+		cs->stage_cgid = cgid;
+		cs->stage_first_ns = now;
+	}
+	if (n < COLO_STAGE_SLOTS) {
+		cs->stage_slot[n] = slot;
+		cs->stage_count[n] = 1;
+		cs->stage_n = n + 1;
+		cs->stage_sum_ns += lat;
+	}
 }
 
 /* Remember when @p became runnable. */
@@ -230,12 +315,12 @@ static __always_inline void settle_smt(struct colo_cpu_state *cs, __u64 cur_cgid
 /*
  * Charges the CPU time since cs->since_ns to class @cls and cgroup @cgid: per
  * class at once (a per-CPU array), per cgroup batched in cs->pending_run_ns
- * while @batch allows (the same cgroup runs on), so most switches do not
- * touch the shared colo_cg_sched entry. Returns that entry when it was looked
- * up, else 0.
+ * for cs->run_cgid, across idle periods, until another cgroup runs, the batch
+ * reaches COLO_RUN_FLUSH_NS, or @flush. So most switches do not touch the
+ * shared colo_cg_sched entry. Returns that entry when it was looked up, else 0.
  */
 static __always_inline struct colo_cg_sched *charge_cpu_time(struct colo_cpu_state *cs, __u32 cls,
-							     __u64 cgid, __u64 now, bool batch)
+							     __u64 cgid, __u64 now, bool flush)
 {
 	struct colo_cg_sched *st;
 	__u64 delta, *cls_ns;
@@ -247,14 +332,23 @@ static __always_inline struct colo_cg_sched *charge_cpu_time(struct colo_cpu_sta
 	if (cls_ns)
 		*cls_ns += delta;
 	if (!cgid)
-		return 0;
-	if (batch && cs->pending_run_ns + delta < COLO_RUN_FLUSH_NS) {
-		cs->pending_run_ns += delta;
-		return 0;
+		return 0; /* idle: the batch of the last cgroup goes on */
+	if (cs->run_cgid != cgid) {
+		if (cs->run_cgid && cs->pending_run_ns) {
+			st = sched_stats_existing(cs->run_cgid);
+			if (st)
+				__sync_fetch_and_add(&st->run_ns, cs->pending_run_ns);
+		}
+		cs->pending_run_ns = 0;
+		cs->run_cgid = cgid;
+		flush = true; /* creates the new cgroup's entry */
 	}
+	cs->pending_run_ns += delta;
+	if (!flush && cs->pending_run_ns < COLO_RUN_FLUSH_NS)
+		return 0;
 	st = sched_stats(cgid);
 	if (st)
-		__sync_fetch_and_add(&st->run_ns, cs->pending_run_ns + delta);
+		__sync_fetch_and_add(&st->run_ns, cs->pending_run_ns);
 	cs->pending_run_ns = 0;
 	return st;
 }
@@ -287,11 +381,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 
 	if (next_pid) {
 		next_cgid = task_cpu_cgid_fast(next, btf);
-		/* Consecutive tasks of one cgroup are common: reuse its class. */
-		if (next_cgid == prev_cgid && prev_pid)
-			next_cls = prev_cls;
-		else
-			next_cls = colo_class_of(next_cgid, cpu_hierarchy) & (COLO_CLASS_MAX - 1);
+		next_cls = class_cached(cs, next_cgid);
 	} else {
 		next_cgid = 0;
 		next_cls = COLO_CLASS_IDLE;
@@ -300,11 +390,10 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	if (smt_enabled)
 		settle_smt(cs, prev_cgid, prev_cls, now);
 
-	/* A batch of CPU time ends when another cgroup runs or prev is preempted
-	 * (its colo_cg_sched entry is needed for the preemption count anyway). */
+	/* A task that loses its CPU while runnable needs its cgroup's entry for
+	 * the preemption count: flush its CPU time with it. */
 	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
-	st = charge_cpu_time(cs, prev_cls, prev_pid ? prev_cgid : 0, now,
-			     prev_cgid == next_cgid && !runnable);
+	st = charge_cpu_time(cs, prev_cls, prev_pid ? prev_cgid : 0, now, runnable);
 
 	/* A task that loses its CPU while runnable waits again from now. */
 	if (runnable) {
@@ -319,15 +408,12 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		ts = take_runnable(next_pid);
 		if (ts && now > ts && next_cgid) {
 			__u64 lat = now - ts;
-			__u32 slot = colo_hist_slot(lat);
 
-			st = sched_stats(next_cgid);
-			if (st) {
-				if (slot < COLO_HIST_SLOTS)
-					__sync_fetch_and_add(&st->rq_slots[slot], 1);
-				__sync_fetch_and_add(&st->rq_sum_ns, lat);
-				if (next_cls == COLO_CLASS_LS && urgent_threshold_ns &&
-				    lat >= urgent_threshold_ns)
+			stage_sample(cs, next_cgid, colo_hist_slot(lat), lat, now);
+			if (next_cls == COLO_CLASS_LS && urgent_threshold_ns &&
+			    lat >= urgent_threshold_ns) {
+				st = sched_stats(next_cgid);
+				if (st)
 					emit_urgent(next_cgid, lat, next_pid, cpu, now, st);
 			}
 		}
@@ -364,11 +450,10 @@ static __always_inline void on_attach(struct cgroup *dst, struct task_struct *ta
 	if (smt_enabled)
 		settle_smt(cs, cs->cgid, prev_cls, now);
 	/* Per-class time is summed over CPUs: this CPU's slot will do. */
-	charge_cpu_time(cs, prev_cls, cs->cgid, now, false);
+	charge_cpu_time(cs, prev_cls, cs->cgid, now, true);
 	cgid = cgroup_id_of(dst);
-	cs->pending_run_ns = 0;
 	cs->cgid = cgid;
-	cs->cls = colo_class_of(cgid, cpu_hierarchy) & (COLO_CLASS_MAX - 1);
+	cs->cls = class_cached(cs, cgid);
 	cs->since_ns = now;
 }
 

@@ -73,16 +73,29 @@ struct colo_aggr_val {
 
 /* Per-CPU state of colo_cpu (array, index = CPU), for SMT accounting and
  * per-class CPU time. Written only by the CPU itself in sched_switch, read
- * by its sibling. */
+ * by its sibling. It also stages per-cgroup counters so that most switches
+ * touch no shared map entry: CPU time and run-queue samples are added to
+ * colo_cg_sched when another cgroup's samples come, when the stage is full,
+ * or after COLO_RUN_FLUSH_NS. Readers add what is staged. */
+#define COLO_STAGE_SLOTS 4
 struct colo_cpu_state {
 	__u64 cgid;          /* cgroup id of the task running now (0 = idle) */
 	__u64 since_ns;      /* when it started running */
 	__u64 acct_ns;       /* SMT interference settled up to this time */
 	__u32 cls;           /* enum colo_class of the task running now */
 	__u32 sibling;       /* SMT sibling CPU, or COLO_NO_SIBLING */
-	__u64 pending_run_ns;/* CPU time of cgid not yet added to its colo_cg_sched
-	                        run_ns (flushed when another cgroup runs, or at
-	                        COLO_RUN_FLUSH_NS); readers add it */
+	__u64 pending_run_ns;/* CPU time of run_cgid not yet added to its run_ns */
+	__u64 run_cgid;      /* the cgroup pending_run_ns belongs to (0 = none) */
+	__u64 cls_cgid;      /* class cache: the last cgroup classified on this CPU */
+	__u32 cls_cls;       /* ... its enum colo_class */
+	__u32 cls_gen;       /* ... at this generation of the class map */
+	__u64 stage_cgid;    /* cgroup whose run-queue samples are staged (0 = none) */
+	__u64 stage_first_ns;/* when the oldest staged sample was taken */
+	__u64 stage_sum_ns;  /* staged total wait (adds to rq_sum_ns) */
+	__u32 stage_n;       /* stage entries in use */
+	__u32 __pad1;
+	__u32 stage_slot[COLO_STAGE_SLOTS];  /* histogram slot of each entry */
+	__u32 stage_count[COLO_STAGE_SLOTS]; /* samples in that slot (adds to rq_slots) */
 };
 #define COLO_RUN_FLUSH_NS (10ull * 1000 * 1000)
 #define COLO_NO_SIBLING 0xffffffffu

@@ -509,6 +509,7 @@ int Programs::set_class(uint64_t cgid, uint32_t hierarchy, uint32_t cls) {
   colo_class_key k{cgid, hierarchy, 0};
   if (bpf_map_update_elem(bpf_map__fd(impl_->sched->maps.colo_class), &k, &cls, BPF_ANY) != 0)
     return -errno;
+  impl_->sched->data->class_gen++;  // per-CPU class caches look it up again
   return 0;
 }
 
@@ -516,6 +517,7 @@ int Programs::clear_class(uint64_t cgid, uint32_t hierarchy) {
   colo_class_key k{cgid, hierarchy, 0};
   if (bpf_map_delete_elem(bpf_map__fd(impl_->sched->maps.colo_class), &k) != 0 && errno != ENOENT)
     return -errno;
+  impl_->sched->data->class_gen++;
   return 0;
 }
 
