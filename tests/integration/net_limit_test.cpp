@@ -193,6 +193,35 @@ TEST_F(NetLimit, BeFallsWhenLsRisesAndComesBack) {
   EXPECT_EQ(agent.stop(), 0);
 }
 
+// A BE cgroup with a ceiling of its own is held to it while the rest of the
+// box gets what is left of the box's rate.
+TEST_F(NetLimit, BeCgroupHeldToItsOwnCeiling) {
+  cg_->create("box/job");
+  Rates r;
+  r.watermark = "10gbit";
+  std::string cfg = limit_config(*cg_, r) + "    cgroups:\n      " + cg_->v2_rel("box/job") +
+                    ": 5mbps\n";
+  AgentProcess agent(cfg, {}, ns_.exec_prefix());
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  sleep_ms(100);
+  auto job_sink = sink(7005, 4.0, tmp_.path() + "/job");
+  auto rest_sink = sink(7006, 4.0, tmp_.path() + "/rest");
+  auto job = spawn("box/job", {"tcp-send", "7005", "3.5"});
+  auto rest = spawn("box", {"tcp-send", "7006", "3.5"});
+  ASSERT_TRUE(job_sink && rest_sink && job && rest);
+  ASSERT_TRUE(job_sink->wait(15000) && rest_sink->wait(15000));
+  auto js = Series::load(tmp_.path() + "/job"), rs = Series::load(tmp_.path() + "/rest");
+  double t0 = std::max(js.first_byte(), rs.first_byte());
+  ASSERT_GT(js.first_byte(), 0);
+  ASSERT_GT(rs.first_byte(), 0);
+  double jr = js.rate(t0 + 0.5, t0 + 3.0), rr = rs.rate(t0 + 0.5, t0 + 3.0);
+  EXPECT_NEAR(jr, 5 * kMB, 0.5 * kMB) << "the job's own ceiling";
+  EXPECT_NEAR(jr + rr, 20 * kMB, 2 * kMB) << "the box as a whole";
+  std::string stats = tc(ns_, {"class", "show", "dev", "lo"});
+  EXPECT_NE(stats.find("class htb c01:10 parent c01:1"), std::string::npos) << stats;
+  EXPECT_EQ(agent.stop(), 0);
+}
+
 // A root qdisc someone else configured is not replaced: colo says so and
 // keeps counting.
 TEST_F(NetLimit, ForeignRootQdiscLeftAlone) {
