@@ -173,11 +173,12 @@ echo "|---|---|---|---|---|---|"
 for c in 0 1 2 3; do
   awk -v name="${CASES[$c]}" -v dur=$((DUR - 1)) '
     function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
-                                       if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                                       if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
                                      return a[int((n + 1) / 2)] }
-    { p50[NR] = $1; p99[NR] = $2; all = all (NR > 1 ? ", " : "") $2; rq[NR] = $4; be[NR] = $5 }
-    END { b = med(be, NR); printf "| %s | %.1f | %.1f | %s | %.0f | %s |\n", name, med(p50, NR),
-          med(p99, NR), all, med(rq, NR) / dur, b > 0 ? sprintf("%.1f MB/s", b / 1e6) : "-" }' "$TMP/lat$c"
+    { p50[NR] = $1; p99[NR] = $2; sep = NR > 1 ? ", " : ""; all = all sep $2; rq[NR] = $4; be[NR] = $5 }
+    END { b = med(be, NR); bs = "-"; if (b > 0) bs = sprintf("%.1f MB/s", b / 1e6)
+          printf "| %s | %.1f | %.1f | %s | %.0f | %s |\n", name, med(p50, NR), med(p99, NR), all,
+                 med(rq, NR) / dur, bs }' "$TMP/lat$c"
 done
 echo
 
