@@ -153,24 +153,26 @@ latency_run() {  # with_be
 }
 
 CASES=("LS alone" "BE bulk sender, no colo" "BE bulk, colo: BE at high ($HIGH)"
-       "BE bulk, colo: LS above watermark, BE at low ($LOW)")
+       "BE bulk, colo: LS above watermark, BE at low ($LOW)"
+       "LS alone, colo's HTB installed (LS through its direct queue)")
 case_run() {  # index
   case $1 in
     0) latency_run 0 ;;
     1) latency_run 1 ;;
     2) start_agent "$HIGH" "$LOW" 100gbit; latency_run 1; stop_agent ;;
     3) start_agent "$HIGH" "$LOW" 1kbit; latency_run 1; stop_agent ;;
+    4) start_agent "$HIGH" "$LOW" 100gbit; latency_run 0; stop_agent ;;
   esac
 }
 
 echo "## 1. LS request latency over lo (${RR_SIZE}-byte request/response, $((DUR - 1)) s per run, $ROUNDS rounds, cases alternating; medians)"
 echo
 for r in $(seq "$ROUNDS"); do
-  for c in 0 1 2 3; do case_run $c >>"$TMP/lat$c"; done
+  for c in 0 1 2 3 4; do case_run $c >>"$TMP/lat$c"; done
 done
 echo "| case | p50 µs | p99 µs | p99 of each round µs | requests/s | BE throughput |"
 echo "|---|---|---|---|---|---|"
-for c in 0 1 2 3; do
+for c in 0 1 2 3 4; do
   awk -v name="${CASES[$c]}" -v dur=$((DUR - 1)) '
     function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
                                        if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
