@@ -148,6 +148,11 @@ TEST_F(NetLimit, BeHeldToItsRateLsUnaffected) {
                    {{"cgroup", cg_->v2_rel("box")}, {"interface", "lo"}}),
             0)
       << "TCP is backpressured by the queue, not dropped";
+  // The exposition with colo's egress families in it stays valid.
+  std::string metrics_file = tmp_.path() + "/metrics.txt";
+  std::ofstream(metrics_file) << agent.get("/metrics").value_or("");
+  std::string lint;
+  EXPECT_EQ(run_cmd({"sh", "-c", "promtool check metrics < " + metrics_file}, &lint), 0) << lint;
   EXPECT_EQ(agent.stop(), 0);
 }
 
