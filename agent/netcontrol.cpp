@@ -136,6 +136,7 @@ void NetController::attach_locked() {
     i.htb = net::Htb::install(i.name, &e);
     if (!i.htb) {
       LOG_WARN("BE egress not limited: %s", e.c_str());
+      i.policy.reset();
       continue;
     }
     apply_locked(i, "limiting starts");
