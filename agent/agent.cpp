@@ -229,6 +229,7 @@ nlohmann::json Agent::status_json() {
     }
   }
   if (controller_) j["control"] = controller_->status();
+  if (netctl_) j["network"] = netctl_->status();
   {
     std::lock_guard<std::mutex> l(events_mu_);
     j["urgent_events_total"] = urgent_total_.load();
@@ -242,7 +243,9 @@ nlohmann::json Agent::handle(const nlohmann::json& req) {
   std::string cmd = req.value("cmd", "");
   if (cmd == "status") return status_json();
   if (cmd == "disable" || cmd == "enable") {
-    if (!controller_) return {{"error", "this agent does not manage a big box"}};
+    if (!controller_ && !netctl_) return {{"error", "this agent does not manage a big box"}};
+    if (netctl_) netctl_->set_enabled(cmd == "enable");
+    if (!controller_) return {{"enabled", netctl_->enabled()}};
     controller_->set_enabled(cmd == "enable", req.value("evict", false));
     return {{"enabled", controller_->enabled()}};
   }
@@ -327,10 +330,11 @@ int Agent::run() {
           for (auto& d : default_route_interfaces())
             if (std::find(ifaces.begin(), ifaces.end(), d) == ifaces.end()) ifaces.push_back(d);
       }
-      for (auto& i : ifaces) {
-        std::string e;
-        if (!programs_->attach_egress(i, &e)) LOG_WARN("egress accounting: %s", e.c_str());
-      }
+      const Hierarchy* v2 = layout->unified();
+      netctl_ = std::make_unique<NetController>(cfg_, programs_.get(), ifaces,
+                                                v2 ? v2->mount : "", opts_.dry_run);
+      netctl_->start();
+      exporter_.add_source(netctl_.get());
     }
   }
   collector_ = std::make_unique<Collector>(cfg_, *layout, *topo, programs_.get());
@@ -499,6 +503,7 @@ int Agent::run() {
                               cfg_.controller.fast_interval).count();
       cfg_.eviction = next.eviction;
       if (controller_) controller_->reconfigure(cfg_);
+      if (netctl_) netctl_->reconfigure(next);
       LOG_INFO("configuration reloaded");
     }
   }
@@ -508,6 +513,7 @@ int Agent::run() {
   if (controller_) controller_->enter_safe_state();
   control.stop();
   stop_http();
+  netctl_.reset();    // removes colo's HTBs and egress filters
   programs_.reset();  // detaches; pinned maps stay for bpftool and the next agent
   return exit_code;
 }

@@ -14,6 +14,7 @@
 #include "agent/config.h"
 #include "agent/controller.h"
 #include "agent/metrics.h"
+#include "agent/netcontrol.h"
 #include "agent/policy/clock.h"
 
 namespace colo {
@@ -46,6 +47,7 @@ class Agent {
   std::unique_ptr<Collector> collector_;
   policy::RealClock clock_;
   std::unique_ptr<Controller> controller_;
+  std::unique_ptr<NetController> netctl_;
   ClassTimes class_times() const;
   MetricsExporter exporter_;
   std::atomic<bool> ready_{false};

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "userspace/bpf/programs.h"
+#include "userspace/cgroup/index.h"
 #include "userspace/util/log.h"
 
 namespace colo {
@@ -39,6 +40,27 @@ std::optional<uint64_t> parse_duration_ns(const std::string& s) {
   return std::nullopt;
 }
 
+std::optional<uint64_t> parse_rate_bytes_per_second(const std::string& s) {
+  static const std::pair<const char*, double> units[] = {
+      {"bit", 1.0 / 8},  {"kbit", 1e3 / 8}, {"mbit", 1e6 / 8}, {"gbit", 1e9 / 8},
+      {"tbit", 1e12 / 8}, {"bps", 1},       {"kbps", 1e3},     {"mbps", 1e6},
+      {"gbps", 1e9}};
+  size_t i = 0;
+  while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) i++;
+  if (i == 0 || i > 15) return std::nullopt;
+  double v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + i, v);
+  if (ec != std::errc() || p != s.data() + i) return std::nullopt;
+  std::string unit = s.substr(i);
+  for (auto& [name, mult] : units)
+    if (unit == name) {
+      double b = v * mult;
+      if (b < 1 || b > 1e13) return std::nullopt;
+      return static_cast<uint64_t>(b + 0.5);
+    }
+  return std::nullopt;
+}
+
 Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
   Config c;
   YAML::Node root;
@@ -51,6 +73,8 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
   if (root.IsNull()) return c;  // an empty file means all defaults
   ConfigParser p(errors);
   using H = ConfigParser::Handler;
+  int limit_line = 0, low_line = 0;
+  std::vector<int> cgroup_lines;
   p.section(root, "", {
     {"agent", H([&](const YAML::Node& n, const std::string& f) {
        p.section(n, f, {
@@ -204,9 +228,70 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
               c.network.interfaces = l;
             }
           })},
+         {"limit", H([&](const YAML::Node& ln, const std::string& lf) {
+            auto& L = c.network.limit;
+            auto rate = [&](uint64_t* out) {
+              return H([&, out](const YAML::Node& v, const std::string& ff) {
+                std::string s;
+                if (!p.str(v, ff, &s)) return;
+                if (auto r = parse_rate_bytes_per_second(s)) *out = *r;
+                else p.error(v, ff, "expected a rate such as 100mbit, 1gbit or 12500kbps, got '" +
+                                        s + "'");
+              });
+            };
+            p.section(ln, lf, {
+              {"enabled", H([&](const YAML::Node& v, const std::string& ff) {
+                 p.boolean(v, ff, &L.enabled);
+               })},
+              {"high", rate(&L.high)},
+              {"low", H([&](const YAML::Node& v, const std::string& ff) {
+                 rate(&L.low)(v, ff);
+                 low_line = line_of(v);
+               })},
+              {"ls_watermark", rate(&L.ls_watermark)},
+              {"window", H([&](const YAML::Node& v, const std::string& ff) {
+                 p.duration(v, ff, 10'000'000ull, 1'000'000'000ull, &L.window_ns);
+               })},
+              {"hold", H([&](const YAML::Node& v, const std::string& ff) {
+                 p.duration(v, ff, 0, 3600'000'000'000ull, &L.hold_ns);
+               })},
+              {"cgroups", H([&](const YAML::Node& v, const std::string& ff) {
+                 if (!v.IsMap()) {
+                   p.error(v, ff, "expected a mapping of cgroup path to rate");
+                   return;
+                 }
+                 L.cgroups.clear();
+                 for (auto it = v.begin(); it != v.end(); ++it) {
+                   std::string path, s, f = ff + "." + it->first.Scalar();
+                   if (!p.rel_path(it->first, f, &path) || !p.str(it->second, f, &s)) continue;
+                   auto r = parse_rate_bytes_per_second(s);
+                   if (!r) {
+                     p.error(it->second, f, "expected a rate such as 50mbit, got '" + s + "'");
+                     continue;
+                   }
+                   if (L.cgroups.size() >= 1000) {
+                     p.error(it->first, f, "at most 1000 cgroups with their own limit");
+                     continue;
+                   }
+                   L.cgroups.emplace_back(path, *r);
+                   cgroup_lines.push_back(line_of(it->first));
+                 }
+               })},
+            });
+            limit_line = line_of(ln);
+          })},
        });
      })},
   });
+  // Checks across keys, once all are read.
+  auto& L = c.network.limit;
+  if (L.low > L.high)
+    errors->push_back({low_line ? low_line : limit_line, "network.limit.low",
+                       "must not exceed network.limit.high"});
+  for (size_t i = 0; i < L.cgroups.size(); i++)
+    if (!path_is_within(L.cgroups[i].first, c.cgroup.bigbox) || L.cgroups[i].first == c.cgroup.bigbox)
+      errors->push_back({cgroup_lines[i], "network.limit.cgroups." + L.cgroups[i].first,
+                         "must be a cgroup inside the big box (" + c.cgroup.bigbox + ")"});
   return c;
 }
 
@@ -284,6 +369,23 @@ network:
   # Interfaces whose egress is accounted per cgroup; "auto" = those with a
   # default route; [] = none.
   interfaces: [auto]
+  # BE egress limiting on those interfaces (needs BPF; colo puts an HTB at the
+  # root of each, and refuses interfaces whose root qdisc someone else set).
+  # Rates as tc writes them: 100mbit, 1gbit (bits/s) or 12500kbps (bytes/s).
+  limit:
+    enabled: false
+    # The big box's egress limit per interface while LS is quiet ...
+    high: 1gbit
+    # ... and while LS egress on the interface is above ls_watermark.
+    low: 100mbit
+    ls_watermark: 500mbit
+    # LS egress is averaged over this window (10ms..1s).
+    window: 30ms
+    # LS below the watermark this long before BE gets the high limit back.
+    hold: 1s
+    # BE cgroups (inside the box) with a ceiling of their own, e.g.
+    # {/colo.slice/bigbox/backup: 50mbit}.
+    cgroups: {}
 )" + std::string("\n") + policy::default_policy_yaml();
 }
 

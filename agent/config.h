@@ -48,10 +48,25 @@ struct TopologyConfig {
   std::vector<std::pair<int, int>> smt_siblings;
 };
 
+// BE egress limiting on the interfaces above (agent/netcontrol.h). Rates are
+// bytes per second.
+struct EgressLimitConfig {
+  bool enabled = false;
+  uint64_t high = 125'000'000;         // the box's limit while LS is quiet (1gbit)
+  uint64_t low = 12'500'000;           // while LS egress is above the watermark (100mbit)
+  uint64_t ls_watermark = 62'500'000;  // LS egress on an interface (500mbit)
+  uint64_t window_ns = 30'000'000;     // LS rate averaged over this
+  uint64_t hold_ns = 1'000'000'000;    // LS below the watermark this long: high again
+  // BE cgroups with a ceiling of their own (path relative to the root, inside
+  // the box; its subcgroups share it).
+  std::vector<std::pair<std::string, uint64_t>> cgroups;
+};
+
 struct NetworkConfig {
   // Interfaces to account egress on; "auto" stands for those with a default
   // route. An empty list accounts none.
   std::vector<std::string> interfaces = {"auto"};
+  EgressLimitConfig limit;
 };
 
 struct Config {
@@ -81,6 +96,10 @@ std::string format_config_errors(const std::string& file, const std::vector<Conf
 
 // The built-in defaults as commented YAML that parse_config accepts.
 std::string default_config_yaml();
+
+// Rates as tc writes them: "100mbit", "1gbit", "800kbit", "64bit" (bits/s,
+// decimal) or "12500kbps", "1mbps", "100bps" (bytes/s) -> bytes/s.
+std::optional<uint64_t> parse_rate_bytes_per_second(const std::string& s);
 
 // "5ms", "1s", "250us", "2m", "100ns" -> ns. nullopt when malformed.
 std::optional<uint64_t> parse_duration_ns(const std::string& s);

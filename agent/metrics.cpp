@@ -196,8 +196,8 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
 std::string MetricsExporter::render() const {
   std::ostringstream os;
   auto families = Collect();
-  if (extra_)
-    for (auto& f : extra_->Collect()) families.push_back(std::move(f));
+  for (auto* x : extra_)
+    for (auto& f : x->Collect()) families.push_back(std::move(f));
   prometheus::TextSerializer().Serialize(os, families);
   return os.str();
 }

@@ -20,8 +20,8 @@ const std::vector<double>& runqueue_bucket_bounds();
 class MetricsExporter : public prometheus::Collectable {
  public:
   void update(std::shared_ptr<const Snapshot> s);
-  // Another source of families rendered with ours (the controller).
-  void add_source(const prometheus::Collectable* c) { extra_ = c; }
+  // Other sources of families rendered with ours (the controllers).
+  void add_source(const prometheus::Collectable* c) { extra_.push_back(c); }
   std::vector<prometheus::MetricFamily> Collect() const override;
   // The text format of everything (what /metrics serves).
   std::string render() const;
@@ -29,7 +29,7 @@ class MetricsExporter : public prometheus::Collectable {
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snap_;
-  const prometheus::Collectable* extra_ = nullptr;
+  std::vector<const prometheus::Collectable*> extra_;
 };
 
 }  // namespace colo

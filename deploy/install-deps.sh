@@ -6,7 +6,7 @@ set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config git clang llvm libbpf-dev bpftool libelf-dev
             zlib1g-dev prometheus-cpp-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
-            libcpp-httplib-dev libgtest-dev)
+            libcpp-httplib-dev libgtest-dev libnl-route-3-dev)
 TEST_PKGS=(stress-ng rt-tests libbpf-tools iproute2 linux-perf prometheus tmux curl procps)
 
 want=("${BUILD_PKGS[@]}")

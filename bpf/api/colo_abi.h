@@ -126,6 +126,33 @@ struct colo_net_val {
 	__u64 packets;       /* packets */
 };
 
+/*
+ * Egress limiting. On an interface where colo limits BE egress, colo owns the
+ * root qdisc: an HTB with handle COLO_HTB_MAJOR: whose default sends
+ * unclassified packets through its direct queue, unshaped. colo_egress puts BE
+ * packets into a leaf class by setting skb->priority to its class id
+ * (HTB takes skb->priority as the class id when it names one of its leaves).
+ */
+#define COLO_HTB_MAJOR 0xc01u          /* qdisc handle c01: */
+#define COLO_HTB_BOX_MINOR 1u          /* c01:1  the box: rate = ceil = the BE limit */
+#define COLO_HTB_BE_MINOR 2u           /* c01:2  BE cgroups without a limit of their own */
+#define COLO_HTB_CG_MINOR_BASE 16u     /* c01:16+i  the i-th BE cgroup with its own limit */
+#define COLO_HTB_CLASSID(minor) ((COLO_HTB_MAJOR << 16) | (minor))
+
+/* Value of colo_net_if, keyed by ifindex (__u32): 1 where colo's HTB is the
+ * root qdisc and BE packets are to be classified into it. Absent or 0: count only. */
+
+/* Value of colo_net_cgcls, keyed by v2 cgroup id (__u64): the minor of the
+ * HTB leaf of a BE cgroup with a limit of its own (absent: COLO_HTB_BE_MINOR). */
+
+/* Key of colo_net_class: egress per interface and class of the sending
+ * socket's cgroup (value: struct colo_net_val, per-CPU). The agent's egress
+ * controller reads the LS entries of the limited interfaces every few ms. */
+struct colo_net_class_key {
+	__u32 ifindex;       /* egress interface */
+	__u32 cls;           /* enum colo_class of the socket's v2 cgroup */
+};
+
 /* Ring-buffer record: an LS task waited longer than the urgent threshold. */
 struct colo_urgent_event {
 	__u64 ts_ns;         /* bpf_ktime_get_ns() when the task got the CPU */

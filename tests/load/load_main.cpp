@@ -5,7 +5,16 @@
 //                               (a socket of this process receives them)
 //   pagecache FILE MB           write MB of file data through the page cache, then read it
 //   anon MB [SECONDS]           touch MB of anonymous memory and hold it
+//   tcp-sink PORT SECONDS       accept TCP on 127.0.0.1:PORT, read everything; every
+//                               10 ms print "MONOTONIC_NS BYTES_SO_FAR"
+//   tcp-send PORT SECONDS [BYTES_PER_SECOND]   bulk TCP to 127.0.0.1:PORT (paced if given)
+//   rr-server PORT              TCP echo of SIZE-byte requests, one thread per client
+//   rr-client PORT SECONDS SIZE request/response over one connection; prints
+//                               "requests N p50_us X p99_us Y max_us Z"
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -15,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -29,6 +39,61 @@ static void spin_for(double s) {
   volatile unsigned long x = 0;
   while (now_s() < end)
     for (int i = 0; i < 1000; i++) x = x + i;
+}
+
+
+static sockaddr_in loopback(int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+static int tcp_listen(int port) {
+  int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a = loopback(port);
+  if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(l, 64) != 0) {
+    perror("bind/listen");
+    exit(1);
+  }
+  return l;
+}
+
+// Connects, retrying for up to 5 s while the server starts.
+static int tcp_connect(int port) {
+  sockaddr_in a = loopback(port);
+  for (int i = 0; i < 500; i++) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) return s;
+    close(s);
+    usleep(10000);
+  }
+  perror("connect");
+  exit(1);
+}
+
+static bool full_io(int fd, char* buf, size_t n, bool write_it) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = write_it ? write(fd, buf + done, n - done) : read(fd, buf + done, n - done);
+    if (r <= 0) return false;
+    done += r;
+  }
+  return true;
+}
+
+static void* rr_serve(void* arg) {
+  int c = static_cast<int>(reinterpret_cast<intptr_t>(arg)), one = 1;
+  setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  char buf[65536];
+  while (true) {
+    ssize_t r = read(c, buf, sizeof(buf));
+    if (r <= 0 || !full_io(c, buf, r, true)) break;
+  }
+  close(c);
+  return nullptr;
 }
 
 int main(int argc, char** argv) {
@@ -83,6 +148,85 @@ int main(int argc, char** argv) {
     }
     printf("sent %ld datagrams of %zu bytes\n", sent, size);
     return sent == count ? 0 : 1;
+  }
+  if (mode == "tcp-sink" && argc == 4) {
+    int l = tcp_listen(atoi(argv[2]));
+    double end = now_s() + atof(argv[3]), next = now_s();
+    std::vector<pollfd> fds = {{l, POLLIN, 0}};
+    std::vector<char> buf(1 << 20);
+    unsigned long long total = 0;
+    std::string out;
+    while (now_s() < end) {
+      poll(fds.data(), fds.size(), 2);
+      for (size_t i = 0; i < fds.size(); i++) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
+        if (i == 0) {
+          int c = accept(l, nullptr, nullptr);
+          if (c >= 0) fds.push_back({c, POLLIN, 0});
+          continue;
+        }
+        ssize_t r = read(fds[i].fd, buf.data(), buf.size());
+        if (r > 0) total += r;
+        else fds[i].events = 0;  // closed: stop polling it
+      }
+      if (now_s() >= next) {
+        timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        char line[64];
+        snprintf(line, sizeof(line), "%lld %llu\n", ts.tv_sec * 1000000000ll + ts.tv_nsec, total);
+        out += line;
+        next += 0.01;
+      }
+    }
+    fputs(out.c_str(), stdout);
+    return 0;
+  }
+  if (mode == "tcp-send" && (argc == 4 || argc == 5)) {
+    int s = tcp_connect(atoi(argv[2]));
+    double rate = argc == 5 ? atof(argv[4]) : 0, start = now_s(), end = start + atof(argv[3]);
+    size_t chunk = rate > 0 ? std::max<size_t>(1024, std::min<double>(65536, rate / 1000)) : 65536;
+    std::vector<char> buf(chunk, 'b');
+    double sent = 0;
+    while (now_s() < end) {
+      if (rate > 0) {
+        double due = start + sent / rate;  // paced: never ahead of the rate
+        double wait = due - now_s();
+        if (wait > 0) usleep(static_cast<useconds_t>(wait * 1e6));
+      }
+      ssize_t r = write(s, buf.data(), buf.size());
+      if (r <= 0) return 1;
+      sent += r;
+    }
+    printf("sent %.0f bytes in %.3f s\n", sent, now_s() - start);
+    return 0;
+  }
+  if (mode == "rr-server" && argc == 3) {
+    int l = tcp_listen(atoi(argv[2]));
+    while (true) {
+      int c = accept(l, nullptr, nullptr);
+      if (c < 0) continue;
+      pthread_t t;
+      pthread_create(&t, nullptr, rr_serve, reinterpret_cast<void*>(static_cast<intptr_t>(c)));
+      pthread_detach(t);
+    }
+  }
+  if (mode == "rr-client" && argc == 5) {
+    int s = tcp_connect(atoi(argv[2])), one = 1;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    double end = now_s() + atof(argv[3]);
+    std::vector<char> buf(atol(argv[4]), 'r');
+    std::vector<double> lat;
+    while (now_s() < end) {
+      double t0 = now_s();
+      if (!full_io(s, buf.data(), buf.size(), true) || !full_io(s, buf.data(), buf.size(), false))
+        return 1;
+      lat.push_back((now_s() - t0) * 1e6);
+    }
+    std::sort(lat.begin(), lat.end());
+    if (lat.empty()) return 1;
+    printf("requests %zu p50_us %.1f p99_us %.1f max_us %.1f\n", lat.size(),
+           lat[lat.size() / 2], lat[lat.size() * 99 / 100], lat.back());
+    return 0;
   }
   if (mode == "anon" && (argc == 3 || argc == 4)) {
     // Touch MB of anonymous memory, then hold it (1 s, or SECONDS).

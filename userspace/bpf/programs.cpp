@@ -286,6 +286,7 @@ colo_net* load_net(const LoadOptions& opts, std::string* err) {
   }
   set_cgroup_knobs(s, opts);
   bpf_map__set_max_entries(s->maps.colo_net, opts.max_cgroups);
+  bpf_map__set_max_entries(s->maps.colo_net_cgcls, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
   int e = colo_net__load(s);
   if (e) {
@@ -610,6 +611,67 @@ bool Programs::attach_egress(const std::string& ifname, std::string* err) {
   impl_->tc.push_back({ifname, ifindex, created});
   LOG_INFO("egress accounting attached on %s", ifname.c_str());
   return true;
+}
+
+void Programs::detach_egress(const std::string& ifname) {
+  auto& tc = impl_->tc;
+  for (auto it = tc.begin(); it != tc.end(); ++it) {
+    if (it->ifname != ifname) continue;
+    bpf_tc_hook hook{};
+    hook.sz = sizeof(hook);
+    hook.ifindex = it->ifindex;
+    hook.attach_point = BPF_TC_EGRESS;
+    bpf_tc_opts o{};
+    o.sz = sizeof(o);
+    o.handle = Impl::kTcHandle;
+    o.priority = Impl::kTcPriority;
+    bpf_tc_detach(&hook, &o);
+    if (it->created_hook) {
+      hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+      bpf_tc_hook_destroy(&hook);
+    }
+    tc.erase(it);
+    LOG_INFO("egress accounting detached from %s", ifname.c_str());
+    return;
+  }
+}
+
+int Programs::set_net_shaped(uint32_t ifindex, bool on) {
+  if (!impl_->net) return -ENOTSUP;
+  int fd = bpf_map__fd(impl_->net->maps.colo_net_if);
+  uint32_t v = on ? 1 : 0;
+  int e = on ? bpf_map_update_elem(fd, &ifindex, &v, BPF_ANY) : bpf_map_delete_elem(fd, &ifindex);
+  return e && !(errno == ENOENT && !on) ? -errno : 0;
+}
+
+int Programs::set_net_cgroup_leaf(uint64_t v2_cgid, uint32_t minor) {
+  if (!impl_->net) return -ENOTSUP;
+  if (bpf_map_update_elem(bpf_map__fd(impl_->net->maps.colo_net_cgcls), &v2_cgid, &minor,
+                          BPF_ANY) != 0)
+    return -errno;
+  return 0;
+}
+
+int Programs::clear_net_cgroup_leaf(uint64_t v2_cgid) {
+  if (!impl_->net) return -ENOTSUP;
+  if (bpf_map_delete_elem(bpf_map__fd(impl_->net->maps.colo_net_cgcls), &v2_cgid) != 0 &&
+      errno != ENOENT)
+    return -errno;
+  return 0;
+}
+
+colo_net_val Programs::read_net_class(uint32_t ifindex, uint32_t cls) const {
+  colo_net_val sum{};
+  if (!impl_->net) return sum;
+  colo_net_class_key k{ifindex, cls};
+  std::vector<colo_net_val> vals(impl_->ncpus);
+  if (bpf_map_lookup_elem(bpf_map__fd(impl_->net->maps.colo_net_class), &k, vals.data()) != 0)
+    return sum;
+  for (auto& v : vals) {
+    sum.bytes += v.bytes;
+    sum.packets += v.packets;
+  }
+  return sum;
 }
 
 std::vector<std::string> Programs::egress_interfaces() const {

@@ -100,7 +100,16 @@ class Programs {
 
   // clsact egress counting on an interface of the agent's network namespace.
   bool attach_egress(const std::string& ifname, std::string* err);
+  // Removes colo's filter (and the clsact colo created) from an interface.
+  void detach_egress(const std::string& ifname);
   std::vector<std::string> egress_interfaces() const;
+  // Egress limiting (see COLO_HTB_* in colo_abi.h): classify BE packets into
+  // colo's HTB on `ifindex` or stop doing so; a BE cgroup's own HTB leaf.
+  int set_net_shaped(uint32_t ifindex, bool on);
+  int set_net_cgroup_leaf(uint64_t v2_cgid, uint32_t minor);
+  int clear_net_cgroup_leaf(uint64_t v2_cgid);
+  // Bytes and packets sent on `ifindex` by sockets of class `cls`, all CPUs.
+  colo_net_val read_net_class(uint32_t ifindex, uint32_t cls) const;
 
  private:
   Programs() = default;
