@@ -238,6 +238,7 @@ nlohmann::json Agent::handle(const nlohmann::json& req) {
 
 int Agent::run() {
   if (!load_config(&cfg_)) return 1;
+  exporter_.configure(cfg_.metrics);
   LogLevel lvl;
   if (parse_log_level(cfg_.agent.log_level, &lvl)) set_log_level(lvl);
 
