@@ -167,9 +167,11 @@ TEST(Metrics, HistogramsArePerClassByDefault) {
   m.update(snap);
   auto s = parse_prometheus(m.render());
   EXPECT_EQ(hist_series(s, {}), 2u) << "one histogram per class";
-  for (auto& x : s)
-    if (x.name.rfind("colo_cgroup_runqueue_latency_seconds", 0) == 0)
+  for (auto& x : s) {
+    if (x.name.rfind("colo_cgroup_runqueue_latency_seconds", 0) == 0) {
       EXPECT_EQ(x.labels.count("cgroup"), 0u) << x.name;
+    }
+  }
   EXPECT_EQ(class_count(s, "ls"), 12.0);
   EXPECT_EQ(class_count(s, "be"), 11.0);
   // Counters stay per cgroup.
