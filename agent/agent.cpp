@@ -228,7 +228,22 @@ nlohmann::json Agent::status_json() {
       j["class_cpu_seconds"] = class_map(cur_->class_ns, kNs, true);
     }
   }
-  if (controller_) j["control"] = controller_->status();
+  if (controller_) {
+    j["control"] = controller_->status();
+    // Evictions: totals by reason (what /metrics counts) and the recent ones
+    // with the reason each was decided for.
+    nlohmann::json totals = nlohmann::json::object(), recent = nlohmann::json::array();
+    for (auto& f : controller_->Collect())
+      if (f.name == "colo_evictions_total")
+        for (auto& m : f.metric)
+          if (!m.label.empty()) totals[m.label[0].value] = m.counter.value;
+    for (auto& d : j["control"]["decisions"]) {
+      std::string what = d.value("what", "");
+      if (what.rfind("evict", 0) == 0 || what.rfind("would evict", 0) == 0) recent.push_back(d);
+    }
+    while (recent.size() > 10) recent.erase(recent.begin());
+    j["evictions"] = {{"totals", totals}, {"recent", recent}};
+  }
   if (netctl_) j["network"] = netctl_->status();
   {
     std::lock_guard<std::mutex> l(events_mu_);
@@ -264,6 +279,7 @@ nlohmann::json Agent::handle(const nlohmann::json& req) {
 
 int Agent::run() {
   if (!load_config(&cfg_)) return 1;
+  exporter_.configure(cfg_.metrics);
   LogLevel lvl;
   if (parse_log_level(cfg_.agent.log_level, &lvl)) set_log_level(lvl);
 

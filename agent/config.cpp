@@ -107,6 +107,16 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
           })},
        });
      })},
+    {"metrics", H([&](const YAML::Node& n, const std::string& f) {
+       p.section(n, f, {
+         {"cgroup_histograms", H([&](const YAML::Node& v, const std::string& ff) {
+            p.str_list(v, ff, &c.metrics.cgroup_histograms, true);
+          })},
+         {"max_cgroup_histograms", H([&](const YAML::Node& v, const std::string& ff) {
+            p.integer(v, ff, 0u, 100000u, &c.metrics.max_cgroup_histograms);
+          })},
+       });
+     })},
     {"cgroup", H([&](const YAML::Node& n, const std::string& f) {
        p.section(n, f, {
          {"root", H([&](const YAML::Node& v, const std::string& ff) {
@@ -326,6 +336,13 @@ agent:
   log_level: info
   # How often maps and cgroup files are read for metrics (10ms..60s).
   collect_interval: 1s
+
+metrics:
+  # Run-queue latency histograms are exported per class (ls, be, system); these
+  # cgroups (with everything below them) get their own as well.
+  cgroup_histograms: []
+  # And at most this many other cgroups, first seen first served (0 = none).
+  max_cgroup_histograms: 0
 
 cgroup:
   # Where the cgroup hierarchies are mounted (v1 controllers, v2, or hybrid).

@@ -69,8 +69,19 @@ struct NetworkConfig {
   EgressLimitConfig limit;
 };
 
+// What /metrics exports per cgroup. Run-queue latency histograms (28 series
+// each) are per class by default; only these cgroups get their own.
+struct MetricsConfig {
+  // Cgroups (relative paths) that get their own histogram, with everything below them.
+  std::vector<std::string> cgroup_histograms;
+  // Besides those, at most this many other cgroups, first seen first served; a
+  // removed cgroup frees its place.
+  uint32_t max_cgroup_histograms = 0;
+};
+
 struct Config {
   AgentConfig agent;
+  MetricsConfig metrics;
   policy::PolicyConfig policy;
   policy::ControllerConfig controller;
   policy::EvictionConfig eviction;

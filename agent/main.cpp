@@ -1,14 +1,11 @@
 // colo: the command line. Every subcommand of ../shared/contract.md that exists
 // is here; fatal setup errors are caught and reported once.
-#include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <thread>
 
 #include "agent/agent.h"
 #include "agent/config.h"
@@ -20,8 +17,6 @@
 #include "userspace/util/log.h"
 
 namespace {
-
-volatile sig_atomic_t g_interrupted = 0;
 
 int cmd_validate(const std::string& file) {
   std::vector<colo::ConfigError> errs;
@@ -47,35 +42,28 @@ int cmd_status(const std::string& socket, const std::string& output) {
 }
 
 int cmd_top(const std::string& socket, const std::string& output, bool once, double interval) {
-  bool live = !once && output == "table" && isatty(STDOUT_FILENO);
-  signal(SIGINT, [](int) { g_interrupted = 1; });
-  do {
-    std::string err;
-    auto j = colo::control_request(socket, {{"cmd", "top"}}, &err);
-    if (!j) {
-      std::cerr << "colo top: " << err << "\n";
-      return 1;
-    }
-    if (j->contains("error")) {
-      std::cerr << "colo top: " << (*j)["error"].get<std::string>() << "\n";
-      return 1;
-    }
-    if (output == "json") {
-      std::cout << j->dump(2) << "\n";
-      return 0;
-    }
-    winsize ws{};
-    int width = 160, rows = 40;
-    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
-      width = ws.ws_col;
-      rows = std::max(1, ws.ws_row - 3);
-    }
-    if (live) std::cout << "\x1b[H\x1b[2J";
-    std::cout << colo::render_top(*j, width, live ? rows : 1000) << std::flush;
-    if (!live) return 0;
-    for (int i = 0; i < static_cast<int>(interval * 10) && !g_interrupted; i++)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  } while (!g_interrupted);
+  // On a terminal: the full-screen view (q quits). --once, -o json and pipes
+  // print one table or document.
+  if (!once && output == "table" && isatty(STDOUT_FILENO))
+    return colo::run_top_live(socket, interval);
+  std::string err;
+  auto j = colo::control_request(socket, {{"cmd", "top"}}, &err);
+  if (!j) {
+    std::cerr << "colo top: " << err << "\n";
+    return 1;
+  }
+  if (j->contains("error")) {
+    std::cerr << "colo top: " << (*j)["error"].get<std::string>() << "\n";
+    return 1;
+  }
+  if (output == "json") {
+    std::cout << j->dump(2) << "\n";
+    return 0;
+  }
+  winsize ws{};
+  int width = 160;
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) width = ws.ws_col;
+  std::cout << colo::render_top(*j, width, 1000) << std::flush;
   return 0;
 }
 

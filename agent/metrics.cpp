@@ -2,10 +2,14 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <limits>
 #include <sstream>
 
+#include "userspace/util/fs.h"
 #include "userspace/util/hist.h"
 
 namespace colo {
@@ -26,10 +30,6 @@ MetricFamily family(const char* name, const char* help, MetricType type) {
   return f;
 }
 
-std::vector<ClientMetric::Label> cg_labels(const std::string& path, const CgroupSignals& cs) {
-  return {{"cgroup", path}, {"class", cs.cls}};
-}
-
 void add_counter(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
   ClientMetric m;
   m.label = std::move(labels);
@@ -44,7 +44,95 @@ void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double 
   f.metric.push_back(std::move(m));
 }
 
+// The kernel's fine slots summed into the exported power-of-two buckets.
+ClientMetric histogram_metric(std::vector<ClientMetric::Label> labels,
+                              const std::array<uint64_t, COLO_HIST_SLOTS>& slots, uint64_t count,
+                              uint64_t sum_ns) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.histogram.sample_count = count;
+  m.histogram.sample_sum = sum_ns * kNs;
+  // Slot 0 is [0,1us); octave o's slots are [2^o, 2^(o+1)) us.
+  uint64_t cum = slots[0];
+  m.histogram.bucket.push_back({cum, kUs});
+  for (int o = 0; o < COLO_HIST_OCTAVES - 1; o++) {
+    for (int sub = 0; sub < COLO_HIST_SUBSLOTS; sub++)
+      cum += slots[1 + o * COLO_HIST_SUBSLOTS + sub];
+    m.histogram.bucket.push_back({cum, std::ldexp(1.0, o + 1) * kUs});
+  }
+  m.histogram.bucket.push_back({count, std::numeric_limits<double>::infinity()});
+  return m;
+}
+
+// The agent's own CPU, memory and file descriptors (the usual process_* names).
+void add_process_families(std::vector<MetricFamily>* out) {
+  auto stat = read_file("/proc/self/stat");
+  if (!stat) return;
+  auto close = stat->rfind(')');
+  if (close == std::string::npos) return;
+  std::vector<std::string> f;  // f[0] is field 3 (state)
+  std::istringstream is(stat->substr(close + 2));
+  for (std::string x; is >> x;) f.push_back(x);
+  if (f.size() < 22) return;
+  double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
+  double cpu = (std::stod(f[11]) + std::stod(f[12])) / tck;  // utime + stime
+  double rss = std::stod(f[21]) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  double vsize = std::stod(f[20]);
+  double start = std::stod(f[19]) / tck;  // since boot
+  if (auto pstat = read_file("/proc/stat")) {
+    auto b = pstat->find("btime ");
+    if (b != std::string::npos) start += std::strtod(pstat->c_str() + b + 6, nullptr);
+  }
+  int fds = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') fds++;
+    closedir(d);
+    fds--;  // the one opendir holds
+  }
+  auto one = [&](const char* name, const char* help, MetricType t, double v) {
+    auto fam = family(name, help, t);
+    if (t == MetricType::Counter) add_counter(fam, {}, v);
+    else add_gauge(fam, {}, v);
+    out->push_back(std::move(fam));
+  };
+  one("process_cpu_seconds_total", "User and system CPU time of the agent.", MetricType::Counter,
+      cpu);
+  one("process_resident_memory_bytes", "Resident memory of the agent.", MetricType::Gauge, rss);
+  one("process_virtual_memory_bytes", "Virtual memory of the agent.", MetricType::Gauge, vsize);
+  one("process_open_fds", "Open file descriptors of the agent.", MetricType::Gauge, fds);
+  one("process_start_time_seconds", "Start time of the agent, seconds since the epoch.",
+      MetricType::Gauge, start);
+}
+
 }  // namespace
+
+std::vector<ClientMetric::Label> cgroup_labels(const std::string& path, const CgroupSignals& cs) {
+  return {{"cgroup", path}, {"class", cs.cls}};
+}
+
+std::vector<ClientMetric::Label> class_labels(const std::string& cls) { return {{"class", cls}}; }
+
+void MetricsExporter::Hist::add(const CgroupSignals& cs) {
+  for (size_t i = 0; i < slots.size(); i++) slots[i] += cs.rq_slots[i];
+  count += cs.rq_count;
+  sum_ns += cs.rq_sum_ns;
+}
+
+void MetricsExporter::configure(const MetricsConfig& cfg) {
+  std::lock_guard<std::mutex> l(mu_);
+  cfg_ = cfg;
+}
+
+bool MetricsExporter::own_histogram(const std::string& path) const {
+  if (chosen_.count(path)) return true;
+  for (auto& prefix : cfg_.cgroup_histograms)
+    if (path == prefix || prefix == "/" ||
+        (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+         path[prefix.size()] == '/'))
+      return true;
+  return false;
+}
 
 const std::vector<double>& runqueue_bucket_bounds() {
   static const std::vector<double> bounds = [] {
@@ -58,19 +146,36 @@ const std::vector<double>& runqueue_bucket_bounds() {
 
 void MetricsExporter::update(std::shared_ptr<const Snapshot> s) {
   std::lock_guard<std::mutex> l(mu_);
+  auto has_sched = [](const Snapshot& snap, const std::string& path) {
+    auto it = snap.cgroups.find(path);
+    return it != snap.cgroups.end() && it->second.has_sched;
+  };
+  if (snap_) {
+    // Removed cgroups: their series go; what they counted stays in their class.
+    for (auto& [path, cs] : snap_->cgroups) {
+      if (!cs.has_sched || has_sched(*s, path)) continue;
+      if (!own_histogram(path)) departed_[cs.cls].add(cs);
+      chosen_.erase(path);
+    }
+  }
+  // New cgroups get their own histogram while there is room; a cgroup already
+  // counted in its class's histogram stays there (so that one never goes back).
+  for (auto& [path, cs] : s->cgroups) {
+    if (chosen_.size() >= cfg_.max_cgroup_histograms) break;
+    if (!cs.has_sched || (snap_ && has_sched(*snap_, path)) || own_histogram(path)) continue;
+    chosen_.insert(path);
+  }
   snap_ = std::move(s);
 }
 
 std::vector<MetricFamily> MetricsExporter::Collect() const {
-  std::shared_ptr<const Snapshot> s;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    s = snap_;
-  }
+  std::lock_guard<std::mutex> l(mu_);
+  const std::shared_ptr<const Snapshot>& s = snap_;
   std::vector<MetricFamily> out;
   auto info = family("colo_build_info", "colo version; always 1.", MetricType::Gauge);
   add_gauge(info, {{"version", COLO_VERSION}, {"revision", COLO_REVISION}}, 1);
   out.push_back(std::move(info));
+  add_process_families(&out);
   if (!s) return out;
 
   auto hist = family("colo_cgroup_runqueue_latency_seconds",
@@ -109,24 +214,14 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
   auto txp = family("colo_cgroup_network_transmit_packets_total",
                     "Packets sent by the cgroup's sockets, at TC egress.", MetricType::Counter);
 
-  const auto& bounds = runqueue_bucket_bounds();
+  std::map<std::string, Hist> by_class = departed_;
   for (auto& [path, cs] : s->cgroups) {
-    auto labels = cg_labels(path, cs);
+    auto labels = cgroup_labels(path, cs);
     if (cs.has_sched) {
-      ClientMetric m;
-      m.label = labels;
-      m.histogram.sample_count = cs.rq_count;
-      m.histogram.sample_sum = cs.rq_sum_ns * kNs;
-      // Slot 0 is [0,1us); octave o's slots are [2^o, 2^(o+1)) us.
-      uint64_t cum = cs.rq_slots[0];
-      m.histogram.bucket.push_back({cum, bounds[0]});
-      for (int o = 0; o < COLO_HIST_OCTAVES - 1; o++) {
-        for (int sub = 0; sub < COLO_HIST_SUBSLOTS; sub++)
-          cum += cs.rq_slots[1 + o * COLO_HIST_SUBSLOTS + sub];
-        m.histogram.bucket.push_back({cum, std::ldexp(1.0, o + 1) * kUs});
-      }
-      m.histogram.bucket.push_back({cs.rq_count, bounds.back()});
-      hist.metric.push_back(std::move(m));
+      if (own_histogram(path))
+        hist.metric.push_back(histogram_metric(labels, cs.rq_slots, cs.rq_count, cs.rq_sum_ns));
+      else
+        by_class[cs.cls].add(cs);
       add_counter(wait, labels, cs.rq_sum_ns * kNs);
       for (uint32_t c = 0; c < COLO_CLASS_MAX; c++) {
         if (c == COLO_CLASS_IDLE) continue;
@@ -160,6 +255,9 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
       add_counter(txp, l, tx.packets);
     }
   }
+
+  for (auto& [c, h] : by_class)
+    hist.metric.push_back(histogram_metric(class_labels(c), h.slots, h.count, h.sum_ns));
 
   auto cls = family("colo_class_cpu_seconds_total", "CPU time by class, all CPUs (BPF).",
                     MetricType::Counter);

@@ -1,8 +1,11 @@
 // Prometheus exposition of colo's snapshots. Counters come straight from the
 // kernel's cumulative values (a Collectable, not client-side counters).
 #pragma once
+#include <array>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -10,6 +13,7 @@
 #include <prometheus/metric_family.h>
 
 #include "agent/collector.h"
+#include "agent/config.h"
 
 namespace colo {
 
@@ -17,8 +21,26 @@ namespace colo {
 // microseconds (1us .. 2^26us), then +Inf. Exact for the kernel's slots.
 const std::vector<double>& runqueue_bucket_bounds();
 
+// The labels of one cgroup's series. Bare-host mode: cgroup (path relative to
+// the hierarchy root) and class. Every per-cgroup series is labelled here, so
+// another mode (Kubernetes: namespace/pod/container/qos_class) changes only this.
+std::vector<prometheus::ClientMetric::Label> cgroup_labels(const std::string& path,
+                                                           const CgroupSignals& cs);
+// The labels of a class-wide series (the run-queue histogram of the cgroups
+// without their own).
+std::vector<prometheus::ClientMetric::Label> class_labels(const std::string& cls);
+
+// Bounded cardinality: the run-queue latency histogram (28 series) is exported
+// per class, plus per cgroup for metrics.cgroup_histograms and at most
+// metrics.max_cgroup_histograms others (chosen when first seen, kept until
+// removed). A class's histogram counts the cgroups without their own, and
+// keeps what removed cgroups counted, so it never goes back. Series of removed
+// cgroups disappear with the next snapshot.
 class MetricsExporter : public prometheus::Collectable {
  public:
+  explicit MetricsExporter(MetricsConfig cfg = {}) : cfg_(std::move(cfg)) {}
+  // Before the first update().
+  void configure(const MetricsConfig& cfg);
   void update(std::shared_ptr<const Snapshot> s);
   // Other sources of families rendered with ours (the controllers).
   void add_source(const prometheus::Collectable* c) { extra_.push_back(c); }
@@ -27,8 +49,18 @@ class MetricsExporter : public prometheus::Collectable {
   std::string render() const;
 
  private:
+  struct Hist {
+    std::array<uint64_t, COLO_HIST_SLOTS> slots{};
+    uint64_t count = 0, sum_ns = 0;
+    void add(const CgroupSignals& cs);
+  };
+  bool own_histogram(const std::string& path) const;
+
   mutable std::mutex mu_;
+  MetricsConfig cfg_;
   std::shared_ptr<const Snapshot> snap_;
+  std::set<std::string> chosen_;          // non-allowlisted cgroups with their own histogram
+  std::map<std::string, Hist> departed_;  // by class: removed cgroups' last counts
   std::vector<const prometheus::Collectable*> extra_;
 };
 

@@ -9,6 +9,9 @@ BUILD_PKGS=(build-essential cmake pkg-config git clang llvm libbpf-dev bpftool l
             libcpp-httplib-dev libgtest-dev libnl-route-3-dev)
 TEST_PKGS=(stress-ng rt-tests libbpf-tools iproute2 linux-perf prometheus tmux curl procps)
 
+# npm (dashboard schema check): Debian's, unless a node with npm is installed already.
+command -v npm >/dev/null || TEST_PKGS+=(npm)
+
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-build}" == test ]] && want+=("${TEST_PKGS[@]}")
 

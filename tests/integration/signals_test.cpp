@@ -53,6 +53,8 @@ std::string base_config(const TestCgroups& cg, const std::string& mode,
                         const std::string& extra = "") {
   std::ostringstream c;
   c << "agent:\n  collect_interval: 20ms\n"
+    // Per-cgroup histograms for the test's cgroups (per class by default).
+    << "metrics:\n  cgroup_histograms: [" << cg.cpu_rel() << "]\n"
     << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n  manage_bigbox: false\n"
     << "network:\n  interfaces: []\n"
     << extra
@@ -440,7 +442,7 @@ TEST(Agent, RemovedCgroupIsForgotten) {
   std::string rel = cg->cpu_rel("gone");
   AgentProcess agent(
       "agent:\n  collect_interval: 20ms\nnetwork:\n  interfaces: []\n"
-      "cgroup:\n  manage_bigbox: false\n");
+      "cgroup:\n  manage_bigbox: false\nmetrics:\n  cgroup_histograms: [" + cg->cpu_rel() + "]\n");
   ASSERT_TRUE(agent.wait_ready()) << agent.log();
   {
     auto w = Child::spawn({load_binary(), "waker", "1000", "100", "0.5"}, cg->procs_files("gone"));

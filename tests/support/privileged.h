@@ -108,6 +108,7 @@ class AgentProcess {
   // Sends SIGTERM and waits; the exit code or nullopt.
   std::optional<int> stop(int timeout_ms = 10000);
   pid_t pid() const;
+  int port() const { return port_; }  // of /metrics on 127.0.0.1 (in the agent's netns)
   const std::string& socket_path() const { return socket_; }
   const std::string& pin_dir() const { return pin_dir_; }
   const std::string& log_path() const { return log_; }

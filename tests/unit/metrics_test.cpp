@@ -49,7 +49,9 @@ TEST(Metrics, BucketBoundsArePowersOfTwoMicroseconds) {
 }
 
 TEST(Metrics, RendersContractNamesAndValues) {
-  MetricsExporter m;
+  MetricsConfig mc;
+  mc.cgroup_histograms = {"/svc"};
+  MetricsExporter m(mc);
   m.update(sample_snapshot());
   auto s = parse_prometheus(m.render());
   EXPECT_EQ(metric(s, "colo_build_info"), 1.0);
@@ -88,7 +90,7 @@ TEST(Metrics, RendersContractNamesAndValues) {
 }
 
 TEST(Metrics, BucketsAreCumulative) {
-  MetricsExporter m;
+  MetricsExporter m;  // per class: the one LS cgroup is the class
   m.update(sample_snapshot());
   double last = -1, last_le = -1;
   for (auto& x : parse_prometheus(m.render())) {
@@ -102,11 +104,175 @@ TEST(Metrics, BucketsAreCumulative) {
   EXPECT_EQ(last, 16.0);
 }
 
-TEST(Metrics, OnlyBuildInfoBeforeFirstSnapshot) {
+TEST(Metrics, OnlyBuildInfoAndProcessBeforeFirstSnapshot) {
   MetricsExporter m;
   auto s = parse_prometheus(m.render());
-  ASSERT_EQ(s.size(), 1u);
-  EXPECT_EQ(s[0].name, "colo_build_info");
+  for (auto& x : s)
+    EXPECT_TRUE(x.name == "colo_build_info" || x.name.rfind("process_", 0) == 0) << x.name;
+  EXPECT_EQ(metric(s, "colo_build_info"), 1.0);
+}
+
+TEST(Metrics, ProcessMetricsOfTheAgentItself) {
+  MetricsExporter m;
+  // Burn a little CPU so the counter is above zero even on a fast machine.
+  volatile double x = 0;
+  for (int i = 0; i < 20'000'000; i++) x = x + i;
+  auto s = parse_prometheus(m.render());
+  EXPECT_GT(metric(s, "process_cpu_seconds_total").value_or(0), 0);
+  EXPECT_GT(metric(s, "process_resident_memory_bytes").value_or(0), 1 << 20);
+  EXPECT_GE(metric(s, "process_open_fds").value_or(0), 3);
+  EXPECT_GT(metric(s, "process_start_time_seconds").value_or(0), 1.5e9);
+}
+
+// One run-queue sample of `ns` in a cgroup of class `cls`.
+void sample(Snapshot* s, const std::string& path, const std::string& cls, uint64_t n,
+            uint64_t ns = 3000) {
+  CgroupSignals& cs = s->cgroups[path];
+  cs.cls = cls;
+  cs.has_sched = true;
+  cs.rq_slots[hist_slot(ns)] += n;
+  cs.rq_count += n;
+  cs.rq_sum_ns += n * ns;
+}
+
+// Series of the histogram family whose labels include `match`.
+size_t hist_series(const std::vector<test::Sample>& s,
+                   const std::map<std::string, std::string>& match) {
+  size_t n = 0;
+  for (auto& x : s) {
+    if (x.name != "colo_cgroup_runqueue_latency_seconds_count") continue;
+    bool ok = true;
+    for (auto& [k, v] : match) ok = ok && x.labels.count(k) && x.labels.at(k) == v;
+    n += ok;
+  }
+  return n;
+}
+
+// Count of the class-wide histogram (the series without a cgroup label).
+double class_count(const std::vector<test::Sample>& s, const std::string& cls) {
+  double n = 0;
+  for (auto& x : s)
+    if (x.name == "colo_cgroup_runqueue_latency_seconds_count" && !x.labels.count("cgroup") &&
+        x.labels.at("class") == cls)
+      n += x.value;
+  return n;
+}
+
+TEST(Metrics, HistogramsArePerClassByDefault) {
+  auto snap = std::make_shared<Snapshot>();
+  sample(snap.get(), "/a", "ls", 5);
+  sample(snap.get(), "/b", "ls", 7);
+  sample(snap.get(), "/box", "be", 11);
+  MetricsExporter m;
+  m.update(snap);
+  auto s = parse_prometheus(m.render());
+  EXPECT_EQ(hist_series(s, {}), 2u) << "one histogram per class";
+  for (auto& x : s) {
+    if (x.name.rfind("colo_cgroup_runqueue_latency_seconds", 0) == 0) {
+      EXPECT_EQ(x.labels.count("cgroup"), 0u) << x.name;
+    }
+  }
+  EXPECT_EQ(class_count(s, "ls"), 12.0);
+  EXPECT_EQ(class_count(s, "be"), 11.0);
+  // Counters stay per cgroup.
+  EXPECT_TRUE(metric(s, "colo_cgroup_runqueue_wait_seconds_total", {{"cgroup", "/a"}}));
+}
+
+TEST(Metrics, AllowlistGivesCgroupsAndTheirChildrenTheirOwnHistogram) {
+  auto snap = std::make_shared<Snapshot>();
+  sample(snap.get(), "/svc", "ls", 1);
+  sample(snap.get(), "/svc/web", "ls", 2);
+  sample(snap.get(), "/svcx", "ls", 4);
+  sample(snap.get(), "/other", "ls", 8);
+  MetricsConfig mc;
+  mc.cgroup_histograms = {"/svc"};
+  MetricsExporter m(mc);
+  m.update(snap);
+  auto s = parse_prometheus(m.render());
+  EXPECT_EQ(metric(s, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", "/svc"}}), 1.0);
+  EXPECT_EQ(metric(s, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", "/svc/web"}}),
+            2.0);
+  EXPECT_FALSE(metric(s, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", "/svcx"}}));
+  EXPECT_EQ(hist_series(s, {}), 3u);
+  // The class histogram holds only the rest: no sample counted twice.
+  double total = 0;
+  for (auto& x : s)
+    if (x.name == "colo_cgroup_runqueue_latency_seconds_count") total += x.value;
+  EXPECT_EQ(total, 15.0);
+}
+
+TEST(Metrics, AtMostNCgroupsFirstSeenKeptUntilRemoved) {
+  MetricsConfig mc;
+  mc.max_cgroup_histograms = 1;
+  MetricsExporter m(mc);
+  auto s1 = std::make_shared<Snapshot>();
+  sample(s1.get(), "/x", "ls", 3);
+  sample(s1.get(), "/y", "ls", 5);
+  m.update(s1);
+  auto r1 = parse_prometheus(m.render());
+  EXPECT_EQ(hist_series(r1, {{"cgroup", "/x"}}), 1u);
+  EXPECT_EQ(hist_series(r1, {{"cgroup", "/y"}}), 0u);
+  EXPECT_EQ(class_count(r1, "ls"), 5.0) << "/y";
+
+  // A new cgroup finds no room while /x lives.
+  auto s2 = std::make_shared<Snapshot>(*s1);
+  sample(s2.get(), "/z", "ls", 1);
+  m.update(s2);
+  EXPECT_EQ(hist_series(parse_prometheus(m.render()), {{"cgroup", "/z"}}), 0u);
+
+  // /x and /y removed: their series are gone, /y's samples stay in the class
+  // (its counter does not go back), /z stays in the class too; a cgroup created
+  // now takes the free place.
+  auto s3 = std::make_shared<Snapshot>();
+  sample(s3.get(), "/z", "ls", 1);
+  sample(s3.get(), "/new", "ls", 2);
+  m.update(s3);
+  auto r3 = parse_prometheus(m.render());
+  for (auto& x : r3)
+    if (x.labels.count("cgroup")) {
+      EXPECT_NE(x.labels["cgroup"], "/x") << x.name;
+      EXPECT_NE(x.labels["cgroup"], "/y") << x.name;
+    }
+  EXPECT_EQ(hist_series(r3, {{"cgroup", "/new"}}), 1u);
+  EXPECT_EQ(hist_series(r3, {{"cgroup", "/z"}}), 0u);
+  EXPECT_EQ(class_count(r3, "ls"), 5.0 + 1.0)
+      << "the removed /y's 5 samples plus /z's 1";
+}
+
+TEST(Metrics, ConfigKeysAreValidated) {
+  std::vector<ConfigError> errs;
+  Config c = parse_config("metrics:\n  cgroup_histograms: [/svc, /db/]\n  max_cgroup_histograms: 50\n",
+                          &errs);
+  ASSERT_TRUE(errs.empty()) << format_config_errors("c", errs);
+  EXPECT_EQ(c.metrics.cgroup_histograms, (std::vector<std::string>{"/svc", "/db"}));
+  EXPECT_EQ(c.metrics.max_cgroup_histograms, 50u);
+  EXPECT_EQ(parse_config("", &errs).metrics.max_cgroup_histograms, 0u) << "per class by default";
+
+  struct Bad {
+    const char* yaml;
+    const char* field;
+    const char* reason;
+  };
+  for (auto b : {Bad{"metrics:\n  max_cgroup_histograms: -1\n", "metrics.max_cgroup_histograms",
+                     "between 0 and 100000"},
+                 Bad{"metrics:\n  max_cgroup_histograms: many\n", "metrics.max_cgroup_histograms",
+                     "expected an integer"},
+                 Bad{"metrics:\n  cgroup_histograms: [svc]\n", "metrics.cgroup_histograms[0]",
+                     "starting with '/'"},
+                 Bad{"metrics:\n  cgroup_histogram: []\n", "metrics.cgroup_histogram",
+                     "unknown key"}}) {
+    errs.clear();
+    parse_config(b.yaml, &errs);
+    ASSERT_EQ(errs.size(), 1u) << b.yaml;
+    EXPECT_EQ(errs[0].line, 2) << b.yaml;
+    EXPECT_EQ(errs[0].field, b.field);
+    EXPECT_NE(errs[0].reason.find(b.reason), std::string::npos) << errs[0].reason;
+  }
+  // The commented defaults document the section and parse.
+  errs.clear();
+  parse_config(default_config_yaml(), &errs);
+  EXPECT_TRUE(errs.empty());
+  EXPECT_NE(default_config_yaml().find("max_cgroup_histograms: 0"), std::string::npos);
 }
 
 }  // namespace
