@@ -13,6 +13,7 @@
 #include "agent/collector.h"
 #include "agent/config.h"
 #include "agent/controller.h"
+#include "agent/k8s/kubernetes.h"
 #include "agent/metrics.h"
 #include "agent/policy/clock.h"
 
@@ -46,6 +47,7 @@ class Agent {
   std::unique_ptr<Collector> collector_;
   policy::RealClock clock_;
   std::unique_ptr<Controller> controller_;
+  std::unique_ptr<k8s::KubernetesMode> k8s_;
   ClassTimes class_times() const;
   MetricsExporter exporter_;
   std::atomic<bool> ready_{false};

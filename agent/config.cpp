@@ -193,6 +193,9 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
     {"eviction", H([&](const YAML::Node& n, const std::string& f) {
        policy::parse_eviction_section(n, f, p, &c.eviction);
      })},
+    {"kubernetes", H([&](const YAML::Node& n, const std::string& f) {
+       k8s::parse_kubernetes_section(n, f, p, &c.kubernetes);
+     })},
     {"network", H([&](const YAML::Node& n, const std::string& f) {
        p.section(n, f, {
          {"interfaces", H([&](const YAML::Node& v, const std::string& ff) {
@@ -284,7 +287,7 @@ network:
   # Interfaces whose egress is accounted per cgroup; "auto" = those with a
   # default route; [] = none.
   interfaces: [auto]
-)" + std::string("\n") + policy::default_policy_yaml();
+)" + std::string("\n") + policy::default_policy_yaml() + k8s::default_kubernetes_yaml();
 }
 
 }  // namespace colo

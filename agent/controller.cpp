@@ -250,6 +250,11 @@ void Controller::reconfigure(const Config& cfg) {
   eviction_.reconfigure(cfg.eviction);
 }
 
+void Controller::set_pod_eviction(PodEvictionHook* h) {
+  std::lock_guard<std::mutex> l(mu_);
+  pod_eviction_ = h;
+}
+
 void Controller::set_ls_latency_p99(std::optional<double> seconds) {
   std::lock_guard<std::mutex> l(mu_);
   ls_p99_ = seconds;
@@ -307,10 +312,21 @@ void Controller::evict_locked(policy::MonoTime now) {
   }
   p.ls_latency_p99_seconds = ls_p99_;
   std::vector<policy::Candidate> cands;
-  for (pid_t pid : box_.tasks())
-    if (auto c = candidate_of(pid)) cands.push_back(*c);
+  if (pod_eviction_) {
+    cands = pod_eviction_->candidates();
+  } else {
+    for (pid_t pid : box_.tasks())
+      if (auto c = candidate_of(pid)) cands.push_back(*c);
+  }
   auto d = eviction_.decide(p, cands, now);
   for (auto& v : d.victims) {
+    if (pod_eviction_) {
+      decide_locked(std::string(d.dry_run ? "would evict" : "evict") + " BE pod " + v.id,
+                    v.explanation);
+      if (!d.dry_run && pod_eviction_->evict(v.id, policy::reason_name(v.reason)))
+        evictions_[policy::reason_name(v.reason)]++;
+      continue;
+    }
     pid_t pid = std::atoi(v.id.c_str());
     decide_locked(std::string(d.dry_run ? "would evict" : "evict") + " BE task " + v.id,
                   v.explanation);

@@ -34,6 +34,16 @@ struct ClassTimes {
   std::map<int, uint64_t> ls_ns_by_cpu;
 };
 
+// Kubernetes mode: BE pods are the eviction candidates (id "namespace/name")
+// and are evicted through the API, not signalled. evict() only queues: it is
+// called under the controller's lock.
+class PodEvictionHook {
+ public:
+  virtual ~PodEvictionHook() = default;
+  virtual std::vector<policy::Candidate> candidates() = 0;
+  virtual bool evict(const std::string& id, const std::string& reason) = 0;
+};
+
 class Controller : public prometheus::Collectable {
  public:
   Controller(const Config& cfg, BigBox box, Topology topo, const policy::Clock& clock);
@@ -54,6 +64,8 @@ class Controller : public prometheus::Collectable {
   // The worst LS run-queue p99 over the last collection window (from the
   // signal plane), for the latency eviction watermark.
   void set_ls_latency_p99(std::optional<double> seconds);
+  // Kubernetes mode (nullptr: tasks of the box get SIGTERM/SIGKILL).
+  void set_pod_eviction(PodEvictionHook* h);
 
   nlohmann::json status() const;
   std::vector<prometheus::MetricFamily> Collect() const override;
@@ -79,6 +91,7 @@ class Controller : public prometheus::Collectable {
   policy::BoxController cpu_ctl_;
   policy::EvictionPolicy eviction_;
   std::optional<double> ls_p99_;
+  PodEvictionHook* pod_eviction_ = nullptr;
   // Evicted tasks that got SIGTERM: SIGKILL after the grace if still in the box.
   std::map<pid_t, policy::MonoTime> terminating_;
   policy::Colocatable last_colocatable_{};

@@ -56,6 +56,11 @@ const std::vector<double>& runqueue_bucket_bounds() {
   return bounds;
 }
 
+void MetricsExporter::set_label_resolver(LabelResolver r) {
+  std::lock_guard<std::mutex> l(mu_);
+  resolver_ = std::move(r);
+}
+
 void MetricsExporter::update(std::shared_ptr<const Snapshot> s) {
   std::lock_guard<std::mutex> l(mu_);
   snap_ = std::move(s);
@@ -63,9 +68,11 @@ void MetricsExporter::update(std::shared_ptr<const Snapshot> s) {
 
 std::vector<MetricFamily> MetricsExporter::Collect() const {
   std::shared_ptr<const Snapshot> s;
+  LabelResolver resolver;
   {
     std::lock_guard<std::mutex> l(mu_);
     s = snap_;
+    resolver = resolver_;
   }
   std::vector<MetricFamily> out;
   auto info = family("colo_build_info", "colo version; always 1.", MetricType::Gauge);
@@ -112,6 +119,8 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
   const auto& bounds = runqueue_bucket_bounds();
   for (auto& [path, cs] : s->cgroups) {
     auto labels = cg_labels(path, cs);
+    if (resolver)
+      for (auto& [k, v] : resolver(path)) labels.push_back({k, v});
     if (cs.has_sched) {
       ClientMetric m;
       m.label = labels;

@@ -1,6 +1,7 @@
 // Prometheus exposition of colo's snapshots. Counters come straight from the
 // kernel's cumulative values (a Collectable, not client-side counters).
 #pragma once
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +23,11 @@ class MetricsExporter : public prometheus::Collectable {
   void update(std::shared_ptr<const Snapshot> s);
   // Another source of families rendered with ours (the controller).
   void add_source(const prometheus::Collectable* c) { extra_ = c; }
+  // Extra labels for a cgroup path (Kubernetes mode: namespace, pod,
+  // container, qos_class), appended to cgroup and class. Thread-safe callee.
+  using LabelResolver =
+      std::function<std::vector<std::pair<std::string, std::string>>(const std::string& path)>;
+  void set_label_resolver(LabelResolver r);
   std::vector<prometheus::MetricFamily> Collect() const override;
   // The text format of everything (what /metrics serves).
   std::string render() const;
@@ -30,6 +36,7 @@ class MetricsExporter : public prometheus::Collectable {
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snap_;
   const prometheus::Collectable* extra_ = nullptr;
+  LabelResolver resolver_;
 };
 
 }  // namespace colo
