@@ -8,7 +8,7 @@ BUILD_PKGS=(build-essential cmake pkg-config git clang llvm libbpf-dev bpftool l
             zlib1g-dev prometheus-cpp-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
             libcpp-httplib-dev libgtest-dev)
 TEST_PKGS=(stress-ng rt-tests libbpf-tools iproute2 linux-perf prometheus tmux curl procps
-           systemd)
+           systemd openssl)
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-build}" == test ]] && want+=("${TEST_PKGS[@]}")

@@ -72,8 +72,16 @@ else
   grep -q "hostPID must be true" "$tmp/broken.err" || { echo "FAIL: hostPID not reported:" >&2; cat "$tmp/broken.err" >&2; fail=1; }
   echo "broken overlay rejected as expected"
 fi
+# A ConfigMap whose colo.yaml colo rejects must fail the check above.
+sed 's/^  enabled: true/  enabled: maybe/' "$tmp/cfg-privileged/colo.yaml" >"$tmp/bad-colo.yaml"
+if "$colo" validate "$tmp/bad-colo.yaml" 2>"$tmp/bad-colo.err"; then
+  echo "FAIL: colo validate accepted kubernetes.enabled: maybe" >&2; fail=1
+else
+  grep -q "kubernetes.enabled" "$tmp/bad-colo.err" && echo "broken colo.yaml rejected as expected: $(head -1 "$tmp/bad-colo.err")"
+fi
 # Known breakages of the valid renders, one at a time.
-validate self-test "$tmp/privileged.yaml" "$tmp/monitoring.yaml" --dashboards "$tmp/repo/dashboards" || fail=1
+validate self-test "$tmp/privileged.yaml" "$tmp/monitoring.yaml" --dashboards "$tmp/repo/dashboards" \
+  --capabilities "$tmp/capabilities.yaml" || fail=1
 
 if [[ $fail -ne 0 ]]; then echo "manifests_test: FAILED" >&2; exit 1; fi
 echo "manifests_test: all renders valid, all broken variants rejected"

@@ -328,6 +328,12 @@ const MON_BREAKS = [
   ["rule groups not a list (schema)", (d) => { d.find((x) => x.kind === "PrometheusRule").spec.groups = "x"; }],
   ["endpoints not a list (schema)", (d) => { d.find((x) => x.kind === "ServiceMonitor").spec.endpoints = { port: "metrics" }; }],
 ];
+const CAPS_BREAKS = [
+  ["privileged in the capabilities variant", (d) => { ds(d).spec.template.spec.containers[0].securityContext.privileged = true; }],
+  ["no CAP_BPF", (d) => { const c = ds(d).spec.template.spec.containers[0].securityContext.capabilities; c.add = c.add.filter((x) => x !== "BPF"); }],
+  ["no CAP_NET_ADMIN", (d) => { const c = ds(d).spec.template.spec.containers[0].securityContext.capabilities; c.add = c.add.filter((x) => x !== "NET_ADMIN"); }],
+  ["capabilities not dropped first", (d) => { delete ds(d).spec.template.spec.containers[0].securityContext.capabilities.drop; }],
+];
 function ds(docs) {
   return docs.find((x) => x.kind === "DaemonSet");
 }
@@ -365,6 +371,19 @@ async function main(argv) {
       const { errs } = await validateAgent(docs, "privileged");
       if (errs.length === 0) { console.error(`self-test: broken render accepted: ${name}`); bad++; }
       else console.log(`rejected as expected: ${name}: ${errs[0]}`);
+    }
+    const capsFile = opt("--capabilities");
+    if (capsFile) {
+      const capsText = fs.readFileSync(capsFile, "utf8");
+      const ok = await validateAgent(loadDocs(capsText), "capabilities");
+      if (ok.errs.length) { console.error("self-test: the unbroken capabilities render is not valid:\n" + ok.errs.join("\n")); return 1; }
+      for (const [name, breakIt] of CAPS_BREAKS) {
+        const docs = loadDocs(capsText);
+        breakIt(docs);
+        const { errs } = await validateAgent(docs, "capabilities");
+        if (errs.length === 0) { console.error(`self-test: broken render accepted: ${name}`); bad++; }
+        else console.log(`rejected as expected: ${name}: ${errs[0]}`);
+      }
     }
     const agentDocs = loadDocs(agentText);
     for (const [name, breakIt] of MON_BREAKS) {
