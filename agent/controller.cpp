@@ -225,7 +225,11 @@ void Controller::set_enabled(bool on, bool evict) {
   if (!on) {
     cpu_ctl_.adopt(0);  // enabling again grows from the floor, step by step
     apply_locked(kMinBoxCores, "tick", 0);
-    if (evict) {
+    if (evict && pod_eviction_) {
+      // Kubernetes mode: every BE pod, through the Eviction API.
+      for (auto& c : pod_eviction_->candidates())
+        if (pod_eviction_->evict(c.id, "disabled")) evictions_["disabled"]++;
+    } else if (evict) {
       // pids come from the box's own cgroup.procs: BE tasks only.
       for (pid_t p : box_.tasks())
         if (kill(p, SIGTERM) == 0) evictions_["disabled"]++;

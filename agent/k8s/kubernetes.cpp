@@ -270,7 +270,8 @@ std::vector<policy::Candidate> KubernetesMode::candidates() {
   auto now_wall = clock_.now_wall();
   auto now_mono = clock_.now_mono();
   for (auto& p : pods_.all()) {
-    if (!is_be_pod(p, cfg_.kubernetes) || (p.phase != "Running" && p.phase != "Pending")) continue;
+    // Running BE pods: a Pending one holds nothing to give back.
+    if (!is_be_pod(p, cfg_.kubernetes) || p.phase != "Running") continue;
     policy::Candidate c;
     c.id = p.namespace_ + "/" + p.name;
     c.priority = p.priority;

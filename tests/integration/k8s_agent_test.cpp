@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -52,6 +53,10 @@ TEST(KubernetesAgent, LabelsResourcesAndNodeGroupPolicy) {
   srv.script("GET /pods", {{200, k8s_fixture("kubelet-pods-containerd.json")}});
   srv.script("GET /api/v1/nodes/worker-1", {{200, k8s_fixture("node-worker-1.json")}});
   srv.script("PATCH /api/v1/nodes/worker-1/status", {{200, k8s_fixture("node-worker-1.json")}});
+  srv.script("POST /api/v1/namespaces/batch/pods/spark-exec-1/eviction",
+             {{201, k8s_fixture("eviction-created.json")}});
+  srv.script("POST /api/v1/namespaces/batch/pods/ml-train-0/eviction",
+             {{429, k8s_fixture("eviction-pdb-429.json")}});
   std::string token = tmp.put("token", "e2e-token\n");
   std::string policies = tmp.put("policies/policies.yaml",
                                  *read_file(std::string(COLO_SOURCE_DIR) + "/deploy/k8s/base/policies.yaml"));
@@ -115,6 +120,32 @@ TEST(KubernetesAgent, LabelsResourcesAndNodeGroupPolicy) {
   tmp.put("policies/policies.yaml", text);
   ASSERT_TRUE(eventually([&] { return agent.log().find("node-group policy 'default' applied") != std::string::npos; }))
       << agent.log();
+
+  // colo disable --evict: the BE pods go through the Eviction API (PDBs
+  // hold), nothing else is evicted, nothing is signalled.
+  std::string out;
+  ASSERT_EQ(run_cmd({COLO_BINARY, "disable", "--evict", "--socket", agent.socket_path()}, &out), 0) << out;
+  auto posts = [&] {
+    std::vector<std::string> p;
+    for (auto& r : srv.requests())
+      if (r.method == "POST") p.push_back(r.path);
+    std::sort(p.begin(), p.end());
+    return p;
+  };
+  ASSERT_TRUE(eventually([&] { return posts().size() == 2; })) << agent.log();
+  EXPECT_EQ(posts(), (std::vector<std::string>{"/api/v1/namespaces/batch/pods/ml-train-0/eviction",
+                                               "/api/v1/namespaces/batch/pods/spark-exec-1/eviction"}));
+  for (auto& r : srv.requests())
+    if (r.method == "POST") {
+      auto body = nlohmann::json::parse(r.body);
+      EXPECT_EQ(body["kind"], "Eviction");
+      EXPECT_EQ(body["apiVersion"], "policy/v1");
+    }
+  ASSERT_TRUE(eventually([&] { return agent.log().find("evict batch/ml-train-0 (disabled): blocked") != std::string::npos; }))
+      << agent.log();
+  EXPECT_NE(agent.log().find("evict batch/spark-exec-1 (disabled): evicted"), std::string::npos);
+  auto m = agent.scrape();
+  EXPECT_EQ(metric(m, "colo_evictions_total", {{"reason", "disabled"}}).value_or(-1), 2);
 
   auto rc = agent.stop();
   ASSERT_TRUE(rc);

@@ -146,17 +146,21 @@ TEST(KubernetesMode, CandidatesAreBePodsOnly) {
   auto c = m.candidates();
   std::map<std::string, policy::Candidate> by;
   for (auto& x : c) by[x.id] = x;
-  // BestEffort spark, ml-train (label be), the Pending BestEffort job; not the
-  // exporter (label ls), not the Guaranteed/Burstable services.
-  EXPECT_EQ(by.size(), 3u);
+  // BestEffort spark, ml-train (label be); not the Pending BestEffort job (it
+  // holds nothing), not the exporter (label ls), not the Guaranteed/Burstable
+  // services.
+  EXPECT_EQ(by.size(), 2u);
   ASSERT_TRUE(by.count("batch/spark-exec-1"));
   ASSERT_TRUE(by.count("batch/ml-train-0"));
-  ASSERT_TRUE(by.count("batch/queued-job-abcde"));
+  EXPECT_FALSE(by.count("batch/queued-job-abcde"));
   EXPECT_EQ(by["batch/ml-train-0"].priority, -10);
   // Memory from the memory hierarchy's pod cgroup (fixture: 300Mi, 400Mi).
   EXPECT_EQ(by["batch/spark-exec-1"].memory_bytes, 300ull << 20);
   EXPECT_EQ(by["batch/ml-train-0"].memory_bytes, 400ull << 20);
-  EXPECT_EQ(by["batch/queued-job-abcde"].memory_bytes, 0u);
+  // Youngest first among equals: started times follow the pods' startTime.
+  // (spark started 08:22, ml-train 08:20: spark is 2 minutes younger).
+  EXPECT_EQ(by["batch/spark-exec-1"].started - by["batch/ml-train-0"].started,
+            std::chrono::minutes(2));
 }
 
 TEST(KubernetesMode, EvictsThroughTheApiAndNeverWhatIsNotBe) {
