@@ -436,8 +436,10 @@ int Agent::run() {
     if (controller_) controller_->tick(times);
     if (k8s_) {
       if (controller_) {
-        auto c = controller_->status()["colocatable"];
-        k8s_->set_colocatable(c["cpu_cores"].get<double>(), c["memory_bytes"].get<uint64_t>());
+        // colo disable: nothing for new BE pods on this node.
+        auto c = controller_->colocatable();
+        bool on = controller_->enabled();
+        k8s_->set_colocatable(on ? c.cpu_cores : 0, on ? c.memory_bytes : 0);
       }
       if (auto np = k8s_->take_policy()) {
         cfg_.policy = np->config.policy;

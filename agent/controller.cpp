@@ -343,6 +343,11 @@ void Controller::evict_locked(policy::MonoTime now) {
   if (d.cooldown_until && !d.victims.empty()) cpu_ctl_.block_growth_until(*d.cooldown_until);
 }
 
+policy::Colocatable Controller::colocatable() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return last_colocatable_;
+}
+
 nlohmann::json Controller::status() const {
   std::lock_guard<std::mutex> l(mu_);
   nlohmann::json j;

@@ -68,6 +68,8 @@ class Controller : public prometheus::Collectable {
   void set_pod_eviction(PodEvictionHook* h);
 
   nlohmann::json status() const;
+  // The last colocatable amounts from the policy (what the Node reports).
+  policy::Colocatable colocatable() const;
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:

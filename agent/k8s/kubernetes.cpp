@@ -264,11 +264,15 @@ void KubernetesMode::invalidate_policy() {
 
 std::vector<policy::Candidate> KubernetesMode::candidates() {
   std::vector<policy::Candidate> out;
-  auto tree = paths_.memory_hierarchy.empty() ? PodTree{} : discover_pods(paths_.memory_hierarchy);
-  std::map<std::string, std::string> cg;
-  for (auto& p : tree.pods) cg[p.uid] = p.rel_path;
   auto now_wall = clock_.now_wall();
   auto now_mono = clock_.now_mono();
+  if (!mem_cgroups_at_ || now_mono - *mem_cgroups_at_ >= std::chrono::seconds(1)) {
+    mem_cgroups_.clear();
+    if (!paths_.memory_hierarchy.empty())
+      for (auto& p : discover_pods(paths_.memory_hierarchy).pods) mem_cgroups_[p.uid] = p.rel_path;
+    mem_cgroups_at_ = now_mono;
+  }
+  const auto& cg = mem_cgroups_;
   for (auto& p : pods_.all()) {
     // Running BE pods: a Pending one holds nothing to give back.
     if (!is_be_pod(p, cfg_.kubernetes) || p.phase != "Running") continue;

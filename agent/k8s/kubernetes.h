@@ -86,6 +86,10 @@ class KubernetesMode : public PodEvictionHook {
   std::string policy_key_;  // what the last choice was made from
   std::atomic<bool> invalidate_{false};
   std::optional<std::pair<int64_t, int64_t>> reported_;
+  // Pod UID -> memory cgroup, re-walked at most once a second (candidates()
+  // runs on every controller tick).
+  std::map<std::string, std::string> mem_cgroups_;
+  std::optional<policy::MonoTime> mem_cgroups_at_;
   std::string policy_error_key_;
 
   mutable std::mutex mu_;
