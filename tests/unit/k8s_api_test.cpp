@@ -245,7 +245,9 @@ TEST(Eviction, BudgetRefusalIsNotRetriedAndNeverKills) {
     EXPECT_FALSE(killed);
     EXPECT_EQ(e.srv.requests().size(), 1u);
     EXPECT_TRUE(e.slept.empty());
-    if (status == 429) EXPECT_NE(r.message.find("disruption budget"), std::string::npos);
+    if (status == 429) {
+      EXPECT_NE(r.message.find("disruption budget"), std::string::npos);
+    }
   }
 }
 
