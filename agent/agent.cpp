@@ -245,6 +245,7 @@ nlohmann::json Agent::status_json() {
     j["evictions"] = {{"totals", totals}, {"recent", recent}};
   }
   if (netctl_) j["network"] = netctl_->status();
+  if (k8s_) j["kubernetes"] = k8s_->status();
   {
     std::lock_guard<std::mutex> l(events_mu_);
     j["urgent_events_total"] = urgent_total_.load();
@@ -372,6 +373,23 @@ int Agent::run() {
     }
   }
 
+  if (cfg_.kubernetes.enabled) {
+    k8s::KubernetesMode::Paths kp;
+    kp.config_file = opts_.config_path;
+    kp.pod_hierarchy = cpu_h ? cpu_h->mount : cfg_.cgroup.root;
+    kp.memory_hierarchy = mem_h ? mem_h->mount : "";
+    kp.bigbox = cfg_.cgroup.bigbox;
+    k8s_ = std::make_unique<k8s::KubernetesMode>(cfg_, kp, clock_);
+    if (!k8s_->init(&err)) {
+      LOG_ERROR("kubernetes mode: %s", err.c_str());
+      return 1;
+    }
+    exporter_.set_label_resolver(
+        [k = k8s_.get()](const std::string& path) { return k->labels_for(path); });
+    if (controller_) controller_->set_pod_eviction(k8s_.get());
+    k8s_->start();
+  }
+
   // /metrics, /healthz, /readyz
   httplib::Server http;
   http.Get("/metrics", [&](const httplib::Request&, httplib::Response& r) {
@@ -490,6 +508,21 @@ int Agent::run() {
       }
     }
     if (controller_) controller_->tick(times);
+    if (k8s_) {
+      if (controller_) {
+        // colo disable: nothing for new BE pods on this node.
+        auto c = controller_->colocatable();
+        bool on = controller_->enabled();
+        k8s_->set_colocatable(on ? c.cpu_cores : 0, on ? c.memory_bytes : 0);
+      }
+      if (auto np = k8s_->take_policy()) {
+        cfg_.policy = np->config.policy;
+        cfg_.controller = np->config.controller;
+        cfg_.eviction = np->config.eviction;
+        if (controller_) controller_->reconfigure(cfg_);
+        LOG_INFO("node-group policy '%s' applied", np->group.c_str());
+      }
+    }
     // Wake for the next controller tick or collection, or a signal.
     uint64_t wait_ns = cfg_.agent.collect_interval_ms * 1000000ull;
     if (controller_)
@@ -520,12 +553,14 @@ int Agent::run() {
       cfg_.eviction = next.eviction;
       if (controller_) controller_->reconfigure(cfg_);
       if (netctl_) netctl_->reconfigure(next);
+      if (k8s_) k8s_->invalidate_policy();  // the node group's policy goes on top again
       LOG_INFO("configuration reloaded");
     }
   }
 
   stopping_ = true;
   if (events_thread.joinable()) events_thread.join();
+  if (k8s_) k8s_->stop();
   if (controller_) controller_->enter_safe_state();
   control.stop();
   stop_http();

@@ -13,6 +13,7 @@
 #include "agent/collector.h"
 #include "agent/config.h"
 #include "agent/controller.h"
+#include "agent/k8s/kubernetes.h"
 #include "agent/metrics.h"
 #include "agent/netcontrol.h"
 #include "agent/policy/clock.h"
@@ -48,6 +49,7 @@ class Agent {
   policy::RealClock clock_;
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<NetController> netctl_;
+  std::unique_ptr<k8s::KubernetesMode> k8s_;
   ClassTimes class_times() const;
   MetricsExporter exporter_;
   std::atomic<bool> ready_{false};

@@ -227,6 +227,9 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
     {"eviction", H([&](const YAML::Node& n, const std::string& f) {
        policy::parse_eviction_section(n, f, p, &c.eviction);
      })},
+    {"kubernetes", H([&](const YAML::Node& n, const std::string& f) {
+       k8s::parse_kubernetes_section(n, f, p, &c.kubernetes);
+     })},
     {"network", H([&](const YAML::Node& n, const std::string& f) {
        p.section(n, f, {
          {"interfaces", H([&](const YAML::Node& v, const std::string& ff) {
@@ -403,7 +406,7 @@ network:
     # BE cgroups (inside the box) with a ceiling of their own, e.g.
     # {/colo.slice/bigbox/backup: 50mbit}.
     cgroups: {}
-)" + std::string("\n") + policy::default_policy_yaml();
+)" + std::string("\n") + policy::default_policy_yaml() + k8s::default_kubernetes_yaml();
 }
 
 }  // namespace colo

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/k8s/k8s_config.h"
 #include "agent/policy/policy_config.h"
 
 namespace colo {
@@ -89,6 +90,7 @@ struct Config {
   BpfConfig bpf;
   TopologyConfig topology;
   NetworkConfig network;
+  KubernetesConfig kubernetes;
 };
 
 // One problem in a config file: "FILE:LINE: field: reason".

@@ -249,7 +249,11 @@ void Controller::set_enabled(bool on, bool evict) {
   if (!on) {
     cpu_ctl_.adopt(0);  // enabling again grows from the floor, step by step
     apply_locked(kMinBoxCores, "tick", 0);
-    if (evict) {
+    if (evict && pod_eviction_) {
+      // Kubernetes mode: every BE pod, through the Eviction API.
+      for (auto& c : pod_eviction_->candidates())
+        if (pod_eviction_->evict(c.id, "disabled")) evictions_["disabled"]++;
+    } else if (evict) {
       // pids come from the box's own cgroup.procs: BE tasks only.
       for (pid_t p : box_.tasks())
         if (kill(p, SIGTERM) == 0) evictions_["disabled"]++;
@@ -272,6 +276,11 @@ void Controller::reconfigure(const Config& cfg) {
   policy_.reconfigure(cfg.policy);
   cpu_ctl_.reconfigure(cfg.controller);
   eviction_.reconfigure(cfg.eviction);
+}
+
+void Controller::set_pod_eviction(PodEvictionHook* h) {
+  std::lock_guard<std::mutex> l(mu_);
+  pod_eviction_ = h;
 }
 
 void Controller::set_ls_latency_p99(std::optional<double> seconds) {
@@ -392,48 +401,59 @@ void Controller::evict_locked(policy::MonoTime now) {
   }
   // Candidates: each job cgroup of the box as a whole, then loose tasks.
   std::vector<policy::Candidate> cands;
-  std::string box_rel = box_.rel_path_of("cpu");
-  while (!box_rel.empty() && box_rel.front() == '/') box_rel.erase(0, 1);
-  auto cores_under = [&](const std::string& rel, bool subtree) {
-    double sum = 0;
-    for (auto it = be_cores_by_cgroup_.lower_bound(rel); it != be_cores_by_cgroup_.end(); ++it) {
-      if (it->first.compare(0, rel.size(), rel) != 0) break;
-      if (it->first.size() == rel.size() || (subtree && it->first[rel.size()] == '/'))
-        sum += it->second;
-    }
-    return sum;
-  };
-  for (auto& job : box_.jobs()) {
-    if (terminating_jobs_.count(job)) continue;
-    auto tasks = box_.job_tasks(job);
-    if (tasks.empty()) continue;
-    policy::Candidate c;
-    c.id = "job:" + job;
-    c.priority = box_.job_priority(job);
-    uint64_t rss = 0;
-    bool first = true;
-    for (pid_t pid : tasks) {
-      auto t = candidate_of(pid);
-      if (!t) continue;
-      rss += t->memory_bytes;
-      c.started = first ? t->started : std::min(c.started, t->started);
-      first = false;
-    }
-    c.memory_bytes = box_.job_memory_usage(job).value_or(rss);
-    c.cpu_cores = cores_under(box_rel + "/" + job, true);
-    cands.push_back(c);
-  }
-  // Loose tasks share what the box's own cgroup used.
-  auto loose = box_.own_tasks();
-  const double loose_cores = loose.empty() ? 0 : cores_under(box_rel, false) / loose.size();
-  for (pid_t pid : loose)
-    if (!terminating_.count(pid))
-      if (auto c = candidate_of(pid)) {
-        c->cpu_cores = loose_cores;
-        cands.push_back(*c);
+  if (pod_eviction_) {
+    cands = pod_eviction_->candidates();
+  } else {
+    std::string box_rel = box_.rel_path_of("cpu");
+    while (!box_rel.empty() && box_rel.front() == '/') box_rel.erase(0, 1);
+    auto cores_under = [&](const std::string& rel, bool subtree) {
+      double sum = 0;
+      for (auto it = be_cores_by_cgroup_.lower_bound(rel); it != be_cores_by_cgroup_.end(); ++it) {
+        if (it->first.compare(0, rel.size(), rel) != 0) break;
+        if (it->first.size() == rel.size() || (subtree && it->first[rel.size()] == '/'))
+          sum += it->second;
       }
+      return sum;
+    };
+    for (auto& job : box_.jobs()) {
+      if (terminating_jobs_.count(job)) continue;
+      auto tasks = box_.job_tasks(job);
+      if (tasks.empty()) continue;
+      policy::Candidate c;
+      c.id = "job:" + job;
+      c.priority = box_.job_priority(job);
+      uint64_t rss = 0;
+      bool first = true;
+      for (pid_t pid : tasks) {
+        auto t = candidate_of(pid);
+        if (!t) continue;
+        rss += t->memory_bytes;
+        c.started = first ? t->started : std::min(c.started, t->started);
+        first = false;
+      }
+      c.memory_bytes = box_.job_memory_usage(job).value_or(rss);
+      c.cpu_cores = cores_under(box_rel + "/" + job, true);
+      cands.push_back(c);
+    }
+    // Loose tasks share what the box's own cgroup used.
+    auto loose = box_.own_tasks();
+    const double loose_cores = loose.empty() ? 0 : cores_under(box_rel, false) / loose.size();
+    for (pid_t pid : loose)
+      if (!terminating_.count(pid))
+        if (auto c = candidate_of(pid)) {
+          c->cpu_cores = loose_cores;
+          cands.push_back(*c);
+        }
+  }
   auto d = eviction_.decide(p, cands, now);
   for (auto& v : d.victims) {
+    if (pod_eviction_) {
+      decide_locked(std::string(d.dry_run ? "would evict" : "evict") + " BE pod " + v.id,
+                    v.explanation);
+      if (!d.dry_run && pod_eviction_->evict(v.id, policy::reason_name(v.reason)))
+        evictions_[policy::reason_name(v.reason)]++;
+      continue;
+    }
     const bool job = v.id.rfind("job:", 0) == 0;
     decide_locked(std::string(d.dry_run ? "would evict" : "evict") + (job ? " BE " : " BE task ") +
                       v.id,
@@ -456,6 +476,11 @@ void Controller::evict_locked(policy::MonoTime now) {
     }
   }
   if (d.cooldown_until && !d.victims.empty()) cpu_ctl_.block_growth_until(*d.cooldown_until);
+}
+
+policy::Colocatable Controller::colocatable() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return last_colocatable_;
 }
 
 nlohmann::json Controller::status() const {

@@ -34,6 +34,16 @@ struct ClassTimes {
   std::map<int, uint64_t> ls_ns_by_cpu;
 };
 
+// Kubernetes mode: BE pods are the eviction candidates (id "namespace/name")
+// and are evicted through the API, not signalled. evict() only queues: it is
+// called under the controller's lock.
+class PodEvictionHook {
+ public:
+  virtual ~PodEvictionHook() = default;
+  virtual std::vector<policy::Candidate> candidates() = 0;
+  virtual bool evict(const std::string& id, const std::string& reason) = 0;
+};
+
 class Controller : public prometheus::Collectable {
  public:
   Controller(const Config& cfg, BigBox box, Topology topo, const policy::Clock& clock);
@@ -62,8 +72,12 @@ class Controller : public prometheus::Collectable {
   // cpu hierarchy, to estimate what evicting a job gives back.
   void observe_be_cpu(double window_s, double run_s, double runqueue_wait_s,
                       std::map<std::string, double> cores_by_cgroup = {});
+  // Kubernetes mode (nullptr: tasks of the box get SIGTERM/SIGKILL).
+  void set_pod_eviction(PodEvictionHook* h);
 
   nlohmann::json status() const;
+  // The last colocatable amounts from the policy (what the Node reports).
+  policy::Colocatable colocatable() const;
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
@@ -87,6 +101,7 @@ class Controller : public prometheus::Collectable {
   policy::BoxController cpu_ctl_;
   policy::EvictionPolicy eviction_;
   std::optional<double> ls_p99_;
+  PodEvictionHook* pod_eviction_ = nullptr;
   // Evicted tasks that got SIGTERM: SIGKILL after the grace if still in the box.
   std::map<pid_t, policy::MonoTime> terminating_;
   std::map<std::string, policy::MonoTime> terminating_jobs_;  // job name -> SIGKILL time

@@ -144,6 +144,11 @@ const std::vector<double>& runqueue_bucket_bounds() {
   return bounds;
 }
 
+void MetricsExporter::set_label_resolver(LabelResolver r) {
+  std::lock_guard<std::mutex> l(mu_);
+  resolver_ = std::move(r);
+}
+
 void MetricsExporter::update(std::shared_ptr<const Snapshot> s) {
   std::lock_guard<std::mutex> l(mu_);
   auto has_sched = [](const Snapshot& snap, const std::string& path) {
@@ -171,6 +176,7 @@ void MetricsExporter::update(std::shared_ptr<const Snapshot> s) {
 std::vector<MetricFamily> MetricsExporter::Collect() const {
   std::lock_guard<std::mutex> l(mu_);
   const std::shared_ptr<const Snapshot>& s = snap_;
+  const LabelResolver& resolver = resolver_;
   std::vector<MetricFamily> out;
   auto info = family("colo_build_info", "colo version; always 1.", MetricType::Gauge);
   add_gauge(info, {{"version", COLO_VERSION}, {"revision", COLO_REVISION}}, 1);
@@ -217,6 +223,8 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
   std::map<std::string, Hist> by_class = departed_;
   for (auto& [path, cs] : s->cgroups) {
     auto labels = cgroup_labels(path, cs);
+    if (resolver)
+      for (auto& [k, v] : resolver(path)) labels.push_back({k, v});
     if (cs.has_sched) {
       if (own_histogram(path))
         hist.metric.push_back(histogram_metric(labels, cs.rq_slots, cs.rq_count, cs.rq_sum_ns));

@@ -2,6 +2,7 @@
 // kernel's cumulative values (a Collectable, not client-side counters).
 #pragma once
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,11 @@ class MetricsExporter : public prometheus::Collectable {
   void update(std::shared_ptr<const Snapshot> s);
   // Other sources of families rendered with ours (the controllers).
   void add_source(const prometheus::Collectable* c) { extra_.push_back(c); }
+  // Extra labels for a cgroup path (Kubernetes mode: namespace, pod,
+  // container, qos_class), appended to cgroup and class. Thread-safe callee.
+  using LabelResolver =
+      std::function<std::vector<std::pair<std::string, std::string>>(const std::string& path)>;
+  void set_label_resolver(LabelResolver r);
   std::vector<prometheus::MetricFamily> Collect() const override;
   // The text format of everything (what /metrics serves).
   std::string render() const;
@@ -62,6 +68,7 @@ class MetricsExporter : public prometheus::Collectable {
   std::set<std::string> chosen_;          // non-allowlisted cgroups with their own histogram
   std::map<std::string, Hist> departed_;  // by class: removed cgroups' last counts
   std::vector<const prometheus::Collectable*> extra_;
+  LabelResolver resolver_;
 };
 
 }  // namespace colo

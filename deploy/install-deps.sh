@@ -7,13 +7,20 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config git clang llvm libbpf-dev bpftool libelf-dev
             zlib1g-dev prometheus-cpp-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
             libcpp-httplib-dev libgtest-dev libnl-route-3-dev)
-TEST_PKGS=(stress-ng rt-tests libbpf-tools iproute2 linux-perf prometheus tmux curl procps)
+TEST_PKGS=(stress-ng rt-tests libbpf-tools iproute2 linux-perf prometheus tmux curl procps
+           systemd openssl)
 
 # npm (dashboard schema check): Debian's, unless a node with npm is installed already.
 command -v npm >/dev/null || TEST_PKGS+=(npm)
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-build}" == test ]] && want+=("${TEST_PKGS[@]}")
+# The manifest tests run node and npm (tests/deploy). A node from elsewhere
+# (e.g. a newer one that brings its own npm) is kept: Debian's npm would
+# conflict with it.
+if [[ "${1:-build}" == test ]] && ! command -v npm >/dev/null; then
+  command -v node >/dev/null && want+=(npm) || want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do
