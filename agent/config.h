@@ -82,6 +82,9 @@ std::string format_config_errors(const std::string& file, const std::vector<Conf
 // The built-in defaults as commented YAML that parse_config accepts.
 std::string default_config_yaml();
 
+// "HOST:PORT" (IPv6 hosts in brackets), port 1-65535.
+bool valid_host_port(const std::string& s);
+
 // "5ms", "1s", "250us", "2m", "100ns" -> ns. nullopt when malformed.
 std::optional<uint64_t> parse_duration_ns(const std::string& s);
 
