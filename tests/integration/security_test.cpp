@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -339,6 +340,71 @@ TEST(Security, ControlSocketIsRootOnlyAndMetricsReadOnlyOnLoopback) {
   }
   EXPECT_NE(http_status(port, "GET /../../etc/passwd HTTP/1.0\r\n\r\n").find(" 404"),
             std::string::npos);
+}
+
+// The capabilities colo declares (README, "Least privilege"): the agent runs
+// as root with every other capability dropped from its bounding set by capsh.
+// CAP_BPF, CAP_PERFMON: load programs, read maps, tracepoints; CAP_SYS_ADMIN:
+// BPF_ENABLE_STATS, mounting bpffs, cgroup v1 writes; CAP_NET_ADMIN: TC
+// egress filters; CAP_KILL: evict BE tasks of other users; CAP_DAC_OVERRIDE:
+// oom_score_adj of BE tasks of other users.
+const std::vector<int> kDeclaredCaps = {1 /*DAC_OVERRIDE*/, 5 /*KILL*/, 12 /*NET_ADMIN*/,
+                                        21 /*SYS_ADMIN*/, 38 /*PERFMON*/, 39 /*BPF*/};
+
+std::vector<std::string> capsh_prefix(const std::vector<int>& keep) {
+  int last = std::atoi(read_line("/proc/sys/kernel/cap_last_cap").value_or("40").c_str());
+  std::string drop;
+  for (int c = 0; c <= last; c++) {
+    if (std::find(keep.begin(), keep.end(), c) != keep.end()) continue;
+    drop += (drop.empty() ? "" : ",") + std::to_string(c);
+  }
+  return {"capsh", "--drop=" + drop, "--", "-c", "exec \"$0\" \"$@\""};
+}
+
+uint64_t cap_eff(pid_t pid) {
+  auto s = read_file("/proc/" + std::to_string(pid) + "/status").value_or("");
+  auto p = s.find("CapEff:");
+  return p == std::string::npos ? 0 : std::strtoull(s.c_str() + p + 7, nullptr, 16);
+}
+
+TEST(Security, RunsWithOnlyTheDeclaredCapabilities) {
+  COLO_REQUIRE_ROOT();
+  std::string out;
+  ASSERT_EQ(run_cmd({"capsh", "--help"}, &out), 0) << "capsh (libcap2-bin) is installed";
+  TestCgroups cg;
+  cg.create("box");
+  cg.create("ls");
+  std::ostringstream c;
+  c << "agent:\n  collect_interval: 100ms\n"
+    << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n  bigbox_create: false\n"
+    << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n"
+    << "network:\n  interfaces: []\n"
+    << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.0\n    memory: 512Mi\n"
+    << "eviction:\n  enabled: false\n";
+  // A BE task of another user (nobody), and an LS one.
+  auto be = Child::spawn({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep",
+                          "600"},
+                         cg.procs_files("box"));
+  auto ls = Child::spawn({"sleep", "600"}, cg.procs_files("ls"));
+  ASSERT_TRUE(be && ls);
+  AgentProcess agent(c.str(), {}, capsh_prefix(kDeclaredCaps));
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  uint64_t want = 0;
+  for (int cap : kDeclaredCaps) want |= 1ull << cap;
+  EXPECT_EQ(cap_eff(agent.pid()), want) << std::hex << cap_eff(agent.pid());
+  auto m = agent.scrape();
+  EXPECT_EQ(metric(m, "colo_bpf_attached").value_or(0), 1) << agent.log();
+  EXPECT_GT(metric(m, "colo_tracked_cgroups").value_or(0), 0);
+  EXPECT_GT(metric(m, "colo_bigbox_cpu_quota_cores").value_or(0), 0) << "the box is driven";
+  EXPECT_EQ(read_line("/proc/" + std::to_string(be->pid()) + "/oom_score_adj"), "1000")
+      << "oom_score_adj of another user's BE task";
+  ASSERT_EQ(run_cmd({COLO_BINARY, "disable", "--evict", "--socket", agent.socket_path()}, &out), 0)
+      << out;
+  auto st = be->wait(5000);
+  ASSERT_TRUE(st) << "another user's BE task was evicted";
+  EXPECT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGTERM);
+  EXPECT_TRUE(ls->running());
+  EXPECT_EQ(agent.stop(), 0);
 }
 
 }  // namespace
