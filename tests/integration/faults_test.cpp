@@ -20,6 +20,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "support/privileged.h"
@@ -117,6 +118,27 @@ long map_entries(const std::string& pinned) {
   if (run_cmd({"bpftool", "-j", "map", "dump", "pinned", pinned}, &out) != 0) return -1;
   auto j = nlohmann::json::parse(out, nullptr, false);
   return j.is_array() ? static_cast<long>(j.size()) : -1;
+}
+
+// Aggressor pairs (colo_aggr) naming a cgroup that has no colo_cg_sched entry,
+// i.e. a removed one; -1 if the maps cannot be read.
+long stale_aggr_pairs(const std::string& pins) {
+  std::string a, b;
+  if (run_cmd({"bpftool", "-j", "map", "dump", "pinned", pins + "/colo_cg_sched"}, &a) != 0 ||
+      run_cmd({"bpftool", "-j", "map", "dump", "pinned", pins + "/colo_aggr"}, &b) != 0)
+    return -1;
+  auto sched = nlohmann::json::parse(a, nullptr, false);
+  auto aggr = nlohmann::json::parse(b, nullptr, false);
+  if (!sched.is_array() || !aggr.is_array()) return -1;
+  std::set<uint64_t> live;
+  for (auto& e : sched) live.insert(e["formatted"]["key"].get<uint64_t>());
+  long n = 0;
+  for (auto& e : aggr) {
+    auto& k = e["formatted"]["key"];
+    uint64_t v = k["victim_cgid"].get<uint64_t>(), g = k["aggressor_cgid"].get<uint64_t>();
+    if (!live.count(v) || (g && !live.count(g))) n++;
+  }
+  return n;
 }
 
 long fd_count(pid_t pid) {
@@ -298,14 +320,20 @@ TEST(Faults, CgroupChurnLeavesNoTrace) {
   // Back to the baseline once the removals are collected.
   auto t = Clock::now();
   std::vector<Sample> m;
-  long sched = -1, mem = -1;
+  long sched = -1, mem = -1, stale = -1;
   while (secs_since(t) < 10) {
     m = agent.scrape();
     sched = map_entries(s.pins + "/colo_cg_sched");
     mem = map_entries(s.pins + "/colo_cg_mem");
-    if (series(m, cg.name() + "/churn/") == 0 && sched <= sched0 + 10 && mem <= mem0 + 10) break;
+    stale = stale_aggr_pairs(s.pins);
+    if (series(m, cg.name() + "/churn/") == 0 && sched <= sched0 + 10 && mem <= mem0 + 10 &&
+        stale <= 5)
+      break;
     sleep_ms(200);
   }
+  // Pairs of removed cgroups are dropped (a few may be seconds old).
+  EXPECT_LE(stale, 5) << "colo_aggr pairs of removed cgroups";
+  EXPECT_GE(stale, 0);
   EXPECT_EQ(series(m, cg.name() + "/churn/"), 0u) << "no series of removed cgroups";
   EXPECT_GT(series(m, cg.name() + "/steady"), 0u) << "the steady cgroup is still reported";
   // Other tests on the machine may add or remove a few cgroups meanwhile.
@@ -315,7 +343,7 @@ TEST(Faults, CgroupChurnLeavesNoTrace) {
   const long fds1 = fd_count(pid), rss1 = rss_kib(pid);
   std::cout << "fds " << fds0 << " -> " << fds1 << ", RSS " << rss0 << " -> " << rss1
             << " KiB, sched entries " << sched0 << " -> " << sched << ", mem entries " << mem0
-            << " -> " << mem << "\n";
+            << " -> " << mem << ", stale aggressor pairs " << stale << "\n";
   EXPECT_LE(fds1, fds0 + 2) << "no fd leak";
   EXPECT_LE(rss1, rss0 + 16 * 1024) << "RSS does not grow with churn";
   const std::string log = agent.log().substr(log0);
