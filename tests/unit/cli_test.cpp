@@ -124,8 +124,9 @@ TEST(Cli, CommandsAgainstAStoppedAgent) {
       cmd.push_back(sock);
       Result r = colo(cmd);
       SCOPED_TRACE(what + " " + sock);
-      EXPECT_FAILS_NAMING(r, ("colo " + what + ":").c_str(), "cannot reach the colo agent",
-                          sock.c_str(), "is `colo agent` running?");
+      const std::string prefix = "colo " + what + ":";
+      EXPECT_FAILS_NAMING(r, prefix.c_str(), "cannot reach the colo agent", sock.c_str(),
+                          "is `colo agent` running?");
       EXPECT_EQ(r.code, 1);
     }
   }
