@@ -178,12 +178,13 @@ TEST(Faults, SigkillWhileShrinkingKeepsTheBoxLimitedAndARestartAdoptsIt) {
   Scratch s;
   const std::string quota_file = cg.cpu_dir("box") + "/cpu.cfs_quota_us";
   const std::string limit_file = cg.mem_dir("box") + "/memory.limit_in_bytes";
-  // The box as a previous agent left it: its full allowance (1.4 cores). The
+  // The box as a previous agent left it: its full allowance (1.4 cores, 512 MiB). The
   // agent adopts that, and an LS burst (ours; on a shared machine other work
   // counts as LS too) makes it cut: SIGKILL the moment the cut lands.
   const int64_t grown = 140000;
   ASSERT_EQ(write_file(cg.cpu_dir("box") + "/cpu.cfs_period_us", "100000"), 0);
   ASSERT_EQ(write_file(quota_file, std::to_string(grown)), 0);
+  ASSERT_EQ(write_file(limit_file, std::to_string(512ll << 20)), 0);
   auto be = Child::spawn({load_binary(), "hog", "60"}, cg.procs_files("box"));
   auto ls1 = Child::spawn({load_binary(), "hog", "6"}, cg.procs_files("ls"));
   auto ls2 = Child::spawn({load_binary(), "hog", "6"}, cg.procs_files("ls"));
