@@ -190,20 +190,40 @@ Snapshot Collector::collect() {
       cs.run_ns = last;
       cs.urgent_events = v.urgent_events;
     }
+    // Forget removed cgroups (cgroup_rmdir deleted their entries): the map
+    // would otherwise grow with every cgroup that ever ran.
+    if (!sched.empty())
+      std::erase_if(last_run_ns_, [&](const auto& kv) { return !sched.count(kv.first); });
 
+    std::unordered_set<uint64_t> unknown;  // ids of aggressor pairs not in the index
     for (auto& [victim, by] : programs_->read_aggressors()) {
       auto vpath = cpu_idx_ ? cpu_idx_->path_of(victim) : std::nullopt;
-      if (!vpath) continue;
+      if (!vpath) {
+        unknown.insert(victim);
+        continue;
+      }
       std::vector<AggressorCount> list;
       for (auto& [aggr, n] : by) {
         auto apath = aggr ? cpu_idx_->path_of(aggr) : std::optional<std::string>("(idle)");
-        if (!apath) continue;
+        if (!apath) {
+          unknown.insert(aggr);
+          continue;
+        }
         list.push_back({*apath, aggr ? classify(*apath) : "idle", n});
       }
       std::sort(list.begin(), list.end(),
                 [](auto& a, auto& b) { return a.count > b.count; });
       if (list.size() > 3) list.resize(3);
       s.cgroups[*vpath].top_aggressors = std::move(list);
+    }
+    // Pairs of removed cgroups: cgroup_rmdir cannot find them by one id, so
+    // they go when an id is missing from two index scans in a row (a cgroup
+    // made after this scan is in the next one).
+    if (cpu_idx_) {
+      programs_->gc_aggr([&](uint64_t id) {
+        return !(unknown.count(id) && aggr_unknown_.count(id));
+      });
+      aggr_unknown_ = std::move(unknown);
     }
 
     std::unordered_map<uint64_t, colo_cg_mem> mem;

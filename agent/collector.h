@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/config.h"
@@ -88,6 +89,7 @@ class Collector {
   std::map<std::pair<uint64_t, uint32_t>, uint32_t> pushed_classes_;
   bool gc_done_ = false;
   std::unordered_map<uint64_t, uint64_t> last_run_ns_;  // by cpu-hierarchy cgroup id
+  std::unordered_set<uint64_t> aggr_unknown_;  // ids of colo_aggr missing at the last scan
 };
 
 }  // namespace colo

@@ -13,7 +13,6 @@
 #include "userspace/util/log.h"
 
 namespace colo {
-namespace {
 
 bool valid_host_port(const std::string& s) {
   auto colon = s.rfind(':');
@@ -22,8 +21,6 @@ bool valid_host_port(const std::string& s) {
   auto [p, ec] = std::from_chars(s.data() + colon + 1, s.data() + s.size(), port);
   return ec == std::errc() && p == s.data() + s.size() && port > 0 && port < 65536;
 }
-
-}  // namespace
 
 std::optional<uint64_t> parse_duration_ns(const std::string& s) {
   static const std::pair<const char*, uint64_t> units[] = {
@@ -36,7 +33,10 @@ std::optional<uint64_t> parse_duration_ns(const std::string& s) {
   std::from_chars(s.data(), s.data() + i, v);
   std::string unit = s.substr(i);
   for (auto& [name, mult] : units)
-    if (unit == name) return v * mult;
+    if (unit == name) {
+      if (v > UINT64_MAX / mult) return std::nullopt;  // would wrap around
+      return v * mult;
+    }
   return std::nullopt;
 }
 

@@ -113,6 +113,8 @@ std::string default_config_yaml();
 // Rates as tc writes them: "100mbit", "1gbit", "800kbit", "64bit" (bits/s,
 // decimal) or "12500kbps", "1mbps", "100bps" (bytes/s) -> bytes/s.
 std::optional<uint64_t> parse_rate_bytes_per_second(const std::string& s);
+// "HOST:PORT" (IPv6 hosts in brackets), port 1-65535.
+bool valid_host_port(const std::string& s);
 
 // "5ms", "1s", "250us", "2m", "100ns" -> ns. nullopt when malformed.
 std::optional<uint64_t> parse_duration_ns(const std::string& s);

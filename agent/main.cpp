@@ -71,7 +71,9 @@ int cmd_top(const std::string& socket, const std::string& output, bool once, dou
 
 int main(int argc, char** argv) {
   CLI::App app{"colo: colocation agent — BE work gets the idle cycles, LS never waits for it"};
-  app.require_subcommand(1);
+  // At most one; "none" is reported after parsing, so that an unknown word or
+  // flag is named instead of "a subcommand is required".
+  app.require_subcommand(0, 1);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "debug|info|warn|error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -80,7 +82,10 @@ int main(int argc, char** argv) {
   auto* agent = app.add_subcommand("agent", "Run the node agent in the foreground");
   agent->add_option("--config", ao.config_path, "YAML config file (default: built-in)")
       ->check(CLI::ExistingFile);
-  agent->add_option("--metrics-addr", ao.metrics_addr, "HOST:PORT for /metrics");
+  agent->add_option("--metrics-addr", ao.metrics_addr, "HOST:PORT for /metrics")
+      ->check([](const std::string& s) {
+        return colo::valid_host_port(s) ? std::string() : "expected HOST:PORT, got '" + s + "'";
+      });
   agent->add_option("--cgroup-root", ao.cgroup_root, "Where cgroup hierarchies are mounted");
   agent->add_option("--sysfs-root", ao.sysfs_root, "Root of sysfs for CPU topology");
   agent->add_option("--bpf-pin-dir", ao.bpf_pin_dir, "Directory for pinned maps (bpffs)");
@@ -139,6 +144,11 @@ int main(int argc, char** argv) {
   cleanup->add_option("--bpf-pin-dir", pin_dir, "Directory of the pinned maps");
 
   CLI11_PARSE(app, argc, argv);
+  if (app.get_subcommands().empty()) {
+    std::cerr << "colo: a subcommand is required (agent, validate, config, status, top, exec, "
+                 "disable, enable, bpf)\nRun with --help for more information.\n";
+    return 2;
+  }
   colo::LogLevel lvl;
   if (colo::parse_log_level(log_level, &lvl)) colo::set_log_level(lvl);
 

@@ -7,11 +7,11 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config git clang llvm libbpf-dev bpftool libelf-dev
             zlib1g-dev prometheus-cpp-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
             libcpp-httplib-dev libgtest-dev libnl-route-3-dev)
+# libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for clang 14 (tests/fuzz);
+# libcap2-bin: capsh (the capabilities test).
 TEST_PKGS=(stress-ng rt-tests libbpf-tools iproute2 linux-perf prometheus tmux curl procps
-           systemd openssl)
+           systemd openssl libclang-rt-14-dev libcap2-bin)
 
-# npm (dashboard schema check): Debian's, unless a node with npm is installed already.
-command -v npm >/dev/null || TEST_PKGS+=(npm)
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-build}" == test ]] && want+=("${TEST_PKGS[@]}")

@@ -12,7 +12,9 @@ colo=${1:?usage: manifests_test.sh COLO_BINARY}
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-command -v kubectl >/dev/null || { echo "manifests_test: kubectl not found" >&2; exit 1; }
+# kubectl is not a Debian package (bookworm has none): without it the test is
+# skipped (ctest shows it as skipped, not passed).
+command -v kubectl >/dev/null || { echo "manifests_test: kubectl not found: skipped" >&2; exit 77; }
 command -v node >/dev/null || { echo "manifests_test: node not found (apt: nodejs npm)" >&2; exit 1; }
 # The schema packages, exactly as locked (node_modules is not committed).
 if ! (cd "$here" && npm ls --silent >/dev/null 2>&1); then

@@ -561,6 +561,16 @@ size_t Programs::gc_net(const std::function<bool(uint64_t)>& live) {
                               [](const colo_net_key& k) { return k.cgid; });
 }
 
+size_t Programs::gc_aggr(const std::function<bool(uint64_t)>& live) {
+  int fd = bpf_map__fd(impl_->sched->maps.colo_aggr);
+  std::vector<colo_aggr_key> dead;
+  for_each_key<colo_aggr_key>(fd, [&](const colo_aggr_key& k) {
+    if (!live(k.victim_cgid) || (k.aggressor_cgid && !live(k.aggressor_cgid))) dead.push_back(k);
+  });
+  for (auto& k : dead) bpf_map_delete_elem(fd, &k);
+  return dead.size();
+}
+
 void Programs::set_urgent(uint64_t threshold_ns, uint64_t interval_ns) {
   impl_->sched->data->urgent_threshold_ns = threshold_ns;
   impl_->sched->data->urgent_interval_ns = interval_ns;

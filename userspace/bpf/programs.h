@@ -91,6 +91,8 @@ class Programs {
   size_t gc_sched(const std::function<bool(uint64_t)>& live);
   size_t gc_mem(const std::function<bool(uint64_t)>& live);
   size_t gc_net(const std::function<bool(uint64_t)>& live);
+  // Aggressor pairs whose victim or aggressor is not live (0, idle, always is).
+  size_t gc_aggr(const std::function<bool(uint64_t)>& live);
 
   void set_urgent(uint64_t threshold_ns, uint64_t interval_ns);
 

@@ -415,12 +415,18 @@ std::optional<double> BigBox::cpu_quota_cores() const {
     if (!v) return std::nullopt;
     auto f = split(*v, ' ');
     if (f.size() != 2 || f[0] == "max") return std::nullopt;
-    return std::strtod(std::string(f[0]).c_str(), nullptr) /
-           std::strtod(std::string(f[1]).c_str(), nullptr);
+    // Whole numbers only: junk must not read as a quota of 0 or NaN cores.
+    int64_t q = 0, p = 0;
+    auto rq = std::from_chars(f[0].data(), f[0].data() + f[0].size(), q);
+    auto rp = std::from_chars(f[1].data(), f[1].data() + f[1].size(), p);
+    if (rq.ec != std::errc() || rq.ptr != f[0].data() + f[0].size() || rp.ec != std::errc() ||
+        rp.ptr != f[1].data() + f[1].size() || q <= 0 || p <= 0)
+      return std::nullopt;
+    return static_cast<double>(q) / p;
   }
   auto q = read_int(cpu_dir_ + "/cpu.cfs_quota_us");
   auto p = read_int(cpu_dir_ + "/cpu.cfs_period_us");
-  if (!q || !p || *q < 0 || *p <= 0) return std::nullopt;
+  if (!q || !p || *q <= 0 || *p <= 0) return std::nullopt;
   return static_cast<double>(*q) / *p;
 }
 

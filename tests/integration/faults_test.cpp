@@ -1,0 +1,374 @@
+// Faults colo survives, with the real agent, programs and cgroups:
+//  - SIGKILL in the middle of shrinking the box (an LS burst): the box keeps
+//    its last limits (never unlimited) and a restarted agent adopts the box
+//    and the pinned maps;
+//  - cgroup churn (hundreds of cgroups created and removed per second, so
+//    cgroups vanish between two reads): no crash, the removed cgroups' map
+//    entries and metric series go away, fds and RSS do not grow, and the log
+//    does not grow per event;
+//  - bpffs not mounted: the agent mounts it (in a private mount namespace).
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "support/privileged.h"
+#include "userspace/util/fs.h"
+
+namespace colo::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secs_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// The agent as a child we may SIGKILL and start again with the same pin
+// directory, socket and port (AgentProcess picks new ones each time).
+class RawAgent {
+ public:
+  RawAgent(const std::string& dir, const std::string& pin_dir, int port)
+      : dir_(dir), pin_dir_(pin_dir), port_(port) {}
+  ~RawAgent() { stop(); }
+  bool start(const std::string& config_yaml) {
+    std::ofstream(dir_ + "/config.yaml") << config_yaml;
+    log_ = dir_ + "/agent-" + std::to_string(++starts_) + ".log";
+    child_ = Child::spawn({COLO_BINARY, "agent", "--config", dir_ + "/config.yaml",
+                           "--metrics-addr", "127.0.0.1:" + std::to_string(port_), "--socket",
+                           dir_ + "/colo.sock", "--bpf-pin-dir", pin_dir_},
+                          {}, log_);
+    return child_ != nullptr;
+  }
+  bool wait_ready(int timeout_ms = 20000) {
+    for (int t = 0; t < timeout_ms; t += 100) {
+      if (!child_ || !child_->running()) return false;
+      std::string out;
+      if (run_cmd({"curl", "-sf", "--max-time", "2", url("/readyz")}, &out, 5000) == 0) return true;
+      sleep_ms(100);
+    }
+    return false;
+  }
+  std::vector<Sample> scrape() {
+    std::string out;
+    if (run_cmd({"curl", "-sf", "--max-time", "5", url("/metrics")}, &out, 10000) != 0) return {};
+    return parse_prometheus(out);
+  }
+  void sigkill() {
+    if (!child_) return;
+    child_->kill(SIGKILL);
+    child_->wait(5000);
+    child_.reset();
+  }
+  void stop() {
+    if (!child_) return;
+    ::kill(child_->pid(), SIGTERM);
+    child_->wait(10000);
+    child_.reset();
+  }
+  pid_t pid() const { return child_ ? child_->pid() : -1; }
+  bool running() { return child_ && child_->running(); }
+  std::string log() const { return read_file(log_).value_or(""); }
+
+ private:
+  std::string url(const std::string& p) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + p;
+  }
+  std::string dir_, pin_dir_, log_;
+  int port_;
+  int starts_ = 0;
+  std::unique_ptr<Child> child_;
+};
+
+// A private directory and pin directory, removed at the end.
+struct Scratch {
+  std::string name = unique_name("colo-fault");
+  std::string dir = "/tmp/" + name;
+  std::string pins = "/sys/fs/bpf/" + name;
+  Scratch() { mkdir(dir.c_str(), 0700); }
+  ~Scratch() {
+    std::string out;
+    run_cmd({COLO_BINARY, "bpf", "cleanup", "--bpf-pin-dir", pins}, &out);
+    run_cmd({"rm", "-rf", dir}, &out);
+  }
+};
+
+// The id of a pinned map (bpftool), or -1.
+long map_id(const std::string& pinned) {
+  std::string out;
+  if (run_cmd({"bpftool", "-j", "map", "show", "pinned", pinned}, &out) != 0) return -1;
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  return j.is_object() && j.contains("id") ? j["id"].get<long>() : -1;
+}
+
+// Entries of a pinned hash map (bpftool), or -1.
+long map_entries(const std::string& pinned) {
+  std::string out;
+  if (run_cmd({"bpftool", "-j", "map", "dump", "pinned", pinned}, &out) != 0) return -1;
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  return j.is_array() ? static_cast<long>(j.size()) : -1;
+}
+
+// Aggressor pairs (colo_aggr) naming a cgroup that has no colo_cg_sched entry,
+// i.e. a removed one; -1 if the maps cannot be read.
+long stale_aggr_pairs(const std::string& pins) {
+  std::string a, b;
+  if (run_cmd({"bpftool", "-j", "map", "dump", "pinned", pins + "/colo_cg_sched"}, &a) != 0 ||
+      run_cmd({"bpftool", "-j", "map", "dump", "pinned", pins + "/colo_aggr"}, &b) != 0)
+    return -1;
+  auto sched = nlohmann::json::parse(a, nullptr, false);
+  auto aggr = nlohmann::json::parse(b, nullptr, false);
+  if (!sched.is_array() || !aggr.is_array()) return -1;
+  std::set<uint64_t> live;
+  for (auto& e : sched) live.insert(e["formatted"]["key"].get<uint64_t>());
+  long n = 0;
+  for (auto& e : aggr) {
+    auto& k = e["formatted"]["key"];
+    uint64_t v = k["victim_cgid"].get<uint64_t>(), g = k["aggressor_cgid"].get<uint64_t>();
+    if (!live.count(v) || (g && !live.count(g))) n++;
+  }
+  return n;
+}
+
+long fd_count(pid_t pid) {
+  long n = 0;
+  DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  if (!d) return -1;
+  while (readdir(d)) n++;
+  closedir(d);
+  return n - 2;
+}
+
+long rss_kib(pid_t pid) {
+  auto s = read_file("/proc/" + std::to_string(pid) + "/status").value_or("");
+  auto p = s.find("VmRSS:");
+  return p == std::string::npos ? -1 : std::strtol(s.c_str() + p + 6, nullptr, 10);
+}
+
+std::string box_config(const TestCgroups& cg) {
+  std::ostringstream c;
+  c << "agent:\n  collect_interval: 100ms\n"
+    << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n"
+    << "  bigbox_create: false\n"
+    << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n"
+    << "network:\n  interfaces: []\n"
+    << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.4\n    memory: 512Mi\n"
+    << "  smoothing:\n    peak_window: 0s\n    grow_time_constant: 0s\n"
+    << "controller:\n  tick: 100ms\n  hold: 300ms\n  step: 0.10\n  floor: 0.20\n"
+    << "eviction:\n  enabled: false\n";
+  return c.str();
+}
+
+TEST(Faults, SigkillWhileShrinkingKeepsTheBoxLimitedAndARestartAdoptsIt) {
+  COLO_REQUIRE_ROOT();
+  TestCgroups cg;
+  cg.create("box");
+  cg.create("ls");
+  Scratch s;
+  const std::string quota_file = cg.cpu_dir("box") + "/cpu.cfs_quota_us";
+  const std::string limit_file = cg.mem_dir("box") + "/memory.limit_in_bytes";
+  // The box as a previous agent left it: its full allowance (1.4 cores, 512 MiB). The
+  // agent adopts that, and an LS burst (ours; on a shared machine other work
+  // counts as LS too) makes it cut: SIGKILL the moment the cut lands.
+  const int64_t grown = 140000;
+  ASSERT_EQ(write_file(cg.cpu_dir("box") + "/cpu.cfs_period_us", "100000"), 0);
+  ASSERT_EQ(write_file(quota_file, std::to_string(grown)), 0);
+  ASSERT_EQ(write_file(limit_file, std::to_string(512ll << 20)), 0);
+  auto be = Child::spawn({load_binary(), "hog", "60"}, cg.procs_files("box"));
+  auto ls1 = Child::spawn({load_binary(), "hog", "6"}, cg.procs_files("ls"));
+  auto ls2 = Child::spawn({load_binary(), "hog", "6"}, cg.procs_files("ls"));
+  ASSERT_TRUE(be && ls1 && ls2);
+  RawAgent agent(s.dir, s.pins, free_port());
+  ASSERT_TRUE(agent.start(box_config(cg)));
+  auto t = Clock::now();
+  int64_t seen = grown;
+  while (secs_since(t) < 10 && agent.running()) {
+    seen = read_int(quota_file).value_or(-1);
+    if (seen != grown) break;
+  }
+  agent.sigkill();
+  ASSERT_NE(seen, grown) << "the box was not cut during the LS burst";
+  std::cout << "SIGKILL with the quota at " << seen << " us (adopted: " << grown << ")\n";
+
+  // Orphaned box: limited, as last written, and stays so.
+  for (int i = 0; i < 10; i++) {
+    auto q = read_int(quota_file);
+    ASSERT_TRUE(q);
+    EXPECT_GT(*q, 0) << "never unlimited";
+    EXPECT_LE(*q, grown) << "within its last limits";
+    auto lim = read_int(limit_file);
+    EXPECT_TRUE(lim && *lim > 0 && *lim <= 512ll << 20) << "memory stays limited: " << *lim;
+    sleep_ms(50);
+  }
+  auto procs = read_file(cg.cpu_dir("box") + "/cgroup.procs").value_or("");
+  EXPECT_NE(procs.find(std::to_string(be->pid())), std::string::npos) << "BE stays in the box";
+  const int64_t orphan_quota = read_int(quota_file).value_or(-1);
+  const long sched_map = map_id(s.pins + "/colo_cg_sched");
+  ASSERT_GT(sched_map, 0) << "the maps stay pinned";
+
+  // Restart with the same pin directory: the same maps, the box's limits
+  // adopted (never unlimited, never above the last limits meanwhile).
+  ASSERT_TRUE(agent.start(box_config(cg)));
+  t = Clock::now();
+  int64_t lo = orphan_quota, hi = orphan_quota;
+  bool ready = false;
+  while (secs_since(t) < 20 && !ready) {
+    for (int i = 0; i < 50; i++) {
+      int64_t q = read_int(quota_file).value_or(-1);
+      lo = std::min(lo, q);
+      hi = std::max(hi, q);
+    }
+    ready = agent.wait_ready(100);
+  }
+  ASSERT_TRUE(ready) << agent.log();
+  EXPECT_GT(lo, 0) << "never unlimited while the agent restarts";
+  EXPECT_LE(hi, grown) << "never above the last limits";
+  EXPECT_EQ(map_id(s.pins + "/colo_cg_sched"), sched_map) << "the pinned map was adopted";
+  auto q0 = metric(agent.scrape(), "colo_bigbox_cpu_quota_cores");
+  ASSERT_TRUE(q0);
+  EXPECT_GT(*q0, 0);
+  EXPECT_LE(*q0, orphan_quota / 100000.0 + 0.15)
+      << "continues from the box's quota (" << orphan_quota << " us), not a full one";
+  // Control goes on: the metric follows the file, which stays limited.
+  for (int i = 0; i < 20; i++) {
+    EXPECT_GT(read_int(quota_file).value_or(-1), 0) << "never unlimited";
+    sleep_ms(100);
+  }
+  auto q1 = metric(agent.scrape(), "colo_bigbox_cpu_quota_cores");
+  EXPECT_NEAR(q1.value_or(-1), read_int(quota_file).value_or(0) / 100000.0, 0.15);
+  agent.stop();
+  EXPECT_GT(read_int(quota_file).value_or(-1), 0) << "the safe state is limited too";
+}
+
+// Creates and removes cgroups in the cpu, memory and unified hierarchies as
+// fast as it can for `seconds`, running a short task in every tenth so the
+// kernel side sees them. Returns how many were created.
+long churn(TestCgroups& cg, double seconds) {
+  const std::vector<std::string> roots = {cg.cpu_dir("churn"), cg.mem_dir("churn"),
+                                          cg.v2_dir("churn")};
+  long n = 0;
+  auto t = Clock::now();
+  while (secs_since(t) < seconds) {
+    std::vector<std::string> made;
+    for (int k = 0; k < 20; k++, n++) {
+      std::string leaf = "/c" + std::to_string(n);
+      for (auto& r : roots)
+        if (mkdir((r + leaf).c_str(), 0755) == 0) made.push_back(r + leaf);
+      if (n % 10 == 0) {
+        std::vector<std::string> files;
+        for (auto& r : roots) files.push_back(r + leaf + "/cgroup.procs");
+        auto c = Child::spawn({"true"}, files);
+        if (c) c->wait(5000);
+      }
+    }
+    for (auto& d : made)
+      for (int tries = 0; tries < 100 && rmdir(d.c_str()) != 0 && errno == EBUSY; tries++)
+        sleep_ms(5);
+  }
+  return n;
+}
+
+size_t series(const std::vector<Sample>& s, const std::string& cgroup_substr) {
+  size_t n = 0;
+  for (auto& x : s) {
+    auto it = x.labels.find("cgroup");
+    if (it != x.labels.end() && it->second.find(cgroup_substr) != std::string::npos) n++;
+  }
+  return n;
+}
+
+TEST(Faults, CgroupChurnLeavesNoTrace) {
+  COLO_REQUIRE_ROOT();
+  const char* env = getenv("COLO_CHURN_SECONDS");
+  const double seconds = env ? std::atof(env) : 20;
+  TestCgroups cg;
+  cg.create("churn");
+  cg.create("steady");
+  Scratch s;
+  RawAgent agent(s.dir, s.pins, free_port());
+  ASSERT_TRUE(agent.start("agent:\n  collect_interval: 100ms\ncgroup:\n  manage_bigbox: false\n"
+                          "network:\n  interfaces: []\n"));
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  auto steady = Child::spawn({load_binary(), "hog", "600"}, cg.procs_files("steady"));
+  ASSERT_TRUE(steady);
+  sleep_ms(2000);
+  const pid_t pid = agent.pid();
+  const long fds0 = fd_count(pid), rss0 = rss_kib(pid);
+  const long sched0 = map_entries(s.pins + "/colo_cg_sched");
+  const long mem0 = map_entries(s.pins + "/colo_cg_mem");
+  const size_t log0 = agent.log().size();
+  auto m0 = agent.scrape();
+  const double tracked0 = metric(m0, "colo_tracked_cgroups").value_or(-1);
+  ASSERT_GT(series(m0, cg.name() + "/steady"), 0u) << "a steady test cgroup is reported";
+
+  long made = churn(cg, seconds);
+  ASSERT_TRUE(agent.running()) << "the agent survived: " << agent.log();
+  std::cout << "churn: " << made << " cgroups created and removed in " << seconds << " s ("
+            << made / seconds << "/s) in 3 hierarchies\n";
+  EXPECT_GT(made / seconds, 100) << "hundreds per second";
+
+  // Back to the baseline once the removals are collected.
+  auto t = Clock::now();
+  std::vector<Sample> m;
+  long sched = -1, mem = -1, stale = -1;
+  while (secs_since(t) < 10) {
+    m = agent.scrape();
+    sched = map_entries(s.pins + "/colo_cg_sched");
+    mem = map_entries(s.pins + "/colo_cg_mem");
+    stale = stale_aggr_pairs(s.pins);
+    if (series(m, cg.name() + "/churn/") == 0 && sched <= sched0 + 10 && mem <= mem0 + 10 &&
+        stale <= 5)
+      break;
+    sleep_ms(200);
+  }
+  // Pairs of removed cgroups are dropped (a few may be seconds old).
+  EXPECT_LE(stale, 5) << "colo_aggr pairs of removed cgroups";
+  EXPECT_GE(stale, 0);
+  EXPECT_EQ(series(m, cg.name() + "/churn/"), 0u) << "no series of removed cgroups";
+  EXPECT_GT(series(m, cg.name() + "/steady"), 0u) << "the steady cgroup is still reported";
+  // Other tests on the machine may add or remove a few cgroups meanwhile.
+  EXPECT_LE(metric(m, "colo_tracked_cgroups").value_or(1e9), tracked0 + 10);
+  EXPECT_LE(sched, sched0 + 10) << "sched map entries back to baseline (" << sched0 << ")";
+  EXPECT_LE(mem, mem0 + 10) << "memory map entries back to baseline (" << mem0 << ")";
+  const long fds1 = fd_count(pid), rss1 = rss_kib(pid);
+  std::cout << "fds " << fds0 << " -> " << fds1 << ", RSS " << rss0 << " -> " << rss1
+            << " KiB, sched entries " << sched0 << " -> " << sched << ", mem entries " << mem0
+            << " -> " << mem << ", stale aggressor pairs " << stale << "\n";
+  EXPECT_LE(fds1, fds0 + 2) << "no fd leak";
+  EXPECT_LE(rss1, rss0 + 16 * 1024) << "RSS does not grow with churn";
+  const std::string log = agent.log().substr(log0);
+  EXPECT_LT(std::count(log.begin(), log.end(), '\n'), 30) << "not logged per event:\n"
+                                                          << log.substr(0, 4000);
+  EXPECT_EQ(metric(m, "colo_bpf_events_lost_total").value_or(0), 0);
+}
+
+TEST(Faults, BpffsNotMountedIsMountedByTheAgent) {
+  COLO_REQUIRE_ROOT();
+  // A private mount namespace without bpffs at /sys/fs/bpf; the host's mount
+  // is not touched.
+  AgentProcess agent("agent:\n  collect_interval: 100ms\ncgroup:\n  manage_bigbox: false\n"
+                     "network:\n  interfaces: []\n",
+                     {},
+                     {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+                      "umount -l /sys/fs/bpf && ! mountpoint -q /sys/fs/bpf && exec \"$0\" \"$@\""});
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  EXPECT_NE(agent.log().find("mounted bpffs at /sys/fs/bpf"), std::string::npos) << agent.log();
+  auto m = agent.scrape();
+  EXPECT_EQ(metric(m, "colo_bpf_attached").value_or(0), 1) << agent.log();
+  EXPECT_GT(metric(m, "colo_tracked_cgroups").value_or(0), 0);
+  EXPECT_EQ(agent.stop(), 0);
+}
+
+}  // namespace
+}  // namespace colo::test
