@@ -177,6 +177,14 @@ function nodeDashboard() {
   L.add(timeseries('Egress packets by class', 'pps', [
     target('A', `sum by (class) (rate(colo_cgroup_network_transmit_packets_total{${c}}[$__rate_interval]))`, '{{class}}'),
   ], { description: 'Packets sent, by class.', min: 0 }), 12, 8);
+  L.add(timeseries('BE egress limit vs sent, by interface', 'Bps', [
+    target('A', `colo_bigbox_egress_limit_bytes_per_second{${n}}`, 'BE limit on {{interface}}'),
+    target('B', `sum by (interface) (rate(colo_cgroup_network_transmit_bytes_total{${n}, class="be"}[$__rate_interval]))`, 'BE sent on {{interface}}'),
+    target('C', `sum by (interface) (rate(colo_cgroup_network_transmit_bytes_total{${n}, class="ls"}[$__rate_interval]))`, 'LS sent on {{interface}}'),
+  ], { description: 'The big box\'s egress limit on each limited interface (network.limit: the high bound while LS is quiet, the low bound while LS egress is above ls_watermark) beside what BE and LS actually sent there. LS is never shaped; BE stays at or below its limit. No limit line: limiting is off on that interface.', min: 0 }), 12, 8);
+  L.add(timeseries('BE egress drops, by interface and reason', 'pps', [
+    target('A', `sum by (interface, reason) (rate(colo_cgroup_network_transmit_dropped_packets_total{${n}}[$__rate_interval])) > 0`, '{{reason}} on {{interface}}'),
+  ], { description: `BE packets dropped at egress (egress_limit: BE sent faster than its limit and its queue in colo's HTB was full; TCP mostly slows down instead). ${RARE}`, min: 0 }), 12, 8);
   L.row('Evictions and reactions');
   L.add(timeseries('Evictions by reason', 'short', [
     target('A', `sum by (reason) (increase(colo_evictions_total{${n}}[$__rate_interval])) > 0`, '{{reason}}'),
@@ -228,6 +236,13 @@ function fleetDashboard() {
   L.add(timeseries('LS preempted by BE, per node', 'ops', [
     target('A', `sum by (instance) (rate(colo_cgroup_preemptions_total{${f}, class="ls", by_class="be"}[$__rate_interval]))`, '{{instance}}'),
   ], { description: 'Should stay near zero: BE runs with minimum weight.', min: 0 }), 12, 8);
+  L.row('Egress');
+  L.add(timeseries('BE egress limit per node', 'Bps', [
+    target('A', `colo_bigbox_egress_limit_bytes_per_second{${f}}`, '{{instance}} {{interface}}'),
+  ], { description: 'The big box\'s egress limit on each limited interface of each node: a line at the low bound (network.limit.low) marks a node whose LS egress is above its watermark.', min: 0 }), 12, 8);
+  L.add(timeseries('BE egress drops per node', 'pps', [
+    target('A', `sum by (instance, interface) (rate(colo_cgroup_network_transmit_dropped_packets_total{${f}}[$__rate_interval])) > 0`, '{{instance}} {{interface}}'),
+  ], { description: `BE packets dropped because BE sent faster than its egress limit. ${RARE}`, min: 0 }), 12, 8);
   L.row('Evictions and agents');
   L.add(timeseries('Evictions per node', 'short', [
     target('A', `sum by (instance, reason) (increase(colo_evictions_total{${f}}[$__rate_interval])) > 0`, '{{instance}} {{reason}}'),

@@ -156,8 +156,11 @@ TEST(DashboardsLive, EveryPanelQueryIsAcceptedAndReturnsData) {
   cfg << "agent:\n  collect_interval: 250ms\n"
       << "metrics:\n  cgroup_histograms: [" << cg.cpu_rel("ls") << "]\n"
       << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n  bigbox_create: false\n"
-      << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n"
-      << "network:\n  interfaces: [lo]\n"
+      << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n    unified: "
+      << cg.v2_rel("box") << "\n"
+      // Egress accounted and BE limited on lo (HTB in the test's namespace).
+      << "network:\n  interfaces: [lo]\n  limit:\n    enabled: true\n"
+      << "    high: 100mbit\n    low: 10mbit\n    ls_watermark: 50mbit\n"
       << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.0\n    memory: 256Mi\n"
       << "controller:\n  tick: 100ms\n"
       << "eviction:\n  enabled: false\n";
@@ -178,8 +181,9 @@ TEST(DashboardsLive, EveryPanelQueryIsAcceptedAndReturnsData) {
   Prometheus prom(ns, agent.port(), rules);
   ASSERT_TRUE(prom.wait_ready(30000)) << prom.log();
 
-  // Load: BE spins in the box, LS wakes up often, sends on lo and fills the
-  // page cache in a tight memory cgroup (reclaim).
+  // Load: BE spins in the box and sends on lo (through colo's HTB), LS wakes
+  // up often, sends on lo and fills the page cache in a tight memory cgroup
+  // (reclaim).
   auto be = Child::spawn({load_binary(), "hog", "60"}, cg.procs_files("box"));
   auto ls = Child::spawn({load_binary(), "waker", "2000", "300", "60"}, cg.procs_files("ls"));
   ASSERT_TRUE(be && ls);
@@ -187,14 +191,19 @@ TEST(DashboardsLive, EveryPanelQueryIsAcceptedAndReturnsData) {
   for (auto& a : std::vector<std::string>{load_binary(), "udp", "5556", "2000", "500"})
     udp.push_back(a);
   auto tx = Child::spawn(udp, {cg.v2_dir("ls") + "/cgroup.procs"});
+  std::vector<std::string> be_udp = ns.exec_prefix();
+  for (auto& a : std::vector<std::string>{load_binary(), "udp", "5557", "2000", "500"})
+    be_udp.push_back(a);
+  auto be_tx = Child::spawn(be_udp, cg.procs_files("box"));
   std::string pagefile = "/var/tmp/" + unique_name("colo-pagecache");
   struct Unlink {
     std::string path;
     ~Unlink() { unlink(path.c_str()); }
   } remove_pagefile{pagefile};
   auto pc = Child::spawn({load_binary(), "pagecache", pagefile, "96"}, cg.procs_files("tight"));
-  ASSERT_TRUE(tx && pc);
+  ASSERT_TRUE(tx && be_tx && pc);
   ASSERT_TRUE(tx->wait(30000));
+  ASSERT_TRUE(be_tx->wait(30000));
   ASSERT_TRUE(pc->wait(120000));
 
   // Enough scrapes for every rate over $__rate_interval (4 s).
@@ -207,6 +216,16 @@ TEST(DashboardsLive, EveryPanelQueryIsAcceptedAndReturnsData) {
         std::stod(r["data"]["result"][0]["value"][1].get<std::string>()) >= 8)
       break;
     sleep_ms(500);
+  }
+
+  // The egress panels have something to show: the box's limit on lo (the
+  // high bound: LS sends far below the watermark) and BE bytes sent from the box.
+  {
+    auto s = agent.scrape();
+    EXPECT_EQ(metric(s, "colo_bigbox_egress_limit_bytes_per_second", {{"interface", "lo"}}),
+              100e6 / 8);
+    EXPECT_GE(metric(s, "colo_cgroup_network_transmit_bytes_total",
+                     {{"class", "be"}, {"interface", "lo"}}).value_or(0), 2000 * 500.0);
   }
 
   auto queries = dashboard_queries();
