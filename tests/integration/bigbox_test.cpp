@@ -33,8 +33,9 @@ TEST(BigBoxReal, ExecRunsTheJobInTheBox) {
                     "cat /proc/self/cgroup /proc/self/oom_score_adj; exit 7"},
                    &out);
   EXPECT_EQ(rc, 7) << "the job's exit code is colo exec's: " << out;
-  EXPECT_NE(out.find(":cpu:" + cg.cpu_rel("box") + "\n"), std::string::npos) << out;
-  EXPECT_NE(out.find(":memory:" + cg.mem_rel("box") + "\n"), std::string::npos) << out;
+  // In its own job cgroup below the box (exec-<pid of colo exec>).
+  EXPECT_NE(out.find(":cpu:" + cg.cpu_rel("box") + "/exec-"), std::string::npos) << out;
+  EXPECT_NE(out.find(":memory:" + cg.mem_rel("box") + "/exec-"), std::string::npos) << out;
   EXPECT_NE(out.find("\n1000\n"), std::string::npos) << "BE jobs are OOM-killed first: " << out;
   // A command that cannot run: a clear message, exit 127.
   rc = run_cmd({COLO_BINARY, "exec", "--config", cfg_path, "--", "/nonexistent/cmd"}, &out);
