@@ -217,9 +217,13 @@ TEST(KubernetesMode, KillFallbackStaysInsideTheBox) {
   auto tree = discover_pods(t.paths.pod_hierarchy);
   for (auto& p : tree.pods)
     if (p.uid == "9b8a7c6d-5e4f-4321-8fed-cba987654321")
-      for (auto& c : p.containers)
-        for (auto line : split(*read_file(t.paths.pod_hierarchy + c.rel_path + "/cgroup.procs"), '\n'))
+      for (auto& c : p.containers) {
+        // Kept alive: split() returns views into it.
+        const std::string procs =
+            read_file(t.paths.pod_hierarchy + c.rel_path + "/cgroup.procs").value_or("");
+        for (auto line : split(procs, '\n'))
           if (!trim(line).empty()) want.insert(std::atoi(std::string(line).c_str()));
+      }
   std::set<pid_t> got;
   for (auto& [pid, sig] : t.signals) {
     EXPECT_EQ(sig, SIGKILL);
