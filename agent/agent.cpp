@@ -385,7 +385,7 @@ int Agent::run() {
       return 1;
     }
     exporter_.set_label_resolver(
-        [k = k8s_.get()](const std::string& path) { return k->labels_for(path); });
+        [k = k8s_.get()](const std::string& path) { return k->metric_labels(path); });
     if (controller_) controller_->set_pod_eviction(k8s_.get());
     k8s_->start();
   }
@@ -446,13 +446,16 @@ int Agent::run() {
         programs_->poll_events(timeout_ms, [&](const colo_urgent_event& e) {
           urgent_total_++;
           if (controller_)
-            controller_->on_urgent(e.ts_ns, "LS task waited " +
-                                                std::to_string(e.latency_ns / 1000) + " us");
+            controller_->on_urgent(e.ts_ns,
+                                   "LS task waited " + std::to_string(e.latency_ns / 1000) +
+                                       " us after " + class_name(e.prev_cls),
+                                   e.prev_cls == COLO_CLASS_BE);
           std::lock_guard<std::mutex> l(events_mu_);
           recent_urgent_.push_back({{"cgroup_id", e.cgid},
                                     {"latency_seconds", e.latency_ns * kNs},
                                     {"pid", e.pid},
-                                    {"cpu", e.cpu}});
+                                    {"cpu", e.cpu},
+                                    {"after_class", class_name(e.prev_cls)}});
           if (recent_urgent_.size() > 20) recent_urgent_.pop_front();
         });
         now = mono();

@@ -129,8 +129,9 @@ void Controller::apply_locked(double cores, const std::string& trigger, uint64_t
   }
 }
 
-void Controller::on_urgent(uint64_t kernel_ts_ns, const std::string& why) {
+void Controller::on_urgent(uint64_t kernel_ts_ns, const std::string& why, bool be_in_way) {
   std::lock_guard<std::mutex> l(mu_);
+  if (!be_in_way) return;
   urgent_since_tick_++;
   if (!cfg_.cgroup.manage_bigbox) return;
   auto a = cpu_ctl_.clamp_now(why, clock_.now_mono());
@@ -145,33 +146,39 @@ void Controller::on_fast_sample(const ClassTimes& t) {
   if (prev_fast_ && t.mono_ns > prev_fast_->mono_ns) {
     double dt = (t.mono_ns - prev_fast_->mono_ns) * 1e-9;
     double demand = (grown_s(t.ls_ns, prev_fast_->ls_ns) + grown_s(t.system_ns, prev_fast_->system_ns)) / dt;
-    fast_ls_.push_back({prev_fast_->mono_ns, t.mono_ns, demand});
+    double be = grown_s(t.be_ns, prev_fast_->be_ns) / dt;
+    fast_ls_.push_back({prev_fast_->mono_ns, t.mono_ns, demand, be});
     const uint64_t window_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.controller.fast_window).count();
     while (fast_ls_.size() > 1 && t.mono_ns - fast_ls_.front().start_ns > window_ns)
       fast_ls_.pop_front();
     // LS (with system) demand over the last fast_window no longer fits beside
-    // the box's allowance on the node's CPUs: LS would wait for BE. Clamp now,
-    // not at the next tick. (The watermark is the slow path's business: the
-    // policy already keeps the target below it.)
-    double busy_s = 0, span_s = 0;
+    // the box's allowance on the node's CPUs, and BE is using them (the CPUs
+    // are saturated): LS would wait for BE. Cut now, not at the next tick, to
+    // what LS leaves. (The watermark is the slow path's business: the policy
+    // already keeps the target below it.) A burst of LS next to an idle box
+    // is no reason: nothing is in its way, and a cut would only slow BE later.
+    double busy_s = 0, be_s = 0, span_s = 0;
     for (auto& f : fast_ls_) {
       busy_s += f.cores * (f.end_ns - f.start_ns) * 1e-9;
+      be_s += f.be_cores * (f.end_ns - f.start_ns) * 1e-9;
       span_s += (f.end_ns - f.start_ns) * 1e-9;
     }
     const double avg = busy_s / span_s;
-    const double room = capacity_cores() - avg;
-    if (cfg_.cgroup.manage_bigbox && span_s * 2e9 >= window_ns && cpu_ctl_.allowance() > room &&
-        cpu_ctl_.allowance() > kMinBoxCores) {
+    const double usable = capacity_cores() * cfg_.controller.saturation;
+    const double room = usable - avg;
+    const bool saturated = avg + be_s / span_s >= usable;
+    if (cfg_.cgroup.manage_bigbox && span_s * 2e9 >= window_ns && saturated &&
+        cpu_ctl_.allowance() > room && cpu_ctl_.allowance() > kMinBoxCores) {
       // The signal: the start of the run of samples in which LS no longer fit.
       uint64_t since = fast_ls_.back().start_ns;
       for (auto it = fast_ls_.rbegin(); it != fast_ls_.rend(); ++it) {
-        if (cpu_ctl_.allowance() <= capacity_cores() - it->cores) break;
+        if (cpu_ctl_.allowance() <= usable - it->cores) break;
         since = it->start_ns;
       }
       auto a = cpu_ctl_.clamp_now("LS demand " + std::to_string(avg) + " cores leaves room for " +
                                       std::to_string(std::max(room, 0.0)),
-                                  clock_.now_mono());
+                                  clock_.now_mono(), room);
       if (a.changed) {
         apply_locked(a.amount, "ls_demand", since);
         decide_locked("clamp cpu quota to " + std::to_string(a.amount) + " cores", a.reason);
@@ -205,6 +212,8 @@ void Controller::tick(const ClassTimes& t) {
   // The first tick has no sample yet (its "stale" would cut an adopted box to
   // zero at every agent restart): the box keeps what it has until the next.
   const bool first_tick = !prev_tick_;
+  // What it has, but never unlimited: an unadopted box starts at the floor.
+  if (cfg_.cgroup.manage_bigbox && first_tick) apply_locked(cpu_ctl_.allowance(), "tick", 0);
   if (cfg_.cgroup.manage_bigbox && !first_tick) {
     auto a = cpu_ctl_.tick(enabled_ ? last_colocatable_.cpu_cores : 0, healthy, now);
     apply_locked(a.amount, "tick", 0);

@@ -49,7 +49,11 @@ class Controller : public prometheus::Collectable {
   Controller(const Config& cfg, BigBox box, Topology topo, const policy::Clock& clock);
 
   // Fast path. `kernel_ts_ns`: bpf_ktime_get_ns() of the event (CLOCK_MONOTONIC).
-  void on_urgent(uint64_t kernel_ts_ns, const std::string& why);
+  // An LS task waited longer than bpf.urgent_latency. Only a wait that ended
+  // with BE giving up the CPU (`be_in_way`) is BE's doing: it cuts the box
+  // and holds its growth; others (LS behind LS, a slow wake-up of an idle
+  // CPU, a VM's stolen time) are counted and left alone.
+  void on_urgent(uint64_t kernel_ts_ns, const std::string& why, bool be_in_way = true);
   // Fast path: called every few ms with fresh class times.
   void on_fast_sample(const ClassTimes& t);
   // Slow path.
@@ -121,6 +125,7 @@ class Controller : public prometheus::Collectable {
   struct FastSample {
     uint64_t start_ns, end_ns;  // CLOCK_MONOTONIC
     double cores;               // LS + system CPU over [start, end)
+    double be_cores;            // BE CPU over [start, end)
   };
   std::deque<FastSample> fast_ls_;
   uint64_t urgent_since_tick_ = 0;

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -106,6 +107,29 @@ void add_process_families(std::vector<MetricFamily>* out) {
 }
 
 }  // namespace
+
+void merge_same_labels(MetricFamily* f) {
+  std::map<std::vector<std::pair<std::string, std::string>>, size_t> seen;
+  std::vector<ClientMetric> kept;
+  for (auto& m : f->metric) {
+    std::vector<std::pair<std::string, std::string>> key;
+    for (auto& l : m.label) key.emplace_back(l.name, l.value);
+    std::sort(key.begin(), key.end());
+    auto [it, fresh] = seen.emplace(std::move(key), kept.size());
+    if (fresh) {
+      kept.push_back(std::move(m));
+      continue;
+    }
+    ClientMetric& into = kept[it->second];
+    into.counter.value += m.counter.value;
+    into.gauge.value += m.gauge.value;
+    into.histogram.sample_count += m.histogram.sample_count;
+    into.histogram.sample_sum += m.histogram.sample_sum;
+    for (size_t i = 0; i < into.histogram.bucket.size() && i < m.histogram.bucket.size(); i++)
+      into.histogram.bucket[i].cumulative_count += m.histogram.bucket[i].cumulative_count;
+  }
+  f->metric = std::move(kept);
+}
 
 std::vector<ClientMetric::Label> cgroup_labels(const std::string& path, const CgroupSignals& cs) {
   return {{"cgroup", path}, {"class", cs.cls}};
@@ -222,9 +246,18 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
 
   std::map<std::string, Hist> by_class = departed_;
   for (auto& [path, cs] : s->cgroups) {
-    auto labels = cgroup_labels(path, cs);
-    if (resolver)
-      for (auto& [k, v] : resolver(path)) labels.push_back({k, v});
+    std::vector<ClientMetric::Label> labels;
+    if (resolver) {
+      auto r = resolver(path);
+      if (!r) {
+        if (cs.has_sched) by_class[cs.cls].add(cs);
+        continue;
+      }
+      for (auto& [k, v] : *r) labels.push_back({k, v});
+      labels.push_back({"class", cs.cls});
+    } else {
+      labels = cgroup_labels(path, cs);
+    }
     if (cs.has_sched) {
       if (own_histogram(path))
         hist.metric.push_back(histogram_metric(labels, cs.rq_slots, cs.rq_count, cs.rq_sum_ns));
@@ -296,6 +329,8 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
     out.push_back(std::move(*f));
   for (auto& r : psi)
     for (auto& f : r) out.push_back(std::move(f));
+  if (resolver)
+    for (auto& f : out) merge_same_labels(&f);
   return out;
 }
 

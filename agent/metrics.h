@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ const std::vector<double>& runqueue_bucket_bounds();
 // another mode (Kubernetes: namespace/pod/container/qos_class) changes only this.
 std::vector<prometheus::ClientMetric::Label> cgroup_labels(const std::string& path,
                                                            const CgroupSignals& cs);
+// Sums the series of a family that carry the same labels (counters, gauges,
+// histograms with the same bounds), keeping the first one's place.
+void merge_same_labels(prometheus::MetricFamily* f);
 // The labels of a class-wide series (the run-queue histogram of the cgroups
 // without their own).
 std::vector<prometheus::ClientMetric::Label> class_labels(const std::string& cls);
@@ -45,10 +49,15 @@ class MetricsExporter : public prometheus::Collectable {
   void update(std::shared_ptr<const Snapshot> s);
   // Other sources of families rendered with ours (the controllers).
   void add_source(const prometheus::Collectable* c) { extra_.push_back(c); }
-  // Extra labels for a cgroup path (Kubernetes mode: namespace, pod,
-  // container, qos_class), appended to cgroup and class. Thread-safe callee.
-  using LabelResolver =
-      std::function<std::vector<std::pair<std::string, std::string>>(const std::string& path)>;
+  // Another identity for a cgroup's series (Kubernetes mode: namespace, pod,
+  // container, qos_class instead of the path of a pod's cgroup, which holds
+  // its uid and container id). The labels returned replace `cgroup` (class
+  // is always added); nullopt: no series of its own for now (a pod the
+  // kubelet has not listed yet; its waits still count in its class's
+  // histogram). Cgroups that get the same labels are summed into one series.
+  // Thread-safe callee.
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+  using LabelResolver = std::function<std::optional<Labels>(const std::string& path)>;
   void set_label_resolver(LabelResolver r);
   std::vector<prometheus::MetricFamily> Collect() const override;
   // The text format of everything (what /metrics serves).

@@ -227,7 +227,7 @@ static __always_inline __u64 take_runnable(__u32 pid)
 }
 
 static __always_inline void emit_urgent(__u64 cgid, __u64 lat, __u32 pid, __u32 cpu,
-					__u64 now, struct colo_cg_sched *st)
+					__u32 prev_cls, __u64 now, struct colo_cg_sched *st)
 {
 	struct colo_urgent_event *e;
 	__u64 *last;
@@ -250,6 +250,8 @@ static __always_inline void emit_urgent(__u64 cgid, __u64 lat, __u32 pid, __u32 
 	e->latency_ns = lat;
 	e->pid = pid;
 	e->cpu = cpu;
+	e->prev_cls = prev_cls;
+	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);
 	__sync_fetch_and_add(&st->urgent_events, 1);
 }
@@ -414,7 +416,8 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 			    lat >= urgent_threshold_ns) {
 				st = sched_stats(next_cgid);
 				if (st)
-					emit_urgent(next_cgid, lat, next_pid, cpu, now, st);
+					emit_urgent(next_cgid, lat, next_pid, cpu,
+						    prev_pid ? prev_cls : COLO_CLASS_IDLE, now, st);
 			}
 		}
 	}

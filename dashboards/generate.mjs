@@ -32,6 +32,10 @@ function queryVar(name, label, query, { multi = false } = {}) {
   return v;
 }
 
+// A cgroup's legend: its path on a bare host; namespace/pod container in
+// Kubernetes mode (where pods' series carry no path, only those labels).
+const WHO = '{{cgroup}}{{namespace}}{{pod}} {{container}}';
+
 function target(refId, expr, legendFormat, extra = {}) {
   return { datasource: DS, refId, expr, legendFormat, range: true, instant: false, ...extra };
 }
@@ -146,7 +150,7 @@ function nodeDashboard() {
     target('B', `histogram_quantile(0.5, sum by (class, le) (rate(colo_cgroup_runqueue_latency_seconds_bucket{${c}}[$__rate_interval])))`, 'p50 {{class}}'),
   ], { description: 'Quantiles from the power-of-two buckets (the true value lies within a factor of two below the bucket bound).', min: 0 }), 12, 8);
   L.add(timeseries('Worst LS cgroups, run-queue p99', 's', [
-    target('A', `topk(5, histogram_quantile(0.99, sum by (cgroup, le) (rate(colo_cgroup_runqueue_latency_seconds_bucket{${c}, class="ls"}[$__rate_interval]))))`, '{{cgroup}}'),
+    target('A', `topk(5, histogram_quantile(0.99, sum by (cgroup, namespace, pod, container, le) (rate(colo_cgroup_runqueue_latency_seconds_bucket{${c}, class="ls"}[$__rate_interval]))))`, WHO),
   ], { description: 'The five LS cgroups with the highest p99. Only cgroups with their own histogram (metrics.cgroup_histograms, metrics.max_cgroup_histograms) are named; the rest of the class is one series without a cgroup label.', min: 0 }), 12, 8);
   L.row('Interference');
   L.add(timeseries('Preemptions, by victim class and preemptor class', 'ops', [
@@ -156,7 +160,7 @@ function nodeDashboard() {
     target('A', `sum by (aggressor_class) (rate(colo_cgroup_smt_interference_seconds_total{${c}, class="ls"}[$__rate_interval]))`, 'beside {{aggressor_class}}'),
   ], { description: 'CPU time LS tasks ran while their SMT sibling ran BE or system work (zero on machines without SMT).', min: 0 }), 8, 8);
   L.add(timeseries('Urgent events', 'ops', [
-    target('A', `sum by (cgroup) (rate(colo_cgroup_urgent_events_total{${c}, class="ls"}[$__rate_interval]))`, '{{cgroup}}'),
+    target('A', `sum by (cgroup, namespace, pod, container) (rate(colo_cgroup_urgent_events_total{${c}, class="ls"}[$__rate_interval]))`, WHO),
   ], { description: 'An LS task waited longer than bpf.urgent_latency: the kernel tells the agent, which cuts the box at once.', min: 0 }), 8, 8);
   L.row('Memory and pressure');
   L.add(timeseries('Memory reclaim stall, by class', 'percentunit', [
@@ -168,11 +172,11 @@ function nodeDashboard() {
     target('C', `max by (class) (rate(colo_cgroup_pressure_io_waiting_seconds_total{${c}}[$__rate_interval]))`, 'io {{class}}'),
   ], { description: 'Share of wall time some task of the cgroup waited for CPU, memory or IO (kernel PSI).', min: 0 }), 8, 8);
   L.add(timeseries('OOM kills', 'short', [
-    target('A', `sum by (cgroup) (increase(colo_cgroup_oom_kills_total{${c}}[$__rate_interval])) > 0`, '{{cgroup}}'),
+    target('A', `sum by (cgroup, namespace, pod, container) (increase(colo_cgroup_oom_kills_total{${c}}[$__rate_interval])) > 0`, WHO),
   ], { description: `Tasks killed by the OOM killer, by the victim's memory cgroup. ${RARE}`, min: 0 }), 8, 8);
   L.row('Network');
   L.add(timeseries('Egress by cgroup', 'Bps', [
-    target('A', `topk(10, sum by (cgroup, interface) (rate(colo_cgroup_network_transmit_bytes_total{${c}}[$__rate_interval])))`, '{{cgroup}} on {{interface}}'),
+    target('A', `topk(10, sum by (cgroup, namespace, pod, container, interface) (rate(colo_cgroup_network_transmit_bytes_total{${c}}[$__rate_interval])))`, WHO + ' on {{interface}}'),
   ], { description: 'Bytes sent by each cgroup\'s sockets, counted at TC egress on the accounted interfaces.', min: 0 }), 12, 8);
   L.add(timeseries('Egress packets by class', 'pps', [
     target('A', `sum by (class) (rate(colo_cgroup_network_transmit_packets_total{${c}}[$__rate_interval]))`, '{{class}}'),
@@ -231,7 +235,7 @@ function fleetDashboard() {
   ], { description: 'What BE got on each node.', min: 0 }), 12, 8);
   L.row('LS health');
   L.add(timeseries('Worst LS run-queue p99 per node', 's', [
-    target('A', `max by (instance) (histogram_quantile(0.99, sum by (instance, cgroup, le) (rate(colo_cgroup_runqueue_latency_seconds_bucket{${f}, class="ls"}[$__rate_interval]))))`, '{{instance}}'),
+    target('A', `max by (instance) (histogram_quantile(0.99, sum by (instance, cgroup, namespace, pod, container, le) (rate(colo_cgroup_runqueue_latency_seconds_bucket{${f}, class="ls"}[$__rate_interval]))))`, '{{instance}}'),
   ], { description: 'The worst LS cgroup on each node (the LS-latency alert fires above 50 ms).', min: 0 }), 12, 8);
   L.add(timeseries('LS preempted by BE, per node', 'ops', [
     target('A', `sum by (instance) (rate(colo_cgroup_preemptions_total{${f}, class="ls", by_class="be"}[$__rate_interval]))`, '{{instance}}'),

@@ -50,6 +50,9 @@ class KubernetesMode : public PodEvictionHook {
   void stop();
 
   Labels labels_for(const std::string& rel_path) const { return pods_.labels_for(rel_path); }
+  std::optional<Labels> metric_labels(const std::string& rel_path) const {
+    return pods_.metric_labels(rel_path);
+  }
   const PodDirectory& pods() const { return pods_; }
   void set_colocatable(double cpu_cores, uint64_t memory_bytes);
   // A newly chosen node-group policy for the agent to apply, once.

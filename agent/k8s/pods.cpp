@@ -146,6 +146,14 @@ Labels PodDirectory::labels_for(const std::string& rel_path) const {
   return l;
 }
 
+std::optional<Labels> PodDirectory::metric_labels(const std::string& rel_path) const {
+  Labels l = labels_for(rel_path);
+  const bool pod_path = !l[3].second.empty();  // qos_class comes from the path
+  if (pod_path && l[1].second.empty()) return std::nullopt;
+  l.insert(l.begin(), {"cgroup", pod_path ? "" : rel_path});
+  return l;
+}
+
 std::optional<std::vector<PodInfo>> fetch_pods(const ApiClient& kubelet, std::string* err) {
   auto r = kubelet.request("GET", "");
   if (!r.ok()) {

@@ -54,6 +54,12 @@ class PodDirectory {
   // or a pod the kubelet has not listed yet; qos_class then comes from the
   // path). Always the same four names, in this order.
   Labels labels_for(const std::string& rel_path) const;
+  // The identity of a cgroup's metric series: a listed pod's cgroups by
+  // namespace/pod/container/qos_class with `cgroup` empty (the path holds the
+  // pod uid and container ids), other cgroups (system slices, the kubepods
+  // QoS levels) by their path with the pod labels empty; nullopt for a pod
+  // the kubelet has not listed yet. Always cgroup + the four names above.
+  std::optional<Labels> metric_labels(const std::string& rel_path) const;
 
  private:
   mutable std::mutex mu_;

@@ -23,16 +23,20 @@ Allowance BoxController::result(double before, std::string reason) const {
   return a;
 }
 
-Allowance BoxController::clamp_now(const std::string& why, MonoTime now) {
+Allowance BoxController::clamp_now(const std::string& why, MonoTime now, double to) {
   const double before = allowance();
   const double floor = cfg_.floor * target_;
   disturbed_ = now;
-  if (before <= floor) {
+  const double cut = std::max(floor, std::isfinite(to) ? to : 0.0);
+  if (before <= cut + 0.01 * std::max(target_, 1.0)) {  // within 1%: no news
     allowance_ = before;
     return result(before, fmt("clamp (%s): already at %.2f %s, floor %.2f", why.c_str(), before,
                               unit_.c_str(), floor));
   }
-  allowance_ = floor;
+  allowance_ = cut;
+  if (cut > floor)
+    return result(before, fmt("clamp (%s): %.2f -> %.2f %s", why.c_str(), before, cut,
+                              unit_.c_str()));
   return result(before, fmt("clamp (%s): %.2f -> %.2f %s (floor %.2f x target %.2f)", why.c_str(),
                             before, floor, unit_.c_str(), cfg_.floor, target_));
 }

@@ -29,9 +29,9 @@ class BoxController {
   // No growth before `until` (an eviction cooldown); a later call can only
   // extend it.
   void block_growth_until(MonoTime until);
-  // Fast path: cut to floor × target at once (never raises the allowance),
-  // and restart the hold time.
-  Allowance clamp_now(const std::string& why, MonoTime now);
+  // Fast path: cut to `to` (default and lowest: floor × target) at once
+  // (never raises the allowance), and restart the hold time.
+  Allowance clamp_now(const std::string& why, MonoTime now, double to = 0);
   // Slow path, every tick: follow a lower target at once; grow by step ×
   // target, at most once per tick interval, after LS has been healthy for the
   // hold time and outside a growth block; never above the target.

@@ -411,6 +411,9 @@ void parse_controller_section(const YAML::Node& node, const std::string& field, 
     {"fast_window", H([&](N v, F ff) {
        dur(p, v, ff, Duration(milliseconds(1)), Duration(seconds(1)), &out->fast_window);
      })},
+    {"saturation", H([&](N v, F ff) {
+       ranged(p, v, ff, 0, false, 1, &out->saturation);
+     })},
   });
   if (out->fast_window < out->fast_interval)
     p.error(node, field + ".fast_window", "shorter than fast_interval");
@@ -523,6 +526,10 @@ controller:
   # at once. A 1-core LS jump is seen after about half the window.
   fast_interval: 2ms
   fast_window: 10ms
+  # ...provided the CPUs are this busy (LS + system + BE: BE is in the way; an
+  # idle box is not cut for LS noise). The cut leaves LS this fraction of the
+  # CPUs minus its demand (never less than the floor).
+  saturation: 0.90
 
 # Which BE tasks to evict when the node is under pressure. Lowest priority
 # first, then the largest user of the resource under pressure, then youngest.

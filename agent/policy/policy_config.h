@@ -82,6 +82,10 @@ struct ControllerConfig {
   // time, and the window its average is taken over.
   Duration fast_interval = std::chrono::milliseconds(2);
   Duration fast_window = std::chrono::milliseconds(10);
+  // The fast path acts only when the node's CPUs are this busy over the
+  // window (LS, system and BE together: BE is in LS's way), and cuts the box
+  // to what LS leaves of this fraction of the CPUs (never below the floor).
+  double saturation = 0.90;
 };
 
 // A trigger and a release level: pressure starts when the signal crosses

@@ -160,6 +160,9 @@ struct colo_urgent_event {
 	__u64 latency_ns;    /* how long it waited */
 	__u32 pid;           /* thread id */
 	__u32 cpu;           /* CPU it ran on */
+	__u32 prev_cls;      /* class of the task it took the CPU from (the
+			      * one in its way at the end; COLO_CLASS_IDLE) */
+	__u32 pad;
 };
 
 /* Indexes of colo_drops (per-CPU array of __u64): every drop and helper

@@ -65,7 +65,7 @@ TEST(ControlLoop, LsBurstCutsTheBoxAndItGrowsBack) {
   auto ls2 = Child::spawn({load_binary(), "hog", "3"}, cg.procs_files("ls"));
   ASSERT_TRUE(ls1 && ls2);
   double cut = wait_quota(agent, [](double q) { return q >= 0 && q <= 0.5; }, 3);
-  ASSERT_GE(cut, 0) << "the box was not cut during the LS burst";
+  ASSERT_GE(cut, 0) << "the box was not cut during the LS burst: " << agent.log();
   std::cout << "LS burst: box quota cut after " << cut * 1000 << " ms (polling at 10 ms)\n";
   auto s = agent.scrape();
   double reactions = metric(s, "colo_control_reaction_seconds_count", {{"trigger", "ls_demand"}})
@@ -79,7 +79,7 @@ TEST(ControlLoop, LsBurstCutsTheBoxAndItGrowsBack) {
   EXPECT_LE(quota(agent), 0.5);
   ASSERT_TRUE(ls1->wait(10000) && ls2->wait(10000));
   double back = wait_quota(agent, [](double q) { return q >= 0.9 * 1.4; }, 10);
-  ASSERT_GE(back, 0) << "the box did not grow back";
+  ASSERT_GE(back, 0) << "the box did not grow back: " << agent.log();
   std::cout << "after the burst: box back to 90% in " << back << " s\n";
   (void)t0;
 
@@ -94,8 +94,8 @@ TEST(ControlLoop, LsBurstCutsTheBoxAndItGrowsBack) {
   ASSERT_EQ(run_cmd({COLO_BINARY, "enable", "--socket", agent.socket_path()}, &out), 0) << out;
   double regrow = wait_quota(agent, [](double q) { return q >= 1.3; }, 10);
   std::cout << "after enable: back in " << regrow << " s\n";
-  EXPECT_GE(regrow, 0);
-  EXPECT_LE(regrow, 3) << "growth should not be interrupted without LS pressure";
+  EXPECT_GE(regrow, 0) << agent.log();
+  EXPECT_LE(regrow, 3) << "growth should not be interrupted without LS pressure: " << agent.log();
 
   // SIGTERM: the safe state (CPU floor; never unlimited).
   EXPECT_EQ(agent.stop(), 0);

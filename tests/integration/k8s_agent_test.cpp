@@ -4,6 +4,8 @@
 // emptied, so no real process is ever touched; --dry-run on top). BPF off:
 // the pod labels are checked on the PSI series read from the tree.
 #include <gtest/gtest.h>
+
+#include <regex>
 #include <signal.h>
 
 #include <filesystem>
@@ -93,6 +95,15 @@ TEST(KubernetesAgent, LabelsResourcesAndNodeGroupPolicy) {
                      {{"pod", "web-frontend-7d9f8b6c5-x2v8k"}, {"container", ""}, {"qos_class", "Guaranteed"}}));
   EXPECT_TRUE(metric(s, "colo_cgroup_pressure_cpu_waiting_seconds_total",
                      {{"cgroup", "/system.slice"}, {"pod", ""}, {"namespace", ""}}));
+  // Never a uid or a container id: the pods' series carry no cgroup path.
+  const std::regex id("[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}|[0-9a-f]{64}");
+  size_t pod_series = 0;
+  for (auto& x : s) {
+    if (x.labels.count("pod") && !x.labels["pod"].empty()) pod_series++;
+    for (auto& [k, val] : x.labels)
+      EXPECT_FALSE(std::regex_search(val, id)) << x.name << " " << k << "=" << val;
+  }
+  EXPECT_GT(pod_series, 0u);
 
   // The colocatable amounts reach the Node's status.
   nlohmann::json patch;

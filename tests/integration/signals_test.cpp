@@ -167,6 +167,10 @@ TEST_P(Signals, RunqueueLatencyHogVersusAlone) {
   EXPECT_LE(urgent, (window_s / 0.1 + 1) * 2) << "more than one per 100 ms per CPU";
   EXPECT_EQ(counter(s3, "colo_cgroup_urgent_events_total", {{"cgroup", hog_cg}}), 0)
       << "BE tasks never raise urgent events";
+  // Each event names the class the waiting task took its CPU from: the hog's.
+  std::string st;
+  ASSERT_EQ(run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &st), 0);
+  EXPECT_NE(st.find("\"after_class\": \"be\""), std::string::npos) << st;
 
   // colo top names the hog's cgroup as the waker's top aggressor.
   std::string top;

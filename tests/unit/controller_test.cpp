@@ -28,7 +28,7 @@ struct Fixture {
   std::unique_ptr<Controller> ctl;
 
   explicit Fixture(double adopted_quota_cores, uint64_t box_memory_usage = 0,
-                   std::function<void(Config&)> tweak = {}) {
+                   std::function<void(Config&)> tweak = {}, int ticks = 2) {
     tmp.put("cpu/cgroup.procs", "");
     tmp.put("cpuset/cgroup.procs", "");
     tmp.put("cpuset/cpuset.cpus", "0-1\n");
@@ -38,8 +38,11 @@ struct Fixture {
     const std::string rel = "colo.slice/bigbox";
     for (const char* f : {"cpu.shares", "cpu.idle", "cgroup.procs"}) tmp.put("cpu/" + rel + "/" + f, "");
     tmp.put("cpu/" + rel + "/cpu.cfs_period_us", "100000\n");
+    // A negative quota: an unlimited box (cfs_quota_us -1).
     tmp.put("cpu/" + rel + "/cpu.cfs_quota_us",
-            std::to_string(static_cast<long>(adopted_quota_cores * 100000)) + "\n");
+            (adopted_quota_cores < 0 ? std::string("-1")
+                                     : std::to_string(static_cast<long>(adopted_quota_cores * 100000))) +
+                "\n");
     tmp.put("cpuset/" + rel + "/cpuset.cpus", "0-1\n");
     tmp.put("cpuset/" + rel + "/cpuset.mems", "0\n");
     tmp.put("memory/" + rel + "/memory.limit_in_bytes", "9223372036854771712\n");
@@ -60,11 +63,11 @@ struct Fixture {
     // Two slow-path ticks: the policy has a fresh sample and its target
     // (static, 1.6 cores) is known; the adopted allowance stays.
     ClassTimes t;
-    t.mono_ns = 800 * kMs;
-    ctl->tick(t);
-    clock.advance(std::chrono::milliseconds(100));
-    t.mono_ns = 900 * kMs;
-    ctl->tick(t);
+    for (int i = 0; i < ticks; i++) {
+      if (i) clock.advance(std::chrono::milliseconds(100));
+      t.mono_ns = (800 + 100 * i) * kMs;
+      ctl->tick(t);
+    }
   }
   std::string quota() {
     return std::string(trim(read_file(tmp.path() + "/cpu/colo.slice/bigbox/cpu.cfs_quota_us")
@@ -72,16 +75,24 @@ struct Fixture {
   }
 };
 
-// Feeds samples every 2 ms with LS at `ls_cores` from t0 on; returns the
-// sample index at which the quota file changed, or -1.
-int feed(Fixture& f, uint64_t& t_ns, uint64_t& ls_ns, double ls_cores, int samples) {
+// Feeds samples every 2 ms with LS at `ls_cores` from t0 on, and a greedy BE
+// beside it (`be_greedy`: it takes what its quota allows of what LS leaves on
+// the 2 CPUs; else an idle box); returns the sample index at which the quota
+// file changed, or -1.
+int feed(Fixture& f, uint64_t& t_ns, uint64_t& ls_ns, double ls_cores, int samples,
+         bool be_greedy = true) {
+  static uint64_t be_ns = 0;
   const std::string before = f.quota();
   for (int i = 0; i < samples; i++) {
+    const double quota = std::stod(f.quota()) / 100000;
+    const double be = be_greedy ? std::max(0.0, std::min(quota, 2.0 - ls_cores)) : 0.0;
     t_ns += 2 * kMs;
     ls_ns += static_cast<uint64_t>(ls_cores * 2 * kMs);
+    be_ns += static_cast<uint64_t>(be * 2 * kMs);
     ClassTimes t;
     t.mono_ns = t_ns;
     t.ls_ns = ls_ns;
+    t.be_ns = be_ns;
     f.clock.advance(std::chrono::milliseconds(2));
     f.ctl->on_fast_sample(t);
     if (f.quota() != before) return i;
@@ -96,22 +107,47 @@ TEST(ControllerFastPath, LsJumpCutsTheQuotaWithinHalfTheWindow) {
   // LS quiet at 0.1 cores: 0.1 + 1.4 fits on 2 CPUs.
   EXPECT_EQ(feed(f, t, ls, 0.1, 50), -1);
   EXPECT_EQ(f.quota(), "140000");
-  // LS jumps to 1 core: 1 + 1.4 > 2. The 10 ms window average crosses the
-  // 0.6-core room after 3 samples of 2 ms: (0.1*2+1*3)/5 = 0.64.
+  // LS jumps to 1 core: 1 + 1.4 > 2, and BE fills the rest. The 10 ms window
+  // is saturated (90% of 2 CPUs) after 3 samples of 2 ms: LS (0.1*2+1*3)/5 =
+  // 0.64, BE (1.4*2+1*3)/5 = 1.16.
   int at = feed(f, t, ls, 1.0, 20);
   ASSERT_GE(at, 0) << "no clamp";
   EXPECT_LE(at, 2) << "the clamp took " << (at + 1) * 2 << " ms of samples";
-  EXPECT_EQ(f.quota(), "28000") << "clamped to floor 0.2 x target 1.4";
+  EXPECT_EQ(f.quota(), "116000") << "cut to what LS leaves of 90% of 2 CPUs: 1.8 - 0.64";
   auto st = f.ctl->status();
   EXPECT_NE(st.dump().find("LS demand"), std::string::npos) << st.dump();
+  // As the window fills with the new demand, the box follows it down to
+  // 1.8 - 1.0 and stays there.
+  for (int i = 0; i < 5; i++) feed(f, t, ls, 1.0, 20);
+  EXPECT_NEAR(std::stod(f.quota()), 80000, 100);
+  EXPECT_EQ(feed(f, t, ls, 1.0, 20), -1);
+}
+
+TEST(ControllerFastPath, LsTakingEverythingCutsToTheFloor) {
+  Fixture f(1.4);
+  uint64_t t = 1000 * kMs, ls = 0;
+  EXPECT_GE(feed(f, t, ls, 2.0, 10), 0);
+  EXPECT_EQ(f.quota(), "28000") << "floor 0.2 x target 1.4";
 }
 
 TEST(ControllerFastPath, DemandThatFitsDoesNotClamp) {
   Fixture f(1.0);
   uint64_t t = 1000 * kMs, ls = 0;
-  // 0.9 + 1.0 <= 2 CPUs: LS does not wait for BE.
-  EXPECT_EQ(feed(f, t, ls, 0.9, 100), -1);
+  // 0.7 + 1.0 stays under 90% of 2 CPUs: LS does not wait for BE.
+  EXPECT_EQ(feed(f, t, ls, 0.7, 100), -1);
   EXPECT_EQ(f.quota(), "100000");
+}
+
+TEST(ControllerFastPath, LsBurstBesideAnIdleBoxDoesNotClamp) {
+  Fixture f(1.4);
+  uint64_t t = 1000 * kMs, ls = 0;
+  // LS (or the system) takes 1.5 cores for 50 ms while BE runs nothing:
+  // nothing is in LS's way.
+  EXPECT_EQ(feed(f, t, ls, 1.5, 25, /*be_greedy=*/false), -1);
+  EXPECT_EQ(f.quota(), "140000");
+  // BE wakes up beside it: now it is in the way.
+  EXPECT_GE(feed(f, t, ls, 1.5, 10), 0);
+  EXPECT_LT(std::stod(f.quota()), 140000);
 }
 
 TEST(ControllerFastPath, OneNoisySampleDoesNotClamp) {
@@ -155,6 +191,20 @@ TEST(ControllerSlowPath, FirstTickKeepsAnAdoptedBoxAndMemoryShrinksGradually) {
   f.ctl->tick(t);
   const uint64_t u = 2 * gib - gib / 8;
   EXPECT_EQ(std::string(trim(read_file(limit).value_or("?"))), std::to_string(u - u / 16));
+}
+
+TEST(ControllerSlowPath, FirstTickLimitsAnUnlimitedBoxAtOnce) {
+  // An unlimited box (created by someone else, or left by a crash before the
+  // first write) is never left unlimited until the second tick.
+  Fixture f(-1, 0, {}, 1);
+  const std::string q = f.quota();
+  ASSERT_NE(q, "-1");
+  const long us = std::stol(q);
+  EXPECT_GT(us, 0);
+  EXPECT_LE(us, 140000) << "at most the target";
+  // An adopted box keeps its quota on the first tick.
+  Fixture g(0.9, 0, {}, 1);
+  EXPECT_EQ(g.quota(), "90000");
 }
 
 // A child of the test that sleeps until signalled; reaped on destruction.

@@ -142,6 +142,25 @@ TEST_P(Labels_, EveryContainerCgroupGetsItsPod) {
   auto unlisted = dir.labels_for("/kubepods/besteffort/pod00000000-0000-4000-8000-000000000000");
   EXPECT_EQ(unlisted[1].second, "");
   EXPECT_EQ(unlisted[3].second, "BestEffort");
+  // Metric identity: pods by name (no path: it holds uids and container
+  // ids), other cgroups by path, unlisted pods not at all (yet).
+  for (auto& p : tree.pods)
+    for (auto& ct : p.containers) {
+      auto ml = dir.metric_labels(ct.rel_path);
+      ASSERT_TRUE(ml);
+      ASSERT_EQ(ml->size(), 5u);
+      EXPECT_EQ((*ml)[0], (std::pair<std::string, std::string>{"cgroup", ""}));
+      for (auto& [k, v] : *ml) {
+        EXPECT_EQ(v.find(p.uid), std::string::npos) << k << "=" << v;
+        EXPECT_EQ(v.find(ct.id), std::string::npos) << k << "=" << v;
+      }
+      EXPECT_EQ(ml->at(2).second, dir.by_uid(p.uid)->name);
+    }
+  auto sys = dir.metric_labels("/system.slice/containerd.service");
+  ASSERT_TRUE(sys);
+  EXPECT_EQ((*sys)[0], (std::pair<std::string, std::string>{"cgroup", "/system.slice/containerd.service"}));
+  EXPECT_EQ((*sys)[2].second, "");
+  EXPECT_FALSE(dir.metric_labels("/kubepods/besteffort/pod00000000-0000-4000-8000-000000000000"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Trees, Labels_,

@@ -239,6 +239,76 @@ TEST(Metrics, AtMostNCgroupsFirstSeenKeptUntilRemoved) {
       << "the removed /y's 5 samples plus /z's 1";
 }
 
+// Kubernetes mode: a resolver gives pods' cgroups their workload's names in
+// place of the path (which holds the pod uid and container ids).
+TEST(Metrics, ResolvedLabelsReplaceThePathAndCollidingSeriesAreSummed) {
+  const std::string pod = "/kubepods/besteffort/pod1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+  const std::string c1 = pod + "/0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+  const std::string c2 = pod + "/a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+  const std::string unlisted = "/kubepods/besteffort/pod99999999-0000-4000-8000-000000000000";
+  auto snap = std::make_shared<Snapshot>();
+  sample(snap.get(), c1, "be", 3);
+  sample(snap.get(), c2, "be", 4);  // the same container restarted, the old cgroup not yet gone
+  sample(snap.get(), unlisted, "be", 5);
+  sample(snap.get(), "/system.slice/kubelet.service", "system", 6);
+  snap->cgroups[c1].run_ns = 1'000'000'000;
+  snap->cgroups[c2].run_ns = 2'000'000'000;
+  MetricsConfig mc;
+  mc.cgroup_histograms = {"/kubepods"};
+  MetricsExporter m(mc);
+  m.set_label_resolver([&](const std::string& path) -> std::optional<MetricsExporter::Labels> {
+    if (path == unlisted) return std::nullopt;
+    if (path == c1 || path == c2)
+      return MetricsExporter::Labels{{"cgroup", ""},
+                                     {"namespace", "batch"},
+                                     {"pod", "spark-exec-1"},
+                                     {"container", "executor"},
+                                     {"qos_class", "BestEffort"}};
+    return MetricsExporter::Labels{
+        {"cgroup", path}, {"namespace", ""}, {"pod", ""}, {"container", ""}, {"qos_class", ""}};
+  });
+  m.update(snap);
+  const std::string text = m.render();
+  EXPECT_EQ(text.find("pod1b4e28ba"), std::string::npos) << "no pod uid in any label";
+  EXPECT_EQ(text.find("0f1e2d3c"), std::string::npos) << "no container id in any label";
+  EXPECT_EQ(text.find("pod99999999"), std::string::npos) << "an unlisted pod has no series";
+  auto s = parse_prometheus(text);
+  const std::map<std::string, std::string> exec = {{"pod", "spark-exec-1"}, {"container", "executor"}};
+  EXPECT_EQ(metric(s, "colo_cgroup_cpu_seconds_total", exec), 3.0) << "summed, one series";
+  size_t n = 0;
+  for (auto& x : s)
+    if (x.name == "colo_cgroup_cpu_seconds_total" && x.labels["pod"] == "spark-exec-1") n++;
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(metric(s, "colo_cgroup_runqueue_latency_seconds_count", exec), 7.0);
+  EXPECT_EQ(metric(s, "colo_cgroup_runqueue_latency_seconds_bucket",
+                   {{"pod", "spark-exec-1"}, {"le", "+Inf"}}),
+            7.0);
+  // The unlisted pod's waits still count, in its class's histogram.
+  EXPECT_EQ(class_count(s, "be"), 5.0);
+  EXPECT_EQ(metric(s, "colo_cgroup_runqueue_wait_seconds_total",
+                   {{"cgroup", "/system.slice/kubelet.service"}, {"class", "system"}}),
+            6 * 3000e-9);
+}
+
+TEST(Metrics, MergeSumsOnlyIdenticalLabelSets) {
+  prometheus::MetricFamily f;
+  f.name = "x_total";
+  f.type = prometheus::MetricType::Counter;
+  auto add = [&](std::vector<prometheus::ClientMetric::Label> l, double v) {
+    prometheus::ClientMetric m;
+    m.label = std::move(l);
+    m.counter.value = v;
+    f.metric.push_back(m);
+  };
+  add({{"a", "1"}, {"b", "2"}}, 1);
+  add({{"b", "2"}, {"a", "1"}}, 2);  // same set, other order
+  add({{"a", "1"}, {"b", "3"}}, 4);
+  merge_same_labels(&f);
+  ASSERT_EQ(f.metric.size(), 2u);
+  EXPECT_EQ(f.metric[0].counter.value, 3);
+  EXPECT_EQ(f.metric[1].counter.value, 4);
+}
+
 TEST(Metrics, ConfigKeysAreValidated) {
   std::vector<ConfigError> errs;
   Config c = parse_config("metrics:\n  cgroup_histograms: [/svc, /db/]\n  max_cgroup_histograms: 50\n",
