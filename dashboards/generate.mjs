@@ -32,9 +32,9 @@ function queryVar(name, label, query, { multi = false } = {}) {
   return v;
 }
 
-// A cgroup's legend: its path on a bare host; namespace/pod container in
+// A cgroup's legend: its path on a bare host; "pod container" in
 // Kubernetes mode (where pods' series carry no path, only those labels).
-const WHO = '{{cgroup}}{{namespace}}{{pod}} {{container}}';
+const WHO = '{{cgroup}}{{pod}} {{container}}';
 
 function target(refId, expr, legendFormat, extra = {}) {
   return { datasource: DS, refId, expr, legendFormat, range: true, instant: false, ...extra };
