@@ -26,6 +26,7 @@ struct Fixture {
   Config cfg;
   Topology topo;
   std::unique_ptr<Controller> ctl;
+  uint64_t be_ns = 0;  // BE's CPU time as the fast-path samples read it
 
   explicit Fixture(double adopted_quota_cores, uint64_t box_memory_usage = 0,
                    std::function<void(Config&)> tweak = {}, int ticks = 2) {
@@ -81,18 +82,17 @@ struct Fixture {
 // file changed, or -1.
 int feed(Fixture& f, uint64_t& t_ns, uint64_t& ls_ns, double ls_cores, int samples,
          bool be_greedy = true) {
-  static uint64_t be_ns = 0;
   const std::string before = f.quota();
   for (int i = 0; i < samples; i++) {
     const double quota = std::stod(f.quota()) / 100000;
     const double be = be_greedy ? std::max(0.0, std::min(quota, 2.0 - ls_cores)) : 0.0;
     t_ns += 2 * kMs;
     ls_ns += static_cast<uint64_t>(ls_cores * 2 * kMs);
-    be_ns += static_cast<uint64_t>(be * 2 * kMs);
+    f.be_ns += static_cast<uint64_t>(be * 2 * kMs);
     ClassTimes t;
     t.mono_ns = t_ns;
     t.ls_ns = ls_ns;
-    t.be_ns = be_ns;
+    t.be_ns = f.be_ns;
     f.clock.advance(std::chrono::milliseconds(2));
     f.ctl->on_fast_sample(t);
     if (f.quota() != before) return i;
