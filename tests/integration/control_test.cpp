@@ -17,19 +17,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string control_config(const TestCgroups& cg) {
-  std::ostringstream c;
-  c << "agent:\n  collect_interval: 100ms\n"
-    << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n"
-    << "  bigbox_create: false\n"
-    << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n"
-    << "network:\n  interfaces: []\n"
-    << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.4\n    memory: 512Mi\n"
-    << "  smoothing:\n    peak_window: 0s\n    grow_time_constant: 0s\n"
-    << "controller:\n  tick: 100ms\n  hold: 300ms\n  step: 0.10\n  floor: 0.20\n"
-    << "eviction:\n  enabled: false\n";
-  return c.str();
-}
+std::string control_config(const TestCgroups& cg) { return static_box_config(cg); }
 
 double quota(AgentProcess& a) {
   return metric(a.scrape(), "colo_bigbox_cpu_quota_cores").value_or(-2);
@@ -135,17 +123,6 @@ TEST(ControlLoop, DisableEvictSignalsOnlyBoxTasks) {
 namespace colo::test {
 namespace {
 
-// Node memory used, as a fraction (what the memory watermark compares).
-double used_fraction() {
-  auto text = read_file("/proc/meminfo").value_or("");
-  auto field = [&](const char* k) {
-    auto p = text.find(k);
-    return p == std::string::npos ? 0.0 : std::strtod(text.c_str() + p + strlen(k), nullptr);
-  };
-  double total = field("MemTotal:"), avail = field("MemAvailable:");
-  return total > 0 ? (total - avail) / total : 0;
-}
-
 // A BE memory hog is evicted when node memory crosses the watermark; an LS
 // process outside the box is untouched. The watermark is set just above what
 // the node uses now, so the hog crosses it with a few hundred MiB.
@@ -156,23 +133,16 @@ TEST(ControlLoop, MemoryWatermarkEvictsTheBeHog) {
   cg.create("ls");
   auto ls = Child::spawn({"sleep", "60"}, cg.procs_files("ls"));
   ASSERT_TRUE(ls);
-  double used = used_fraction();
-  uint64_t total_mib = 0;
-  {
-    auto text = read_file("/proc/meminfo").value_or("");
-    total_mib = std::strtoull(text.c_str() + text.find("MemTotal:") + 9, nullptr, 10) / 1024;
-  }
+  double used = node_memory_used_fraction();
   // Trigger at +2% of node memory, release at +1%; the hog takes +4%.
   double trigger = used + 0.02, release = used + 0.01;
-  uint64_t hog_mib = total_mib * 4 / 100;
-  std::string cfg = control_config(cg);
-  cfg = cfg.substr(0, cfg.find("eviction:"));
+  uint64_t hog_mib = node_memory_total_mib() * 4 / 100;
   char ev[256];
   snprintf(ev, sizeof(ev),
            "eviction:\n  enabled: true\n  cooldown: 5s\n"
            "  memory: {trigger: %.4f, release: %.4f, sustain: 0s}\n",
            trigger, release);
-  cfg += ev;
+  std::string cfg = static_box_config(cg, "512Mi", 0.10, ev);
   // The box's memory limit must not stop the hog before the node watermark.
   cfg.replace(cfg.find("memory: 512Mi"), 13, "memory: 8Gi");
   AgentProcess agent(cfg);
@@ -225,11 +195,11 @@ TEST(ControlLoop, StarvedBeEvictsTheLowestPriorityJobWhole) {
   TestCgroups cg;
   cg.create("box");
   cg.create("ls");
-  std::string cfg = control_config(cg);
-  cfg = cfg.substr(0, cfg.find("eviction:"));
-  cfg += "eviction:\n  enabled: true\n  cooldown: 30s\n"
-         "  memory: {enabled: false}\n  ls_latency: {enabled: false}\n"
-         "  cpu_satisfaction: {trigger: 0.30, release: 0.50, sustain: 2s}\n";
+  std::string cfg = static_box_config(
+      cg, "512Mi", 0.10,
+      "eviction:\n  enabled: true\n  cooldown: 30s\n"
+      "  memory: {enabled: false}\n  ls_latency: {enabled: false}\n"
+      "  cpu_satisfaction: {trigger: 0.30, release: 0.50, sustain: 2s}\n");
   AgentProcess agent(cfg);
   ASSERT_TRUE(agent.wait_ready()) << agent.log();
   const std::string load = load_binary();

@@ -156,20 +156,6 @@ long rss_kib(pid_t pid) {
   return p == std::string::npos ? -1 : std::strtol(s.c_str() + p + 6, nullptr, 10);
 }
 
-std::string box_config(const TestCgroups& cg) {
-  std::ostringstream c;
-  c << "agent:\n  collect_interval: 100ms\n"
-    << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n"
-    << "  bigbox_create: false\n"
-    << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n"
-    << "network:\n  interfaces: []\n"
-    << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.4\n    memory: 512Mi\n"
-    << "  smoothing:\n    peak_window: 0s\n    grow_time_constant: 0s\n"
-    << "controller:\n  tick: 100ms\n  hold: 300ms\n  step: 0.10\n  floor: 0.20\n"
-    << "eviction:\n  enabled: false\n";
-  return c.str();
-}
-
 TEST(Faults, SigkillWhileShrinkingKeepsTheBoxLimitedAndARestartAdoptsIt) {
   COLO_REQUIRE_ROOT();
   TestCgroups cg;
@@ -190,7 +176,7 @@ TEST(Faults, SigkillWhileShrinkingKeepsTheBoxLimitedAndARestartAdoptsIt) {
   auto ls2 = Child::spawn({load_binary(), "hog", "6"}, cg.procs_files("ls"));
   ASSERT_TRUE(be && ls1 && ls2);
   RawAgent agent(s.dir, s.pins, free_port());
-  ASSERT_TRUE(agent.start(box_config(cg)));
+  ASSERT_TRUE(agent.start(static_box_config(cg)));
   auto t = Clock::now();
   int64_t seen = grown;
   while (secs_since(t) < 10 && agent.running()) {
@@ -219,7 +205,7 @@ TEST(Faults, SigkillWhileShrinkingKeepsTheBoxLimitedAndARestartAdoptsIt) {
 
   // Restart with the same pin directory: the same maps, the box's limits
   // adopted (never unlimited, never above the last limits meanwhile).
-  ASSERT_TRUE(agent.start(box_config(cg)));
+  ASSERT_TRUE(agent.start(static_box_config(cg)));
   t = Clock::now();
   int64_t lo = orphan_quota, hi = orphan_quota;
   bool ready = false;

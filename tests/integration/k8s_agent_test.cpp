@@ -25,14 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool eventually(const std::function<bool()>& f, int timeout_ms = 15000) {
-  for (int waited = 0; waited < timeout_ms; waited += 100) {
-    if (f()) return true;
-    usleep(100000);
-  }
-  return f();
-}
-
 TEST(KubernetesAgent, LabelsResourcesAndNodeGroupPolicy) {
   COLO_REQUIRE_ROOT();
   TempDir tmp{"colo-k8s-agent"};

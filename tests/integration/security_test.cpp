@@ -89,46 +89,13 @@ std::ostream& operator<<(std::ostream& o, const ProcState& s) {
            << " shdpnd=" << s.shdpnd << " cgroups=\n" << s.cgroups;
 }
 
-double used_fraction() {
-  auto text = read_file("/proc/meminfo").value_or("");
-  auto f = [&](const char* k) {
-    auto p = text.find(k);
-    return p == std::string::npos ? 0.0 : std::strtod(text.c_str() + p + strlen(k), nullptr);
-  };
-  double total = f("MemTotal:"), avail = f("MemAvailable:");
-  return total > 0 ? (total - avail) / total : 0;
-}
-
-uint64_t total_mib() {
-  auto text = read_file("/proc/meminfo").value_or("");
-  return std::strtoull(text.c_str() + text.find("MemTotal:") + 9, nullptr, 10) / 1024;
-}
-
 std::string agent_config(const TestCgroups& cg, double trigger, double release, double step) {
-  std::ostringstream c;
-  c << "agent:\n  collect_interval: 100ms\n"
-    << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n"
-    << "  bigbox_create: false\n"
-    << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n"
-    << "network:\n  interfaces: []\n"
-    << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.4\n    memory: 8Gi\n"
-    << "  smoothing:\n    peak_window: 0s\n    grow_time_constant: 0s\n"
-    << "controller:\n  tick: 100ms\n  hold: 300ms\n  step: " << step << "\n  floor: 0.20\n";
   char ev[256];
   snprintf(ev, sizeof(ev),
            "eviction:\n  enabled: true\n  cooldown: 2s\n"
            "  memory: {trigger: %.4f, release: %.4f, sustain: 0s}\n",
            trigger, release);
-  c << ev;
-  return c.str();
-}
-
-bool wait_for(const std::function<bool()>& pred, int timeout_ms) {
-  for (int t = 0; t < timeout_ms; t += 20) {
-    if (pred()) return true;
-    sleep_ms(20);
-  }
-  return pred();
+  return static_box_config(cg, "8Gi", step, ev);
 }
 
 TEST(Security, ForeignCgroupsAndProcessesAreNeverTouched) {
@@ -193,7 +160,7 @@ TEST(Security, ForeignCgroupsAndProcessesAreNeverTouched) {
 
   // The run: a BE CPU hog and a sleeper in the box, an LS burst, a BE memory
   // hog over the node watermark (evicted), a reload, disable --evict, enable.
-  double used = used_fraction();
+  double used = node_memory_used_fraction();
   AgentProcess agent(agent_config(cg, used + 0.02, used + 0.01, 0.10));
   ASSERT_TRUE(agent.wait_ready()) << agent.log();
   auto be_cpu = Child::spawn({load_binary(), "hog", "60"}, cg.procs_files("box"));
@@ -203,14 +170,14 @@ TEST(Security, ForeignCgroupsAndProcessesAreNeverTouched) {
     auto ls1 = Child::spawn({load_binary(), "hog", "2"}, cg.procs_files("ls"));
     auto ls2 = Child::spawn({load_binary(), "hog", "2"}, cg.procs_files("ls"));
     ASSERT_TRUE(ls1 && ls2);
-    EXPECT_TRUE(wait_for([&] {
+    EXPECT_TRUE(eventually([&] {
       auto q = metric(agent.scrape(), "colo_bigbox_cpu_quota_cores");
       return q && *q <= 0.5;
     }, 3000)) << "the LS burst cuts the box";
     ls1->wait(10000);
     ls2->wait(10000);
   }
-  auto hog = Child::spawn({load_binary(), "anon", std::to_string(total_mib() * 4 / 100), "60"},
+  auto hog = Child::spawn({load_binary(), "anon", std::to_string(node_memory_total_mib() * 4 / 100), "60"},
                           cg.procs_files("box"));
   ASSERT_TRUE(hog);
   auto st = hog->wait(30000);
@@ -223,7 +190,7 @@ TEST(Security, ForeignCgroupsAndProcessesAreNeverTouched) {
     std::ofstream(agent.config_path()) << agent_config(cg, used + 0.02, used + 0.01, 0.25);
   }
   ASSERT_EQ(kill(agent.pid(), SIGHUP), 0);
-  EXPECT_TRUE(wait_for([&] { return agent.log().find("configuration reloaded") != std::string::npos; },
+  EXPECT_TRUE(eventually([&] { return agent.log().find("configuration reloaded") != std::string::npos; },
                        5000)) << agent.log();
 
   std::string out;

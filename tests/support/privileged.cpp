@@ -40,6 +40,47 @@ std::string unique_name(const std::string& prefix) {
 
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
+std::string static_box_config(const TestCgroups& cg, const std::string& memory, double step,
+                              const std::string& eviction) {
+  std::ostringstream c;
+  c << "agent:\n  collect_interval: 100ms\n"
+    << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n"
+    << "  bigbox_create: false\n"
+    << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n"
+    << "network:\n  interfaces: []\n"
+    << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.4\n    memory: " << memory << "\n"
+    << "  smoothing:\n    peak_window: 0s\n    grow_time_constant: 0s\n"
+    << "controller:\n  tick: 100ms\n  hold: 300ms\n  step: " << step << "\n  floor: 0.20\n"
+    << eviction;
+  return c.str();
+}
+
+bool eventually(const std::function<bool()>& pred, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 20) {
+    if (pred()) return true;
+    sleep_ms(20);
+  }
+  return pred();
+}
+
+namespace {
+double meminfo_kib(const std::string& text, const char* key) {
+  auto p = text.find(key);
+  return p == std::string::npos ? 0.0 : std::strtod(text.c_str() + p + strlen(key), nullptr);
+}
+}  // namespace
+
+double node_memory_used_fraction() {
+  auto text = read_file("/proc/meminfo").value_or("");
+  double total = meminfo_kib(text, "MemTotal:"), avail = meminfo_kib(text, "MemAvailable:");
+  return total > 0 ? (total - avail) / total : 0;
+}
+
+uint64_t node_memory_total_mib() {
+  return static_cast<uint64_t>(meminfo_kib(read_file("/proc/meminfo").value_or(""), "MemTotal:")) /
+         1024;
+}
+
 std::string load_binary() { return COLO_TEST_LOAD; }
 
 int free_port() {

@@ -4,6 +4,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -142,5 +143,19 @@ std::string load_binary();
 // A free TCP port on 127.0.0.1.
 int free_port();
 void sleep_ms(int ms);
+
+// An agent config for the control-loop tests: the pre-made big box `box` of
+// `cg` (cpu and memory), the static policy (1.4 cores, `memory`) without
+// smoothing, a fast controller (100 ms tick, 300 ms hold, `step`, floor 0.2),
+// no network, and `eviction` as the eviction section.
+std::string static_box_config(const TestCgroups& cg, const std::string& memory = "512Mi",
+                              double step = 0.10,
+                              const std::string& eviction = "eviction:\n  enabled: false\n");
+// Polls `pred` every 20 ms until it holds or `timeout_ms` passed; its last value.
+bool eventually(const std::function<bool()>& pred, int timeout_ms = 15000);
+// Node memory in use, as a fraction (what the memory watermark compares).
+double node_memory_used_fraction();
+// MemTotal, MiB.
+uint64_t node_memory_total_mib();
 
 }  // namespace colo::test
