@@ -331,12 +331,13 @@ int Agent::run() {
     lo.urgent_threshold_ns = cfg_.bpf.urgent_latency_ns;
     lo.urgent_interval_ns = cfg_.bpf.urgent_interval_ns;
     lo.max_cgroups = cfg_.bpf.max_cgroups;
+    lo.btf_path = cfg_.bpf.btf_path;
     programs_ = bpf::Programs::load(lo, &err);
     if (!programs_) {
       bpf_status_ = "unavailable: " + err;
       LOG_WARN("BPF unavailable (%s). Falling back to cgroupfs: PSI only; run-queue latency, "
                "preemption, SMT, reclaim and egress signals are off. colo needs root (or "
-               "CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN) and a kernel with BTF.",
+               "CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN) and a kernel with BTF (or bpf.btf_path).",
                err.c_str());
     } else {
       bpf_status_ = "attached";

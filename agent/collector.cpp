@@ -29,6 +29,29 @@ const char* drop_source_name(int idx) {
 
 namespace {
 
+// What a kernel-side drop means and what to do about it, for the one log line.
+const char* drop_meaning(int idx) {
+  switch (idx) {
+    case COLO_DROP_RINGBUF_FULL:
+      return "urgent events lost: the ring buffer was full (the agent fell behind); the "
+             "control loop still sees the waits through the histograms on its next tick";
+    case COLO_DROP_SCHED_MAP_FULL:
+      return "colo_cg_sched is full: cgroups beyond bpf.max_cgroups get no run-queue, "
+             "preemption or SMT signals; raise bpf.max_cgroups";
+    case COLO_DROP_TASK_STORAGE:
+      return "colo_wake_ts is full (more runnable tasks than it holds): those waits are not "
+             "measured";
+    case COLO_DROP_MEM_MAP_FULL:
+      return "colo_cg_mem is full: cgroups beyond bpf.max_cgroups get no reclaim signals; "
+             "raise bpf.max_cgroups";
+    case COLO_DROP_NET_MAP_FULL:
+      return "colo_net is full: egress of some cgroups is not counted; raise bpf.max_cgroups";
+    case COLO_DROP_AGGR_MAP_FULL:
+      return "colo_aggr update failed: some preemptor pairs are not counted";
+  }
+  return "unknown drop source";
+}
+
 uint64_t mono_now_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -250,6 +273,15 @@ Snapshot Collector::collect() {
 
     s.class_ns = programs_->read_class_ns();
     s.drops = programs_->read_drops();
+    // Counted on every scrape, logged once per source for the life of the
+    // agent; counts adopted from an earlier agent's pinned maps are no news.
+    if (!drops_base_) drops_base_ = s.drops;
+    for (int i = 0; i < COLO_DROP_MAX; i++) {
+      if (drop_logged_[i] || s.drops[i] <= (*drops_base_)[i]) continue;
+      drop_logged_[i] = true;
+      LOG_WARN("BPF: %s (colo_bpf_events_lost_total{source=\"%s\"}, logged once)", drop_meaning(i),
+               drop_source_name(i));
+    }
     s.progs = programs_->prog_stats();
 
     // Once, at start: entries of cgroups removed while no agent ran (adopted

@@ -181,6 +181,13 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
          {"max_cgroups", H([&](const YAML::Node& v, const std::string& ff) {
             p.integer(v, ff, 64u, 1u << 20, &c.bpf.max_cgroups);
           })},
+         {"btf_path", H([&](const YAML::Node& v, const std::string& ff) {
+            std::string s;
+            if (p.str(v, ff, &s)) {
+              if (s.empty() || s[0] == '/') c.bpf.btf_path = s;
+              else p.error(v, ff, "expected an absolute path or \"\"");
+            }
+          })},
          {"urgent_latency", H([&](const YAML::Node& v, const std::string& ff) {
             p.duration(v, ff, 0, 10'000'000'000ull, &c.bpf.urgent_latency_ns);
           })},
@@ -374,6 +381,9 @@ bpf:
   attach: auto
   # Size of the per-cgroup maps.
   max_cgroups: 8192
+  # BTF of this kernel for CO-RE when it has none at /sys/kernel/btf/vmlinux
+  # (e.g. from BTFHub); "" = the kernel's. Without any, colo falls back to cgroupfs.
+  btf_path: ""
   # An LS task that waited this long for a CPU raises an urgent event (0 = never).
   urgent_latency: 5ms
   # At most one urgent event per cgroup per CPU in this interval.

@@ -39,6 +39,7 @@ struct BpfConfig {
   std::string pin_dir = "/sys/fs/bpf/colo";
   std::string attach = "auto";  // auto | tp_btf | raw_tp | none
   uint32_t max_cgroups = 8192;
+  std::string btf_path;  // "" = /sys/kernel/btf/vmlinux
   uint64_t urgent_latency_ns = 5'000'000;
   uint64_t urgent_interval_ns = 10'000'000;
 };

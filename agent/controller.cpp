@@ -168,6 +168,10 @@ void Controller::on_fast_sample(const ClassTimes& t) {
     const double usable = capacity_cores() * cfg_.controller.saturation;
     const double room = usable - avg;
     const bool saturated = avg + be_s / span_s >= usable;
+    // A cut the kernel refused (a failed quota write) is retried on every
+    // sample until it lands, not left to the next tick.
+    const bool cut_pending = applied_.quota && *applied_.quota > cpu_ctl_.allowance() + 0.005;
+    if (cfg_.cgroup.manage_bigbox && cut_pending) apply_locked(cpu_ctl_.allowance(), "ls_demand", 0);
     if (cfg_.cgroup.manage_bigbox && span_s * 2e9 >= window_ns && saturated &&
         cpu_ctl_.allowance() > room && cpu_ctl_.allowance() > kMinBoxCores) {
       // The signal: the start of the run of samples in which LS no longer fit.
@@ -541,6 +545,18 @@ std::vector<MetricFamily> Controller::Collect() const {
     ev.metric.push_back(m);
   }
   out.push_back(ev);
+  MetricFamily we;
+  we.name = "colo_bigbox_write_errors_total";
+  we.help = "Failed writes to the big box's cgroup files, by file and errno name; the "
+            "control loop keeps its last applied value and retries.";
+  we.type = MetricType::Counter;
+  for (auto& [key, n] : box_.write_errors()) {
+    ClientMetric m;
+    m.label = {{"file", key.first}, {"error", key.second}};
+    m.counter.value = n;
+    we.metric.push_back(m);
+  }
+  out.push_back(we);
   MetricFamily rh;
   rh.name = "colo_control_reaction_seconds";
   rh.help = "From the kernel seeing the signal to the cgroup write done.";

@@ -6,7 +6,12 @@
 //    cgroups vanish between two reads): no crash, the removed cgroups' map
 //    entries and metric series go away, fds and RSS do not grow, and the log
 //    does not grow per event;
-//  - bpffs not mounted: the agent mounts it (in a private mount namespace).
+//  - bpffs not mounted: the agent mounts it (in a private mount namespace);
+//  - no kernel BTF (hidden in a private mount namespace): the agent says so
+//    once and serves cgroupfs signals, or, given bpf.btf_path, loads the
+//    programs as raw_tp (tp_btf needs the kernel's BTF);
+//  - a full ring buffer and a full per-cgroup map: the kernel side counts what
+//    it lost, the agent exports it and logs it once, and keeps measuring.
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -23,7 +28,10 @@
 #include <set>
 #include <sstream>
 
+#include "colo_abi.h"
 #include "support/privileged.h"
+#include "support/temp_dir.h"
+#include "userspace/bpf/programs.h"
 #include "userspace/util/fs.h"
 
 namespace colo::test {
@@ -353,6 +361,143 @@ TEST(Faults, BpffsNotMountedIsMountedByTheAgent) {
   auto m = agent.scrape();
   EXPECT_EQ(metric(m, "colo_bpf_attached").value_or(0), 1) << agent.log();
   EXPECT_GT(metric(m, "colo_tracked_cgroups").value_or(0), 0);
+  EXPECT_EQ(agent.stop(), 0);
+}
+
+size_t count_of(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) n++;
+  return n;
+}
+
+// Runs the agent in a private mount namespace where /sys/kernel/btf is an
+// empty tmpfs: a kernel built without BTF, as far as the agent can tell.
+std::vector<std::string> without_kernel_btf() {
+  return {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+          "mount -t tmpfs -o size=64k colo-test-nobtf /sys/kernel/btf && "
+          "! test -e /sys/kernel/btf/vmlinux && exec \"$0\" \"$@\""};
+}
+
+const char* kQuietAgent =
+    "agent:\n  collect_interval: 100ms\ncgroup:\n  manage_bigbox: false\n"
+    "network:\n  interfaces: []\n";
+
+TEST(Faults, MissingKernelBtfFallsBackToCgroupfsWithOneClearWarning) {
+  COLO_REQUIRE_ROOT();
+  if (!path_exists("/sys/kernel/btf/vmlinux")) GTEST_SKIP() << "this kernel has no BTF to hide";
+  AgentProcess agent(kQuietAgent, {}, without_kernel_btf());
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  auto m = agent.scrape();
+  EXPECT_EQ(metric(m, "colo_bpf_attached", {{"mode", "none"}}), 0.0) << agent.log();
+  EXPECT_TRUE(metric(m, "colo_cgroup_pressure_cpu_waiting_seconds_total", {{"cgroup", "/"}}))
+      << "PSI from cgroupfs or /proc/pressure";
+  EXPECT_FALSE(metric(m, "colo_cgroup_runqueue_latency_seconds_count"));
+  sleep_ms(500);
+  const std::string log = agent.log();
+  EXPECT_EQ(count_of(log, "kernel BTF missing: /sys/kernel/btf/vmlinux"), 1u) << log;
+  EXPECT_NE(log.find("bpf.btf_path"), std::string::npos) << "names the way out:\n" << log;
+  EXPECT_NE(log.find("Falling back to cgroupfs"), std::string::npos) << log;
+  EXPECT_EQ(agent.stop(), 0);
+}
+
+TEST(Faults, ExternalBtfFileLoadsRawTpWithoutKernelBtf) {
+  COLO_REQUIRE_ROOT();
+  auto btf = read_file("/sys/kernel/btf/vmlinux");
+  if (!btf || btf->empty()) GTEST_SKIP() << "no kernel BTF to copy";
+  TempDir tmp("colo-btf");
+  const std::string file = tmp.put("vmlinux.btf", *btf);
+  AgentProcess agent(std::string(kQuietAgent) + "bpf:\n  btf_path: " + file + "\n", {},
+                     without_kernel_btf());
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  EXPECT_TRUE(eventually([&] {
+    return metric(agent.scrape(), "colo_cgroup_runqueue_latency_seconds_count").value_or(0) > 0;
+  })) << "the programs measure with the external BTF:\n" << agent.log();
+  auto m = agent.scrape();
+  EXPECT_EQ(metric(m, "colo_bpf_attached", {{"mode", "raw_tp"}}), 1.0) << agent.log();
+  EXPECT_NE(agent.log().find("tp_btf unavailable"), std::string::npos) << agent.log();
+  EXPECT_EQ(agent.stop(), 0);
+}
+
+// The urgent-event ring buffer at one page and every LS wait urgent: the
+// kernel side fills it and counts each event it could not deliver; draining
+// it delivers what fitted, and it takes events again.
+TEST(Faults, FullRingBufferCountsTheLostUrgentEvents) {
+  COLO_REQUIRE_ROOT();
+  bpf::LoadOptions lo;
+  lo.pin_dir = "/sys/fs/bpf/" + unique_name("colo-faults");
+  lo.ringbuf_bytes = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+  lo.urgent_threshold_ns = 1;
+  lo.urgent_interval_ns = 0;
+  lo.load_mem = lo.load_net = false;
+  std::string err;
+  auto p = bpf::Programs::load(lo, &err);
+  ASSERT_TRUE(p) << err;
+  struct Unpin {
+    std::string dir;
+    ~Unpin() {
+      std::string e;
+      bpf::cleanup_pins(dir, &e);
+    }
+  } unpin{lo.pin_dir};
+  // A ping-pong of two processes through pipes: a wakeup and a switch every
+  // few microseconds, all in the test's (LS) cgroup.
+  auto pingpong = [](const std::string& bytes) {
+    std::string out;
+    run_cmd({"sh", "-c", "yes | head -c " + bytes + " | cat > /dev/null"}, &out);
+  };
+  const uint64_t before = p->read_drops()[COLO_DROP_RINGBUF_FULL];
+  pingpong("20000000");
+  const uint64_t lost = p->read_drops()[COLO_DROP_RINGBUF_FULL] - before;
+  EXPECT_GT(lost, 0u);
+  int delivered = 0;
+  p->poll_events(0, [&](const colo_urgent_event& e) {
+    delivered++;
+    EXPECT_GE(e.latency_ns, 1u);
+  });
+  // Each record: the event and an 8-byte header, rounded to 8.
+  const int capacity = static_cast<int>(lo.ringbuf_bytes / (((sizeof(colo_urgent_event) + 7) & ~7ul) + 8));
+  EXPECT_GT(delivered, 0);
+  EXPECT_LE(delivered, capacity);
+  // Drained, it delivers again.
+  int again = 0;
+  pingpong("100000");
+  p->poll_events(0, [&](const colo_urgent_event&) { again++; });
+  EXPECT_GT(again, 0) << "events flow again once the ring buffer was drained";
+  std::cout << "lost " << lost << " urgent events, delivered " << delivered << " (capacity "
+            << capacity << "), then " << again << "\n";
+}
+
+// bpf.max_cgroups at its minimum and a task visiting 100 new cgroups: the
+// per-cgroup map fills, the failures are counted and exported, logged once,
+// and the cgroups that fit keep their signals.
+TEST(Faults, FullCgroupMapIsCountedExportedAndLoggedOnce) {
+  COLO_REQUIRE_ROOT();
+  AgentProcess agent(std::string(kQuietAgent) + "bpf:\n  max_cgroups: 64\n");
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  TestCgroups cg;
+  std::string dirs;
+  for (int i = 0; i < 100; i++) {
+    cg.create("m" + std::to_string(i));
+    dirs += " " + cg.cpu_dir("m" + std::to_string(i));
+  }
+  // A shell that moves itself through the cgroups and runs a short task in each.
+  const std::string visit = "for d in" + dirs + "; do echo $$ > $d/cgroup.procs && sleep 0.002; done";
+  std::string out;
+  ASSERT_EQ(run_cmd({"sh", "-c", visit}, &out), 0) << out;
+  EXPECT_TRUE(eventually([&] {
+    return metric(agent.scrape(), "colo_bpf_events_lost_total", {{"source", "sched_map_full"}})
+               .value_or(0) > 0;
+  })) << agent.log();
+  // More drops after the first: still one log line.
+  ASSERT_EQ(run_cmd({"sh", "-c", visit}, &out), 0) << out;
+  sleep_ms(300);
+  auto m = agent.scrape();
+  EXPECT_GT(metric(m, "colo_cgroup_runqueue_latency_seconds_count").value_or(0), 0)
+      << "the cgroups that fit are still measured";
+  const std::string log = agent.log();
+  EXPECT_EQ(count_of(log, "colo_cg_sched is full"), 1u) << log;
+  EXPECT_NE(log.find("raise bpf.max_cgroups"), std::string::npos) << log;
+  EXPECT_EQ(agent.get("/healthz").value_or(""), "ok\n");
   EXPECT_EQ(agent.stop(), 0);
 }
 

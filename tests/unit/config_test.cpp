@@ -26,6 +26,7 @@ TEST(Config, DefaultYamlIsValidAndEqualsBuiltIns) {
   EXPECT_EQ(c.cgroup.system, d.cgroup.system);
   EXPECT_EQ(c.bpf.pin_dir, d.bpf.pin_dir);
   EXPECT_EQ(c.bpf.max_cgroups, d.bpf.max_cgroups);
+  EXPECT_EQ(c.bpf.btf_path, d.bpf.btf_path);
   EXPECT_EQ(c.bpf.urgent_interval_ns, d.bpf.urgent_interval_ns);
   EXPECT_EQ(c.network.interfaces, d.network.interfaces);
 }
@@ -101,6 +102,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bpf:\n  attach: kprobe\n", 2, "bpf.attach", "expected auto"},
         BadCase{"bpf:\n  pin_dir: /tmp/x\n", 2, "bpf.pin_dir", "/sys/fs/bpf/"},
         BadCase{"bpf:\n  max_cgroups: 1\n", 2, "bpf.max_cgroups", "between"},
+        BadCase{"bpf:\n  btf_path: vmlinux.btf\n", 2, "bpf.btf_path", "absolute path"},
         BadCase{"bpf:\n  urgent_latency: 20s\n", 2, "bpf.urgent_latency", "out of range"},
         BadCase{"topology:\n  smt_siblings: [[0]]\n", 2, "topology.smt_siblings[0]", "pair"},
         BadCase{"topology:\n  smt_siblings: [[1, 1]]\n", 2, "topology.smt_siblings[0]",

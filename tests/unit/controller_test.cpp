@@ -11,6 +11,7 @@
 
 #include <functional>
 
+#include "support/stderr_capture.h"
 #include "support/temp_dir.h"
 #include "userspace/util/fs.h"
 
@@ -25,6 +26,8 @@ struct Fixture {
   policy::FakeClock clock;
   Config cfg;
   Topology topo;
+  // Injected write errors: file name (cpu.cfs_quota_us, ...) -> errno.
+  std::shared_ptr<std::map<std::string, int>> faults = std::make_shared<std::map<std::string, int>>();
   std::unique_ptr<Controller> ctl;
   uint64_t be_ns = 0;  // BE's CPU time as the fast-path samples read it
 
@@ -53,7 +56,12 @@ struct Fixture {
     std::string err;
     auto layout = CgroupLayout::from_tree(tmp.path(), &err);
     EXPECT_TRUE(layout) << err;
-    auto box = BigBox::open(*layout, {}, &err);
+    BigBox::Options bo;
+    bo.write_fn = [faults = faults](const std::string& path, std::string_view data) {
+      auto it = faults->find(path.substr(path.find_last_of('/') + 1));
+      return it != faults->end() ? -it->second : write_file(path, data);
+    };
+    auto box = BigBox::open(*layout, bo, &err);
     EXPECT_TRUE(box) << err;
     topo.possible = topo.online = {0, 1};
     topo.cores = {{0}, {1}};
@@ -205,6 +213,138 @@ TEST(ControllerSlowPath, FirstTickLimitsAnUnlimitedBoxAtOnce) {
   // An adopted box keeps its quota on the first tick.
   Fixture g(0.9, 0, {}, 1);
   EXPECT_EQ(g.quota(), "90000");
+}
+
+// colo_bigbox_write_errors_total{file, error} as the controller exports it.
+double write_errors(const Controller& ctl, const std::string& file, const std::string& error) {
+  for (auto& fam : ctl.Collect()) {
+    if (fam.name != "colo_bigbox_write_errors_total") continue;
+    for (auto& m : fam.metric) {
+      std::map<std::string, std::string> l;
+      for (auto& p : m.label) l[p.name] = p.value;
+      if (l["file"] == file && l["error"] == error) return m.counter.value;
+    }
+  }
+  return 0;
+}
+
+size_t count_of(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) n++;
+  return n;
+}
+
+// The kernel refuses a smaller memory limit while it cannot reclaim (EBUSY):
+// the controller keeps the limit it last applied, retries on every tick,
+// counts each failure and logs once; the limit lands once the kernel takes it.
+TEST(ControllerWriteFaults, EbusyOnTheMemoryLimitIsRetriedCountedAndLoggedOnce) {
+  const uint64_t gib = 1ull << 30;
+  Fixture f(1.4, 2 * gib);
+  const std::string limit = f.tmp.path() + "/memory/colo.slice/bigbox/memory.limit_in_bytes";
+  const std::string applied = std::to_string(2 * gib - gib / 8);
+  ASSERT_EQ(std::string(trim(read_file(limit).value_or("?"))), applied);
+  (*f.faults)["memory.limit_in_bytes"] = EBUSY;
+  f.tmp.put("memory/colo.slice/bigbox/memory.usage_in_bytes", applied);
+  test::StderrCapture cap;
+  ClassTimes t;
+  for (int i = 0; i < 3; i++) {
+    t.mono_ns = (1000 + 100 * i) * kMs;
+    f.clock.advance(std::chrono::milliseconds(100));
+    f.ctl->tick(t);
+  }
+  EXPECT_EQ(std::string(trim(read_file(limit).value_or("?"))), applied);
+  EXPECT_EQ(f.ctl->status()["bigbox"]["memory_limit_bytes"].get<uint64_t>(), 2 * gib - gib / 8)
+      << "the status shows what is applied, not what was wanted";
+  EXPECT_EQ(write_errors(*f.ctl, "memory.limit_in_bytes", "EBUSY"), 3);
+  f.faults->clear();
+  t.mono_ns += 100 * kMs;
+  f.clock.advance(std::chrono::milliseconds(100));
+  f.ctl->tick(t);
+  const std::string log = cap.text();
+  const uint64_t u = 2 * gib - gib / 8;
+  EXPECT_EQ(std::string(trim(read_file(limit).value_or("?"))), std::to_string(u - u / 16));
+  EXPECT_EQ(count_of(log, "memory.limit_in_bytes failed"), 1u) << log;
+  EXPECT_EQ(count_of(log, "memory.limit_in_bytes works again"), 1u) << log;
+  EXPECT_EQ(write_errors(*f.ctl, "memory.limit_in_bytes", "EBUSY"), 3) << "a counter, not a gauge";
+}
+
+// EINVAL on the quota (a period or value the kernel rejects) during an LS
+// burst: the quota file keeps its value, the fast path retries on the next
+// samples and cuts as soon as the write goes through.
+TEST(ControllerWriteFaults, EinvalOnTheQuotaKeepsTheLastQuotaAndRetries) {
+  Fixture f(1.4);
+  ASSERT_EQ(f.quota(), "140000");
+  (*f.faults)["cpu.cfs_quota_us"] = EINVAL;
+  uint64_t t = 1000 * kMs, ls = 0;
+  test::StderrCapture cap;
+  EXPECT_EQ(feed(f, t, ls, 1.6, 20), -1) << "the quota file must not change while writes fail";
+  EXPECT_GE(write_errors(*f.ctl, "cpu.cfs_quota_us", "EINVAL"), 2) << "retried, every failure counted";
+  EXPECT_DOUBLE_EQ(f.ctl->status()["bigbox"]["cpu_quota_cores"].get<double>(), 1.4);
+  f.faults->clear();
+  EXPECT_GE(feed(f, t, ls, 1.6, 5), 0) << "cut once the kernel takes the write";
+  EXPECT_LT(std::stol(f.quota()), 140000);
+  const std::string log = cap.text();
+  EXPECT_EQ(count_of(log, "cpu.cfs_quota_us failed"), 1u) << log;
+}
+
+// EINVAL on cpuset.cpus (a CPU went offline between choosing and writing):
+// the cpuset the controller applied stays, the box is never left empty.
+TEST(ControllerWriteFaults, EinvalOnTheCpusetKeepsTheAppliedCpus) {
+  Fixture f(1.4);
+  const auto before = f.ctl->status()["bigbox"]["cpuset"].get<std::string>();
+  const std::string file = f.tmp.path() + "/cpuset/colo.slice/bigbox/cpuset.cpus";
+  const std::string content = read_file(file).value_or("?");
+  (*f.faults)["cpuset.cpus"] = EINVAL;
+  // LS busy on CPU 0 only: the controller wants to move the box off it.
+  ClassTimes t;
+  uint64_t ls0 = 0;
+  for (int i = 0; i < 5; i++) {
+    t.mono_ns = (1000 + 100 * i) * kMs;
+    ls0 += 95 * kMs;
+    t.ls_ns = ls0;
+    t.ls_ns_by_cpu = {{0, ls0}, {1, 0}};
+    f.clock.advance(std::chrono::milliseconds(100));
+    f.ctl->tick(t);
+  }
+  EXPECT_EQ(read_file(file).value_or("?"), content);
+  EXPECT_EQ(f.ctl->status()["bigbox"]["cpuset"].get<std::string>(), before);
+  EXPECT_FALSE(before.empty());
+}
+
+// ENOSPC moving a task into the box (a v1 cpuset with no CPUs or memory
+// nodes): add_task reports it, the failure is counted, and nothing is written
+// anywhere else; a task that exited first (ESRCH) is counted, never logged.
+TEST(BigBoxWriteFaults, EnospcMovingATaskIsReportedAndCounted) {
+  Fixture f(1.4);
+  std::string err;
+  auto layout = CgroupLayout::from_tree(f.tmp.path(), &err);
+  ASSERT_TRUE(layout) << err;
+  int code = ENOSPC;
+  std::vector<std::string> tried;
+  BigBox::Options bo;
+  bo.write_fn = [&](const std::string& path, std::string_view) {
+    tried.push_back(path);
+    return -code;
+  };
+  auto box = BigBox::open(*layout, bo, &err);
+  ASSERT_TRUE(box) << err;
+  test::StderrCapture cap;
+  EXPECT_EQ(box->add_task(12345), -ENOSPC);
+  code = ESRCH;
+  EXPECT_EQ(box->add_task(12345), -ESRCH);
+  const std::string log = cap.text();
+  ASSERT_FALSE(tried.empty());
+  for (auto& p : tried) EXPECT_TRUE(box->owns(p)) << p;
+  uint64_t enospc = 0, esrch = 0;
+  for (auto& [k, n] : box->write_errors()) {
+    EXPECT_EQ(k.first, "cgroup.procs");
+    if (k.second == "ENOSPC") enospc += n;
+    if (k.second == "ESRCH") esrch += n;
+  }
+  EXPECT_EQ(enospc, tried.size() / 2);
+  EXPECT_EQ(esrch, tried.size() / 2);
+  EXPECT_NE(log.find("No space left on device"), std::string::npos) << log;
+  EXPECT_EQ(log.find("No such process"), std::string::npos) << log;
 }
 
 // A child of the test that sleeps until signalled; reaped on destruction.

@@ -12,39 +12,13 @@
 #include <thread>
 #include <vector>
 
+#include "support/stderr_capture.h"
 #include "userspace/util/fs.h"
 
 namespace colo {
 namespace {
 
-// Redirects fd 2 into a temp file for the life of the object.
-class StderrCapture {
- public:
-  StderrCapture() {
-    fd_ = mkstemp(path_);
-    saved_ = dup(STDERR_FILENO);
-    dup2(fd_, STDERR_FILENO);
-  }
-  ~StderrCapture() {
-    restore();
-    unlink(path_);
-  }
-  std::string text() {
-    restore();
-    return read_file(path_).value_or("<unreadable>");
-  }
-
- private:
-  void restore() {
-    if (saved_ < 0) return;
-    dup2(saved_, STDERR_FILENO);
-    close(saved_);
-    close(fd_);
-    saved_ = -1;
-  }
-  char path_[32] = "/tmp/colo_log_testXXXXXX";
-  int fd_ = -1, saved_ = -1;
-};
+using test::StderrCapture;
 
 // Once-keys live for the whole process: fresh ones for every run of a test.
 std::string fresh_key_prefix() {

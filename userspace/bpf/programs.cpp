@@ -204,10 +204,14 @@ struct Programs::Impl {
 
 namespace {
 
-bpf_object_open_opts open_opts(const std::string& pin_dir) {
+constexpr const char* kKernelBtf = "/sys/kernel/btf/vmlinux";
+
+bpf_object_open_opts open_opts(const LoadOptions& opts) {
   bpf_object_open_opts o{};
   o.sz = sizeof(o);
-  o.pin_root_path = pin_dir.c_str();
+  o.pin_root_path = opts.pin_dir.c_str();
+  // CO-RE relocations against this file instead of the kernel's own BTF.
+  if (!opts.btf_path.empty()) o.btf_custom_path = opts.btf_path.c_str();
   return o;
 }
 
@@ -231,7 +235,7 @@ void choose_flavour(bpf_object* obj, bool btf) {
 
 // Opens, configures and loads the sched object in one mode.
 colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string* err) {
-  auto oo = open_opts(opts.pin_dir);
+  auto oo = open_opts(opts);
   colo_sched* s = colo_sched__open_opts(&oo);
   if (!s) {
     *err = "open sched object: " + errstr(errno);
@@ -242,6 +246,7 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   bpf_map__set_max_entries(s->maps.colo_cpu, ncpus);
   bpf_map__set_max_entries(s->maps.colo_cg_sched, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
+  bpf_map__set_max_entries(s->maps.colo_events, opts.ringbuf_bytes);
   choose_flavour(s->obj, btf);
   bpf_program__set_autoload(s->progs.colo_test_slot, false);  // BPF_PROG_TEST_RUN only
   int e = colo_sched__load(s);
@@ -254,7 +259,7 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
 }
 
 colo_mem* load_mem(const LoadOptions& opts, bool btf, std::string* err) {
-  auto oo = open_opts(opts.pin_dir);
+  auto oo = open_opts(opts);
   colo_mem* s = colo_mem__open_opts(&oo);
   if (!s) {
     *err = "open mem object: " + errstr(errno);
@@ -278,7 +283,7 @@ colo_mem* load_mem(const LoadOptions& opts, bool btf, std::string* err) {
 }
 
 colo_net* load_net(const LoadOptions& opts, std::string* err) {
-  auto oo = open_opts(opts.pin_dir);
+  auto oo = open_opts(opts);
   colo_net* s = colo_net__open_opts(&oo);
   if (!s) {
     *err = "open net object: " + errstr(errno);
@@ -313,9 +318,31 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
     return nullptr;
   }
 
+  // Without the kernel's BTF nothing CO-RE loads: say so, not what libbpf
+  // reports for the first relocation it cannot do.
+  const std::string btf_file = opts.btf_path.empty() ? kKernelBtf : opts.btf_path;
+  if (access(btf_file.c_str(), R_OK) != 0) {
+    *err = opts.btf_path.empty()
+               ? std::string("kernel BTF missing: ") + kKernelBtf + ": " + errstr(errno) +
+                     " (a kernel built without CONFIG_DEBUG_INFO_BTF); set bpf.btf_path to a "
+                     "BTF file for this kernel (e.g. from BTFHub)"
+               : "bpf.btf_path " + opts.btf_path + ": " + errstr(errno);
+    return nullptr;
+  }
   std::vector<bool> modes;
-  if (opts.mode != AttachMode::RawTp) modes.push_back(true);
+  // tp_btf programs attach through the running kernel's BTF, which an
+  // external file does not replace.
+  const bool kernel_btf = access(kKernelBtf, R_OK) == 0;
+  if (opts.mode != AttachMode::RawTp && kernel_btf) modes.push_back(true);
   if (opts.mode != AttachMode::TpBtf) modes.push_back(false);
+  if (modes.empty()) {
+    *err = std::string("bpf.attach tp_btf needs the kernel's BTF, and ") + kKernelBtf +
+           " is missing; use auto or raw_tp with bpf.btf_path";
+    return nullptr;
+  }
+  if (!kernel_btf && opts.mode == AttachMode::Auto)
+    LOG_WARN("no kernel BTF at %s: tp_btf unavailable, raw_tp with CO-RE from %s", kKernelBtf,
+             btf_file.c_str());
   std::string errs;
   bool retried_pins = false;
   for (size_t i = 0; i < modes.size(); i++) {

@@ -31,6 +31,10 @@ struct LoadOptions {
   uint64_t urgent_threshold_ns = COLO_DEFAULT_URGENT_NS;
   uint64_t urgent_interval_ns = COLO_DEFAULT_URGENT_INTERVAL_NS;
   uint32_t max_cgroups = 8192;    // size of the per-cgroup maps
+  uint32_t ringbuf_bytes = 256 * 1024;  // urgent-event ring buffer (a power of 2, >= a page)
+  // BTF for CO-RE relocations when the kernel has none at /sys/kernel/btf/vmlinux
+  // (e.g. a BTFHub file); "" = the kernel's. tp_btf needs the kernel's own.
+  std::string btf_path;
   bool load_mem = true;
   bool load_net = true;
 };

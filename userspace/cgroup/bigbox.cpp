@@ -149,16 +149,34 @@ bool BigBox::owns(const std::string& path) const {
 
 int BigBox::write(const std::string& path, const std::string& value) {
   CgroupWrite w{path, value, 0};
-  if (!owns(path)) {
+  const bool refused = !owns(path);
+  if (refused) {
     LOG_ERROR("refusing to write %s: outside the big box", path.c_str());
     w.err = EPERM;
   } else if (opts_.dry_run) {
     LOG_INFO("dry-run: would write '%s' to %s", value.c_str(), path.c_str());
   } else {
-    int e = write_file(path, value);
+    int e = opts_.write_fn ? opts_.write_fn(path, value) : write_file(path, value);
     w.err = e < 0 ? -e : 0;
-    if (w.err)
-      LOG_WARN("write '%s' to %s: %s", value.c_str(), path.c_str(), strerror(w.err));
+  }
+  // One log line when a file starts failing (or fails with another error) and
+  // one when it works again; every failure is counted. The control loop
+  // retries on its next tick from its last applied state.
+  auto f = failing_.find(path);
+  if (w.err) {
+    const char* name = strerrorname_np(w.err);
+    write_errors_[{path.substr(path.find_last_of('/') + 1), name ? name : std::to_string(w.err)}]++;
+    // ESRCH: a task that exited before it could be moved, not a fault.
+    if (!refused && w.err != ESRCH && (f == failing_.end() || f->second != w.err)) {
+      LOG_WARN("write '%s' to %s failed: %s (%s); kept the last applied value, retrying on "
+               "later ticks, counted in colo_bigbox_write_errors_total, logged again only "
+               "when it changes",
+               value.c_str(), path.c_str(), strerror(w.err), name ? name : "?");
+      failing_[path] = w.err;
+    }
+  } else if (f != failing_.end()) {
+    LOG_INFO("write to %s works again", path.c_str());
+    failing_.erase(f);
   }
   if (writes_.size() >= kMaxWriteLog) writes_.erase(writes_.begin());
   writes_.push_back(w);

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "userspace/cgroup/layout.h"
@@ -32,7 +33,14 @@ class BigBox {
     std::map<std::string, std::string> rel_path_for;
     bool create = true;     // create the box if missing (bare host); else adopt only
     bool dry_run = false;   // decide and log, write nothing
+    // Replaces write_file() for every write the guard lets through (tests
+    // inject EBUSY/EINVAL/ENOSPC with it). Returns 0 or -errno.
+    std::function<int(const std::string& path, std::string_view data)> write_fn;
   };
+
+  // Failed writes by file name (cpu.cfs_quota_us, ...) and errno name (EBUSY),
+  // counted since the box was opened; refused (outside the box) ones too, as EPERM.
+  using WriteErrors = std::map<std::pair<std::string, std::string>, uint64_t>;
 
   // Finds (and with `create`, makes) the box in every hierarchy it needs.
   // nullopt + *err if a needed hierarchy is missing or the box cannot be made.
@@ -103,6 +111,7 @@ class BigBox {
   // Every write made (or, in dry run, that would have been made), oldest first;
   // bounded. For logs and tests.
   const std::vector<CgroupWrite>& writes() const { return writes_; }
+  const WriteErrors& write_errors() const { return write_errors_; }
   // The guard: true if `path` is inside one of the box's directories.
   bool owns(const std::string& path) const;
 
@@ -114,6 +123,10 @@ class BigBox {
   Options opts_;
   std::vector<std::string> created_;  // levels colo made (removable on request)
   std::vector<CgroupWrite> writes_;
+  WriteErrors write_errors_;
+  // Files whose last write failed, with that errno: a failure is logged when a
+  // file starts failing (or fails differently), not on every retry.
+  std::map<std::string, int> failing_;
 };
 
 }  // namespace colo
