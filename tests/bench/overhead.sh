@@ -7,6 +7,7 @@
 #     at the same time.           Goal: colo <= 150 ns/run and <= runqlat.
 #  2. `perf bench sched pipe` throughput with colo attached vs with no BPF
 #     tool attached (alternating rounds, medians).   Goal: ratio >= 0.97.
+#     The same with runqlat alone, as the floor of any sched tracer here.
 #  3. Agent RSS with 1,000 cgroups tracked.          Goal: <= 32 MiB.
 #
 # Builds nothing. Usage: tests/bench/overhead.sh  (see tests/bench/README.md)
@@ -19,6 +20,7 @@
 #   RUNQLAT=/usr/sbin/runqlat
 #   MSG_LOOPS=auto           `perf bench sched messaging -l`; auto: calibrated
 #   MSG_SECONDS=10           ... so that the measured run takes about this long
+#   COST_ROUNDS=1            runs of section 1, each with both attach orders
 #   PIPE_LOOPS=500000        `perf bench sched pipe -l`
 #   PIPE_ROUNDS=3            rounds per side (without / with colo), alternating
 #   PIPE_CPU=                run both pipe tasks on this CPU (taskset): every
@@ -37,6 +39,7 @@ COLO_AGENT_ARGS=${COLO_AGENT_ARGS:-}
 RUNQLAT=${RUNQLAT:-/usr/sbin/runqlat}
 MSG_LOOPS=${MSG_LOOPS:-auto}
 MSG_SECONDS=${MSG_SECONDS:-10}
+COST_ROUNDS=${COST_ROUNDS:-1}
 PIPE_LOOPS=${PIPE_LOOPS:-500000}
 PIPE_ROUNDS=${PIPE_ROUNDS:-3}
 PIPE_CPU=${PIPE_CPU:-}
@@ -276,14 +279,17 @@ measure_cost() {
 section_cost() {
   say "== 1. BPF cost per program run under perf bench sched messaging"
   : >"$WORK/cost"
-  measure_cost colo
-  measure_cost runqlat
+  local r
+  for ((r = 1; r <= COST_ROUNDS; r++)); do
+    measure_cost colo
+    measure_cost runqlat
+  done
   read -r colo_ns colo_runs rq_ns < <(awk '{ ct += $1; cc += $2; rt += $3; rc += $4 }
     END { printf "%s %.0f %s\n", (cc > 0 ? sprintf("%.2f", ct / cc) : "nan"), cc, (rc > 0 ? sprintf("%.2f", rt / rc) : "nan") }' "$WORK/cost")
   if [[ $colo_runs -eq 0 ]]; then
     say "no run-time stats were recorded (kernel.bpf_stats_enabled off and the agent could not enable them?)"
   fi
-  say "both orders: colo $colo_ns ns/run   runqlat $rq_ns ns/run   colo/runqlat: $(ratio "$colo_ns" "$rq_ns")"
+  say "both orders, $COST_ROUNDS round(s): colo $colo_ns ns/run   runqlat $rq_ns ns/run   colo/runqlat: $(ratio "$colo_ns" "$rq_ns")"
   say
 }
 
@@ -293,26 +299,36 @@ spread() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
   m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.3f\n", (m > 0 ? (v[NR] - v[1]) / m : 0) }'; }
 
 section_pipe() {
-  local without=() with=() r ops sw sc pipe=(perf bench sched pipe -l "$PIPE_LOOPS")
+  local without=() with=() rq=() r ops sw sc sr pipe=(perf bench sched pipe -l "$PIPE_LOOPS")
   if [[ -n $PIPE_CPU ]]; then pipe=(taskset -c "$PIPE_CPU" "${pipe[@]}"); fi
-  say "== 2. ${pipe[*]}: no BPF tool vs colo attached ($PIPE_ROUNDS rounds each, alternating)"
+  say "== 2. ${pipe[*]}: no BPF tool vs colo attached vs runqlat attached ($PIPE_ROUNDS rounds each, alternating)"
   for ((r = 1; r <= PIPE_ROUNDS; r++)); do
     ops=$("${pipe[@]}" 2>&1 | perf_ops_per_sec)
     without+=("$ops")
-    say "  round $r without colo: $ops ops/s"
+    say "  round $r without a tool: $ops ops/s"
     start_agent
     ops=$("${pipe[@]}" 2>&1 | perf_ops_per_sec)
     with+=("$ops")
     stop_agent
-    say "  round $r with colo:    $ops ops/s"
+    say "  round $r with colo:      $ops ops/s"
+    # The floor for any tracer of sched_switch and the wakeups on this
+    # machine: libbpf-tools runqlat (a timestamp per wakeup, a histogram).
+    start_runqlat
+    ops=$("${pipe[@]}" 2>&1 | perf_ops_per_sec)
+    rq+=("$ops")
+    stop_runqlat
+    say "  round $r with runqlat:   $ops ops/s"
   done
   med_without=$(printf '%s\n' "${without[@]}" | median)
   med_with=$(printf '%s\n' "${with[@]}" | median)
+  med_rq=$(printf '%s\n' "${rq[@]}" | median)
   pipe_ratio=$(ratio "$med_with" "$med_without")
+  pipe_rq_ratio=$(ratio "$med_rq" "$med_without")
   sw=$(spread "${without[@]}")
   sc=$(spread "${with[@]}")
-  say "median without: $med_without ops/s   with: $med_with ops/s   ratio: $pipe_ratio"
-  say "spread of the rounds ((max-min)/median): without $sw, with $sc"
+  sr=$(spread "${rq[@]}")
+  say "median without: $med_without ops/s   with colo: $med_with ops/s (ratio $pipe_ratio)   with runqlat: $med_rq ops/s (ratio $pipe_rq_ratio)"
+  say "spread of the rounds ((max-min)/median): without $sw, colo $sc, runqlat $sr"
   pipe_noisy=0
   if awk -v a="$sw" -v b="$sc" 'BEGIN { exit !(a > 0.05 || b > 0.05) }'; then
     pipe_noisy=1
@@ -396,6 +412,7 @@ if [[ -n ${pipe_ratio:-} ]]; then
   v=$(verdict "$(awk -v r="$pipe_ratio" 'BEGIN { print (r + 0 >= 0.97) }')")
   if [[ $pipe_noisy = 1 ]]; then v="INCONCLUSIVE, rounds too spread"; fi
   say "pipe throughput ratio:   $pipe_ratio   (goal >= 0.97: $v)"
+  say "  runqlat alone, same rounds: $pipe_rq_ratio   (what a minimal sched tracer costs here)"
 fi
 if [[ -n ${rss:-} ]]; then
   say "agent RSS, $ntracked cgroups tracked: $rss kB   (goal <= 32768 kB: $(verdict "$(awk -v k="$rss" 'BEGIN { print (k + 0 <= 32768) }')"))"

@@ -3,7 +3,8 @@
 # one hour) under mixed load — a BE CPU hog and a BE memory holder in the box,
 # LS bursts and a latency-sensitive waker next to it, and cgroup churn (cgroups
 # created and removed continuously, a short task in some). Every SAMPLE_SECONDS
-# (default 60) one CSV row: agent CPU (cores, over the interval), RSS, open
+# (default 60) one CSV row: agent CPU (cores, over the interval), RSS (and its
+# anonymous, file-backed and [heap] parts), open
 # fds, tracked cgroups, metric series, entries of the pinned per-cgroup maps,
 # events lost in the kernel (colo_bpf_events_lost_total, all sources), churned
 # cgroups so far. Goal: flat
@@ -158,7 +159,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$agent_pid/stat"; }
 metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2} END {print s + 0}' "$work/metrics"; }
 entries() { bpftool -j map dump pinned "$pins/$1" 2>/dev/null |
             perl -MJSON::PP -e 'my $j = eval { decode_json(join "", <STDIN>) }; print ref $j ? scalar @$j : -1'; }
-echo "elapsed_s,agent_cpu_cores,rss_kib,fds,tracked_cgroups,metric_series,cg_sched_entries,cg_mem_entries,aggr_entries,events_lost,churned_cgroups" > "$csv"
+echo "elapsed_s,agent_cpu_cores,rss_kib,rss_anon_kib,rss_file_kib,heap_kib,fds,tracked_cgroups,metric_series,cg_sched_entries,cg_mem_entries,aggr_entries,events_lost,churned_cgroups" > "$csv"
 echo "soak: $SOAK_SECONDS s, a row every $SAMPLE_SECONDS s -> $csv" >&2
 start=$(date +%s)
 prev_t=$start
@@ -174,7 +175,11 @@ while :; do
   curl -sf "http://127.0.0.1:$port/metrics" > "$work/metrics" || : > "$work/metrics"
   series=$(grep -vc '^#' "$work/metrics" || true)
   row="$((now - start)),$(awk -v d=$((cur - prev)) -v t="$ticks" -v s=$((now - prev_t)) 'BEGIN {printf "%.4f", (s > 0 ? d / t / s : 0)}')"
-  row+=",$(awk '/^VmRSS:/ {print $2}' /proc/$agent_pid/status),$(ls /proc/$agent_pid/fd | wc -l)"
+  # RSS split: anonymous (heap, arenas, stacks) vs file-backed (code and data
+  # of the binary and its libraries, paged in as paths are first taken).
+  row+=",$(awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s%s", (n++ ? "," : ""), $2}' /proc/$agent_pid/status)"
+  row+=",$(awk '/ \[heap\]$/ {h = 1; next} /^[0-9a-f]+-/ {h = 0} h && /^Rss:/ {s += $2} END {print s + 0}' /proc/$agent_pid/smaps)"
+  row+=",$(ls /proc/$agent_pid/fd | wc -l)"
   row+=",$(metric colo_tracked_cgroups),$series,$(entries colo_cg_sched),$(entries colo_cg_mem),$(entries colo_aggr)"
   row+=",$(metric colo_bpf_events_lost_total),$(cat "$work/churned")"
   echo "$row" | tee -a "$csv"
