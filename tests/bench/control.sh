@@ -4,7 +4,9 @@
 #   tests/bench/control.sh                  # reaction + recovery (static and dynamic), isolation
 #   SECTIONS="reaction" tests/bench/control.sh
 # Environment: CYCLES=20 (reaction cycles), ISO_SECONDS=10 (per isolation phase),
-#              BUILD=build, SECTIONS="reaction isolation".
+#              BUILD=build, SECTIONS="reaction isolation",
+#              REACTION_POLICIES="static dynamic" (also dynamic:W:R[:P:G], see
+#              control_bench.cpp), ISO_POLICIES="dynamic".
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-$REPO/build}
@@ -12,6 +14,7 @@ BENCH=$BUILD/tests/colo_bench_control
 CYCLES=${CYCLES:-20}
 ISO_SECONDS=${ISO_SECONDS:-10}
 SECTIONS=${SECTIONS:-reaction isolation}
+REACTION_POLICIES=${REACTION_POLICIES:-static dynamic}
 [[ $(id -u) -eq 0 ]] || { echo "control.sh: needs root" >&2; exit 1; }
 [[ -x $BENCH ]] || { echo "control.sh: $BENCH not built" >&2; exit 1; }
 missing=()
@@ -35,10 +38,14 @@ echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for s in $SECTIONS; do
   case $s in
     reaction)
-      echo; echo "## reaction and recovery, static policy (the control loop alone)"
-      "$BENCH" reaction "$CYCLES" static
-      echo; echo "## reaction and recovery, built-in dynamic policy"
-      "$BENCH" reaction "$CYCLES" dynamic ;;
+      for pol in $REACTION_POLICIES; do
+        case $pol in
+          static) echo; echo "## reaction and recovery, static policy (the control loop alone)" ;;
+          dynamic) echo; echo "## reaction and recovery, built-in dynamic policy" ;;
+          *) echo; echo "## reaction and recovery, policy $pol" ;;
+        esac
+        "$BENCH" reaction "$CYCLES" "$pol"
+      done ;;
     isolation)
       echo; echo "## isolation: nginx + wrk with BE stress-ng"
       "$BENCH" isolation "$ISO_SECONDS" ;;

@@ -3,7 +3,7 @@
 // measure. Root only; everything runs in cgroups it creates under a unique
 // root (removed at exit), the servers in a network namespace it creates.
 //
-//   colo_bench_control reaction [CYCLES] [static|dynamic]
+//   colo_bench_control reaction [CYCLES] [static|dynamic|dynamic:W:R[:P:G]]
 //     A BE hog fills the big box; an LS CPU hog (1 core) is resumed (SIGCONT)
 //     and the box's cpu.cfs_quota_us is polled every 0.25 ms until it is cut:
 //     reaction = resume -> quota file changed. Then the LS hog is stopped
@@ -74,15 +74,19 @@ std::string agent_config(const TestCgroups& cg, const std::string& policy) {
     << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n"
     << "network:\n  interfaces: []\n"
     << "eviction:\n  enabled: false\n";
-  // "static", "dynamic" (the built-in defaults), or "dynamic:W:R": the
-  // dynamic policy with cpu_watermark W and a system reserve of R cores.
+  // "static", "dynamic" (the built-in defaults), or "dynamic:W:R[:P:G]": the
+  // dynamic policy with cpu_watermark W, a system reserve of R cores and,
+  // when given, smoothing peak_window P and grow_time_constant G (seconds).
   if (policy == "static")
     c << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.4\n    memory: 1Gi\n";
   if (policy.rfind("dynamic:", 0) == 0) {
-    double w = 0.7, r = 0.5;
-    sscanf(policy.c_str(), "dynamic:%lf:%lf", &w, &r);
+    double w = 0.7, r = 0.5, peak = -1, grow = -1;
+    sscanf(policy.c_str(), "dynamic:%lf:%lf:%lf:%lf", &w, &r, &peak, &grow);
     c << "policy:\n  mode: dynamic\n  cpu_watermark: " << w << "\n  system_reserve:\n    cpu_cores: "
       << r << "\n";
+    if (peak >= 0 && grow >= 0)
+      c << "  smoothing:\n    peak_window: " << static_cast<long>(peak * 1000)
+        << "ms\n    grow_time_constant: " << static_cast<long>(grow * 1000) << "ms\n";
   }
   return c.str();
 }
@@ -373,7 +377,7 @@ int main(int argc, char** argv) {
   if (mode == "reaction")
     return reaction(argc > 2 ? atoi(argv[2]) : 20, argc > 3 ? argv[3] : "static");
   if (mode == "isolation") return isolation(argc > 2 ? atoi(argv[2]) : 10);
-  fprintf(stderr, "usage: colo_bench_control reaction [CYCLES] [static|dynamic]\n"
+  fprintf(stderr, "usage: colo_bench_control reaction [CYCLES] [static|dynamic|dynamic:W:R[:P:G]]\n"
                   "       colo_bench_control isolation [SECONDS]\n");
   return 2;
 }
