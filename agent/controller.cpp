@@ -41,7 +41,7 @@ uint64_t mono_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
-constexpr double kMinBoxCores = 0.01;  // CFS quota floor: 1ms per 100ms period
+constexpr double kMinBoxCores = BigBox::kFloorCores;
 
 MetricFamily gauge(const char* name, const char* help, double v) {
   MetricFamily f;

@@ -45,6 +45,16 @@ int run_exec(const Config& cfg, const std::vector<std::string>& argv, const Exec
     fprintf(stderr, "colo exec: %s\n", err.c_str());
     return 125;
   }
+  // A box no agent has limited yet (just created, or made by hand) would run
+  // this job unlimited at the default weight: give it the safe state first,
+  // as a stopped agent leaves it. A running agent grows it from there.
+  if (cfg.cgroup.manage_bigbox && !box->cpu_quota_cores()) {
+    box->set_min_weight();
+    if (box->set_cpu_quota(BigBox::kFloorCores) == 0)
+      fprintf(stderr, "colo exec: the big box had no CPU limit (no agent has managed it yet); "
+                      "it runs at the minimum (%.2f cores) until `colo agent` grows it\n",
+              BigBox::kFloorCores);
+  }
   const std::string job = opts.job.empty() ? "exec-" + std::to_string(getpid()) : opts.job;
   if (!box->create_job(job, opts.priority, &err)) {
     fprintf(stderr, "colo exec: %s\n", err.c_str());

@@ -37,6 +37,23 @@ TEST(BigBoxReal, ExecRunsTheJobInTheBox) {
   EXPECT_NE(out.find(":cpu:" + cg.cpu_rel("box") + "/exec-"), std::string::npos) << out;
   EXPECT_NE(out.find(":memory:" + cg.mem_rel("box") + "/exec-"), std::string::npos) << out;
   EXPECT_NE(out.find("\n1000\n"), std::string::npos) << "BE jobs are OOM-killed first: " << out;
+  // No agent ever limited this box: the job did not run unlimited at the
+  // default weight, the box got the safe state first, and said so.
+  auto knob = [&](const char* f) {
+    return std::string(trim(read_file(cg.cpu_dir("box") + "/" + f).value_or("?")));
+  };
+  EXPECT_EQ(knob("cpu.cfs_quota_us"), "1000");
+  if (path_exists(cg.cpu_dir("box") + "/cpu.idle"))
+    EXPECT_EQ(knob("cpu.idle"), "1");  // (cpu.shares then reads as SCHED_IDLE's weight, 3)
+  else
+    EXPECT_EQ(knob("cpu.shares"), "2");
+  EXPECT_NE(out.find("had no CPU limit"), std::string::npos) << out;
+  // A box with a limit keeps it.
+  ASSERT_EQ(write_file(cg.cpu_dir("box") + "/cpu.cfs_quota_us", "50000"), 0);
+  rc = run_cmd({COLO_BINARY, "exec", "--config", cfg_path, "--", "true"}, &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(knob("cpu.cfs_quota_us"), "50000");
+  EXPECT_EQ(out.find("had no CPU limit"), std::string::npos) << out;
   // A command that cannot run: a clear message, exit 127.
   rc = run_cmd({COLO_BINARY, "exec", "--config", cfg_path, "--", "/nonexistent/cmd"}, &out);
   EXPECT_EQ(rc, 127);

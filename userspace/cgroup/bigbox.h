@@ -26,6 +26,10 @@ struct CgroupWrite {
 
 class BigBox {
  public:
+  // The smallest CPU quota colo gives the box (1 ms per 100 ms period): its
+  // safe state when nothing says BE may have more.
+  static constexpr double kFloorCores = 0.01;
+
   struct Options {
     std::string rel_path = "/colo.slice/bigbox";  // relative to each hierarchy root
     // Per-controller exceptions ("memory" -> "/some/other/box"), e.g. when the
