@@ -355,6 +355,21 @@ int Agent::run() {
       exporter_.add_source(netctl_.get());
     }
   }
+  // Kubernetes mode: colo's own container is node infrastructure, not an LS
+  // service; its CPU is counted as system. (On a bare host the agent runs in
+  // system.slice under systemd, or in a user's shell, whose cgroup holds more.)
+  if (cfg_.kubernetes.enabled) {
+    auto self = parse_proc_cgroup(read_file("/proc/self/cgroup").value_or(""));
+    for (const Hierarchy* h : {cpu_h, layout->unified()}) {
+      auto p = self && h ? path_in(*self, *h) : std::nullopt;
+      if (!p || *p == "/" || path_is_within(*p, cfg_.cgroup.bigbox) ||
+          std::find(cfg_.cgroup.system.begin(), cfg_.cgroup.system.end(), *p) !=
+              cfg_.cgroup.system.end())
+        continue;
+      cfg_.cgroup.system.push_back(*p);
+      LOG_INFO("kubernetes mode: colo's own cgroup %s counts as system", p->c_str());
+    }
+  }
   collector_ = std::make_unique<Collector>(cfg_, *layout, *topo, programs_.get());
   if (cfg_.cgroup.manage_bigbox) {
     BigBox::Options bo;

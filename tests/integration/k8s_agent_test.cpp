@@ -65,7 +65,15 @@ TEST(KubernetesAgent, LabelsResourcesAndNodeGroupPolicy) {
       << "  api_server: " << srv.url() << "\n  kubelet_url: " << srv.url() << "/pods\n"
       << "  token_file: " << token << "\n  pod_refresh: 1s\n  node_labels_refresh: 1s\n"
       << "  resources: {max_interval: 2s}\n  node_policies: " << policies << "\n";
-  AgentProcess agent(cfg.str(), {"--dry-run"});
+  // The agent itself runs in a cgroup of its own in the real unified
+  // hierarchy (as in its pod), mirrored in the tree: that cgroup is system.
+  TestCgroups own;
+  own.create("agent");
+  const std::string agent_cg = own.v2_rel("agent");
+  fs::create_directories(root + agent_cg);
+  std::ofstream(root + agent_cg + "/cpu.pressure") << psi;
+  AgentProcess agent(cfg.str(), {"--dry-run"},
+                     {"sh", "-c", "echo $$ > " + own.v2_dir("agent") + "/cgroup.procs && exec \"$0\" \"$@\""});
   ASSERT_TRUE(agent.wait_ready()) << agent.log();
 
   // Metrics carry namespace/pod/container/qos_class for the pods' cgroups.
@@ -87,6 +95,11 @@ TEST(KubernetesAgent, LabelsResourcesAndNodeGroupPolicy) {
                      {{"pod", "web-frontend-7d9f8b6c5-x2v8k"}, {"container", ""}, {"qos_class", "Guaranteed"}}));
   EXPECT_TRUE(metric(s, "colo_cgroup_pressure_cpu_waiting_seconds_total",
                      {{"cgroup", "/system.slice"}, {"pod", ""}, {"namespace", ""}}));
+  EXPECT_TRUE(metric(s, "colo_cgroup_pressure_cpu_waiting_seconds_total",
+                     {{"cgroup", agent_cg}, {"class", "system"}}))
+      << "colo's own cgroup counts as system:\n" << agent.log();
+  EXPECT_NE(agent.log().find("colo's own cgroup " + agent_cg + " counts as system"), std::string::npos)
+      << agent.log();
   // Never a uid or a container id: the pods' series carry no cgroup path.
   const std::regex id("[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}|[0-9a-f]{64}");
   size_t pod_series = 0;

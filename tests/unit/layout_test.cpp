@@ -71,6 +71,25 @@ TEST(CgroupLayout, HybridFromTexts) {
   EXPECT_TRUE(named);
 }
 
+TEST(CgroupLayout, PathOfAProcessInEachHierarchy) {
+  auto entries = parse_proc_cgroup(
+      "12:memory:/kubepods/burstable/pod1/c1\n"
+      "4:cpu,cpuacct:/kubepods/burstable/pod1/c1\n"
+      "1:name=systemd:/kubepods/burstable/pod1/c1\n"
+      "0::/kubepods/burstable/pod1/c1-v2\n");
+  ASSERT_TRUE(entries);
+  Hierarchy cpu{"/sys/fs/cgroup/cpu,cpuacct", false, 4, {"cpu", "cpuacct"}};
+  Hierarchy v2{"/sys/fs/cgroup/unified", true, 0, {}};
+  Hierarchy blkio{"/sys/fs/cgroup/blkio", false, 7, {"blkio"}};
+  EXPECT_EQ(path_in(*entries, cpu), "/kubepods/burstable/pod1/c1");
+  EXPECT_EQ(path_in(*entries, v2), "/kubepods/burstable/pod1/c1-v2");
+  EXPECT_EQ(path_in(*entries, blkio), std::nullopt);
+  auto pure = parse_proc_cgroup("0::/system.slice/colo.service\n");
+  ASSERT_TRUE(pure);
+  EXPECT_EQ(path_in(*pure, v2), "/system.slice/colo.service");
+  EXPECT_EQ(path_in(*pure, cpu), std::nullopt);
+}
+
 TEST(CgroupLayout, PureV2FromTexts) {
   const std::string root = kFixtures + "/cgroup/v2";
   std::string err;

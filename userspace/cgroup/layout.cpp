@@ -235,4 +235,12 @@ bool CgroupLayout::pure_v2() const {
   return unified() != nullptr;
 }
 
+std::optional<std::string> path_in(const std::vector<ProcCgroupEntry>& entries, const Hierarchy& h) {
+  for (const auto& e : entries) {
+    if (h.v2 ? (e.hierarchy == 0 && e.controllers.empty()) : (e.hierarchy == h.id && h.id != 0))
+      return e.path;
+  }
+  return std::nullopt;
+}
+
 }  // namespace colo

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "userspace/util/parse.h"
+
 namespace colo {
 
 struct Hierarchy {
@@ -46,5 +48,9 @@ class CgroupLayout {
   std::string root_;
   std::vector<Hierarchy> hierarchies_;
 };
+
+// The path of a process in hierarchy `h`, from its /proc/PID/cgroup entries
+// (v2: the "0::" line; v1: the line of h's id); nullopt if it has none.
+std::optional<std::string> path_in(const std::vector<ProcCgroupEntry>& entries, const Hierarchy& h);
 
 }  // namespace colo
