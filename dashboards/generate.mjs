@@ -292,6 +292,9 @@ function agentDashboard() {
   L.add(timeseries('Urgent events', 'ops', [
     target('A', `sum(rate(colo_cgroup_urgent_events_total{${n}}[$__rate_interval]))`, 'urgent'),
   ], { description: 'Urgent events the kernel sent to the agent (LS waited longer than bpf.urgent_latency).', min: 0 }), 12, 8);
+  L.add(timeseries('Big box write errors', 'ops', [
+    target('A', `sum by (file, error) (rate(colo_bigbox_write_errors_total{${n}}[$__rate_interval]))`, '{{file}} {{error}}'),
+  ], { description: `${RARE} Writes to the big box's cgroup files the kernel refused, by file and errno (EBUSY: memory above a new limit, EINVAL: a value or CPU it rejects). The box keeps its last applied value meanwhile; the agent's log names the path.`, min: 0 }), 24, 8);
   L.row('Agent process');
   L.add(timeseries('Agent CPU', 'percentunit', [
     target('A', `rate(process_cpu_seconds_total{${n}}[$__rate_interval])`, 'user+system'),

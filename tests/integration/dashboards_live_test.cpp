@@ -264,7 +264,7 @@ TEST(DashboardsLive, EveryPanelQueryIsAcceptedAndReturnsData) {
       json res = prom.api("/api/v1/query?query=" + url_encode(r["query"].get<std::string>()));
       EXPECT_EQ(res.value("status", ""), "success") << r["query"] << " " << res.dump();
     }
-  EXPECT_EQ(nrules, 10);
+  EXPECT_EQ(nrules, 11);
   for (const char* rec : {"class:colo_cgroup_runqueue_latency_seconds:p99_1m",
                           "cgroup:colo_cgroup_runqueue_latency_seconds:p99_1m",
                           "instance:colo_class_cpu_cores:rate1m", "instance:colo_evictions:increase5m",
