@@ -31,6 +31,7 @@
 #include "colo_abi.h"
 #include "support/privileged.h"
 #include "support/temp_dir.h"
+#include "support/text.h"
 #include "userspace/bpf/programs.h"
 #include "userspace/util/fs.h"
 
@@ -362,12 +363,6 @@ TEST(Faults, BpffsNotMountedIsMountedByTheAgent) {
   EXPECT_EQ(metric(m, "colo_bpf_attached").value_or(0), 1) << agent.log();
   EXPECT_GT(metric(m, "colo_tracked_cgroups").value_or(0), 0);
   EXPECT_EQ(agent.stop(), 0);
-}
-
-size_t count_of(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) n++;
-  return n;
 }
 
 // Runs the agent in a private mount namespace where /sys/kernel/btf is an

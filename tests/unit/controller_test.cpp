@@ -13,10 +13,13 @@
 
 #include "support/stderr_capture.h"
 #include "support/temp_dir.h"
+#include "support/text.h"
 #include "userspace/util/fs.h"
 
 namespace colo {
 namespace {
+
+using test::count_of;
 
 using test::TempDir;
 constexpr uint64_t kMs = 1000000;
@@ -226,12 +229,6 @@ double write_errors(const Controller& ctl, const std::string& file, const std::s
     }
   }
   return 0;
-}
-
-size_t count_of(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) n++;
-  return n;
 }
 
 // The kernel refuses a smaller memory limit while it cannot reclaim (EBUSY):
