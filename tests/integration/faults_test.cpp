@@ -286,7 +286,7 @@ size_t series(const std::vector<Sample>& s, const std::string& cgroup_substr) {
 TEST(Faults, CgroupChurnLeavesNoTrace) {
   COLO_REQUIRE_ROOT();
   const char* env = getenv("COLO_CHURN_SECONDS");
-  const double seconds = env ? std::atof(env) : 20;
+  const double seconds = env ? std::atof(env) : 60;  // the minute
   TestCgroups cg;
   cg.create("churn");
   cg.create("steady");
