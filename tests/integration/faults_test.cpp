@@ -348,15 +348,24 @@ TEST(Faults, CgroupChurnLeavesNoTrace) {
   EXPECT_EQ(metric(m, "colo_bpf_events_lost_total").value_or(0), 0);
 }
 
+// An agent that only measures: no box, no network, a fast collection.
+const char* kQuietAgent =
+    "agent:\n  collect_interval: 100ms\ncgroup:\n  manage_bigbox: false\n"
+    "network:\n  interfaces: []\n";
+
+// An AgentProcess prefix: the agent runs in a private mount namespace after
+// the shell command `setup` succeeded there (the host's mounts are untouched).
+std::vector<std::string> in_private_mount_ns(const std::string& setup) {
+  return {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+          setup + " && exec \"$0\" \"$@\""};
+}
+
 TEST(Faults, BpffsNotMountedIsMountedByTheAgent) {
   COLO_REQUIRE_ROOT();
   // A private mount namespace without bpffs at /sys/fs/bpf; the host's mount
   // is not touched.
-  AgentProcess agent("agent:\n  collect_interval: 100ms\ncgroup:\n  manage_bigbox: false\n"
-                     "network:\n  interfaces: []\n",
-                     {},
-                     {"unshare", "--mount", "--propagation", "private", "sh", "-c",
-                      "umount -l /sys/fs/bpf && ! mountpoint -q /sys/fs/bpf && exec \"$0\" \"$@\""});
+  AgentProcess agent(kQuietAgent, {},
+                     in_private_mount_ns("umount -l /sys/fs/bpf && ! mountpoint -q /sys/fs/bpf"));
   ASSERT_TRUE(agent.wait_ready()) << agent.log();
   EXPECT_NE(agent.log().find("mounted bpffs at /sys/fs/bpf"), std::string::npos) << agent.log();
   auto m = agent.scrape();
@@ -368,14 +377,9 @@ TEST(Faults, BpffsNotMountedIsMountedByTheAgent) {
 // Runs the agent in a private mount namespace where /sys/kernel/btf is an
 // empty tmpfs: a kernel built without BTF, as far as the agent can tell.
 std::vector<std::string> without_kernel_btf() {
-  return {"unshare", "--mount", "--propagation", "private", "sh", "-c",
-          "mount -t tmpfs -o size=64k colo-test-nobtf /sys/kernel/btf && "
-          "! test -e /sys/kernel/btf/vmlinux && exec \"$0\" \"$@\""};
+  return in_private_mount_ns("mount -t tmpfs -o size=64k colo-test-nobtf /sys/kernel/btf && "
+                             "! test -e /sys/kernel/btf/vmlinux");
 }
-
-const char* kQuietAgent =
-    "agent:\n  collect_interval: 100ms\ncgroup:\n  manage_bigbox: false\n"
-    "network:\n  interfaces: []\n";
 
 TEST(Faults, MissingKernelBtfFallsBackToCgroupfsWithOneClearWarning) {
   COLO_REQUIRE_ROOT();

@@ -160,8 +160,9 @@ int BigBox::write(const std::string& path, const std::string& value) {
     w.err = e < 0 ? -e : 0;
   }
   // One log line when a file starts failing (or fails with another error) and
-  // one when it works again; every failure is counted. The control loop
-  // retries on its next tick from its last applied state.
+  // one when it works again; every failure is counted. The controller keeps
+  // its last applied state and retries (a quota cut on the next fast-path
+  // sample, the rest on the next tick).
   auto f = failing_.find(path);
   if (w.err) {
     const char* name = strerrorname_np(w.err);
