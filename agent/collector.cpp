@@ -39,7 +39,7 @@ const char* drop_meaning(int idx) {
       return "colo_cg_sched is full: cgroups beyond bpf.max_cgroups get no run-queue, "
              "preemption or SMT signals; raise bpf.max_cgroups";
     case COLO_DROP_TASK_STORAGE:
-      return "colo_wake_ts is full (more runnable tasks than it holds): those waits are not "
+      return "colo_wake_ts could not take a new thread: the wait of that wakeup is not "
              "measured";
     case COLO_DROP_MEM_MAP_FULL:
       return "colo_cg_mem is full: cgroups beyond bpf.max_cgroups get no reclaim signals; "

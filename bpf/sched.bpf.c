@@ -70,14 +70,18 @@ struct {
 } colo_urg_rl SEC(".maps");
 
 /*
- * When each runnable task became runnable, by thread id: a preallocated hash,
- * as libbpf-tools runqlat keeps it. Task storage measured no cheaper on this
- * kernel (tests/bench/RESULTS.md) and needs 5.11+. Entries go when the task
- * gets a CPU, or exits (colo_exit_*).
+ * When each thread last became runnable (0: it has been given a CPU since),
+ * by thread id. An entry lives as long as its thread (colo_exit_* removes it)
+ * so that the hot path is a lookup and a plain store: an update or a delete
+ * per wakeup, as libbpf-tools runqlat does them, takes the bucket lock and
+ * recycles an element each time. LRU: on a node with more threads than it
+ * holds, the threads that slept longest lose their entry (and, if they wake,
+ * one sample) rather than new threads getting none. Task storage measured no
+ * cheaper on this kernel (tests/bench/RESULTS.md) and needs 5.11+.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 32768);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, __u64);
 } colo_wake_ts SEC(".maps");
@@ -208,12 +212,19 @@ static __always_inline void stage_sample(struct colo_cpu_state *cs, __u64 cgid, 
 static __always_inline void mark_runnable(struct task_struct *p, bool btf, __u64 now)
 {
 	__u32 pid = btf ? p->pid : BPF_CORE_READ(p, pid);
+	__u64 *ts;
 
-	if (bpf_map_update_elem(&colo_wake_ts, &pid, &now, BPF_ANY))
+	ts = bpf_map_lookup_elem(&colo_wake_ts, &pid);
+	if (ts) {
+		*ts = now;
+		return;
+	}
+	if (bpf_map_update_elem(&colo_wake_ts, &pid, &now, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&colo_wake_ts, &pid))
 		colo_count_drop(COLO_DROP_TASK_STORAGE);
 }
 
-/* When the task @pid became runnable (0 = unknown), and forget it. */
+/* When the task @pid became runnable (0 = unknown), and mark it running. */
 static __always_inline __u64 take_runnable(__u32 pid)
 {
 	__u64 *ts, v;
@@ -222,7 +233,8 @@ static __always_inline __u64 take_runnable(__u32 pid)
 	if (!ts)
 		return 0;
 	v = *ts;
-	bpf_map_delete_elem(&colo_wake_ts, &pid);
+	if (v)
+		*ts = 0;
 	return v;
 }
 
@@ -511,7 +523,7 @@ int BPF_PROG(colo_attach_raw, struct cgroup *dst, const char *path, struct task_
 	return 0;
 }
 
-/* A task that exits while runnable (killed, say) never switches in again. */
+/* A thread that exits frees its colo_wake_ts entry (its id may be reused). */
 static __always_inline void forget_task(struct task_struct *p, bool btf)
 {
 	__u32 pid = btf ? p->pid : BPF_CORE_READ(p, pid);
