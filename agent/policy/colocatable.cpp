@@ -97,6 +97,29 @@ void ColocatablePolicy::observe(const NodeSample& s) {
     recent_.pop_front();
 }
 
+// The hold of the peak, adapted to how LS behaves after the last release: LS
+// back to at least half of what was let go within twice the hold means it
+// recurs (bursts with short gaps): hold twice as long, up to peak_window, so
+// the box stays closed between bursts. No return within that time: the burst
+// was a one-off; halve the hold, down to min_peak_window, so the box reopens
+// soon after the next one (the fast path covers LS if it returns anyway).
+Duration ColocatablePolicy::adapt_hold(MonoTime now, const NodeSample& newest) {
+  const Duration max_hold = std::max(cfg_.peak_window, Duration(0));
+  const Duration min_hold = std::min(std::max(cfg_.min_peak_window, Duration(0)), max_hold);
+  hold_ = std::clamp(hold_ == Duration(0) ? min_hold : hold_, min_hold, max_hold);
+  if (!released_at_) return hold_;
+  const Duration since = now - *released_at_;
+  const double back = newest.ls_cpu_cores + newest.system_cpu_cores;
+  if (since <= 2 * hold_ && back >= released_to_ + 0.5 * (released_from_ - released_to_)) {
+    hold_ = std::min(2 * hold_, max_hold);
+    released_at_.reset();
+  } else if (since > 2 * hold_) {
+    hold_ = std::max(hold_ / 2, min_hold);
+    released_at_.reset();
+  }
+  return hold_;
+}
+
 ColocatablePolicy::Amount ColocatablePolicy::base_amount(MonoTime now, std::string* why) {
   const NodeSample& s = *last_;
   const double cpu_cap = s.capacity_cpu_cores * cfg_.cpu_watermark;
@@ -109,17 +132,31 @@ ColocatablePolicy::Amount ColocatablePolicy::base_amount(MonoTime now, std::stri
       *why += fmt(" (capped at %.2f cores, %s by the watermarks)", cpu_cap, gib(mem_cap).c_str());
     return a;
   }
-  // Dynamic. Peak use over the window: a burst lowers the amount at once and
-  // keeps it low for peak_window, so use that alternates between busy and
-  // quiet samples does not make the amount (and the box) saw up and down.
+  // Dynamic. Peak use over the hold: a burst lowers the amount at once and
+  // keeps it low while held, so use that alternates between busy and quiet
+  // samples does not make the amount (and the box) saw up and down.
   while (recent_.size() > 1 && recent_.front().at < now - cfg_.peak_window) recent_.pop_front();
+  const Duration hold = adapt_hold(now, s);
   double ls_cpu = 0, sys_cpu = 0, ls_mem = 0, sys_mem = 0;
   for (const auto& r : recent_) {
+    if (r.at < now - hold && &r != &recent_.back()) continue;
     ls_cpu = std::max(ls_cpu, r.ls_cpu_cores);
     sys_cpu = std::max(sys_cpu, r.system_cpu_cores);
     ls_mem = std::max(ls_mem, static_cast<double>(r.ls_memory_bytes));
     sys_mem = std::max(sys_mem, static_cast<double>(r.system_memory_bytes));
   }
+  // A fall of the held peak by more than noise is a release: if LS comes back
+  // soon, the next update's adapt_hold() lengthens the hold.
+  const double demand = ls_cpu + sys_cpu;
+  const double noise = std::max(0.05, 0.05 * s.capacity_cpu_cores);
+  if (held_demand_ >= 0 && demand < held_demand_ - noise) {
+    if (!released_at_) {
+      released_at_ = now;
+      released_from_ = held_demand_;
+    }
+    released_to_ = demand;
+  }
+  held_demand_ = demand;
   const double res_cpu = std::max(cfg_.reserve_cpu_cores, sys_cpu);
   const double res_mem = std::max(static_cast<double>(cfg_.reserve_memory_bytes), sys_mem);
   Amount raw{std::max(0.0, cpu_cap - ls_cpu - res_cpu), std::max(0.0, mem_cap - ls_mem - res_mem)};
@@ -137,6 +174,7 @@ ColocatablePolicy::Amount ColocatablePolicy::base_amount(MonoTime now, std::stri
   *why = fmt("dynamic: cpu %.2f x %.2f - LS %.2f - system %.2f%s = %.2f cores",
              s.capacity_cpu_cores, cfg_.cpu_watermark, ls_cpu, res_cpu,
              sys_cpu < res_cpu ? " (reserve)" : "", raw.cpu);
+  *why += fmt(" (peaks of the last %s)", human(hold).c_str());
   if (smoothed_.cpu < raw.cpu - 0.005) *why += fmt(" (rising: %.2f)", smoothed_.cpu);
   *why += fmt("; memory %s x %.2f - LS %s - system %s%s = %s",
               gib(static_cast<double>(s.capacity_memory_bytes)).c_str(), cfg_.memory_watermark,

@@ -83,8 +83,14 @@ class ColocatablePolicy {
   PolicyConfig cfg_;
   std::optional<NodeSample> last_;
   std::deque<NodeSample> recent_;      // samples within peak_window of the newest
+  Duration adapt_hold(MonoTime now, const NodeSample& newest);
   Amount smoothed_;                    // the dynamic amount after smoothing
   std::optional<MonoTime> last_update_;
+  // The adaptive hold of the peak (see PolicyConfig::min_peak_window).
+  Duration hold_{0};
+  double held_demand_ = -1;             // LS + system CPU peak over hold_ at the last update
+  std::optional<MonoTime> released_at_;  // the held peak fell (by more than noise) then
+  double released_from_ = 0, released_to_ = 0;
   std::optional<Amount> prev_out_;
   std::optional<double> prev_level_;
   std::optional<Grace> grace_;

@@ -336,6 +336,9 @@ void parse_policy_section(const YAML::Node& node, const std::string& field, Conf
          {"peak_window", H([&](N v, F ff) {
             dur(p, v, ff, Duration(0), Duration(minutes(10)), &c.peak_window);
           })},
+         {"min_peak_window", H([&](N v, F ff) {
+            dur(p, v, ff, Duration(0), Duration(minutes(10)), &c.min_peak_window);
+          })},
          {"grow_time_constant", H([&](N v, F ff) {
             dur(p, v, ff, Duration(0), Duration(hours(1)), &c.grow_time_constant);
           })},
@@ -487,12 +490,18 @@ policy:
     cpu_cores: 0
     memory: 0
   # The dynamic amount falls at once when LS use rises (LS needs the CPU now)
-  # and rises slowly: it uses the peak LS/system use of the last peak_window
-  # (a quiet sample between two bursts does not open the box), then climbs
-  # with grow_time_constant (63% of the gap per constant). 0s turns either off.
+  # and rises with care: it holds the peak LS/system use for a while (a quiet
+  # sample between two bursts does not open the box), then climbs with
+  # grow_time_constant (63% of the gap per constant). The hold adapts between
+  # min_peak_window and peak_window: LS that comes back within twice the hold
+  # after it let go doubles it (recurring bursts keep the box closed between
+  # them); a hold that let go for good halves it (after a one-off burst the
+  # box is back within about a second). min_peak_window >= peak_window: a
+  # fixed hold of peak_window. 0s turns either off.
   smoothing:
     peak_window: 3s
-    grow_time_constant: 3s
+    min_peak_window: 500ms
+    grow_time_constant: 300ms
   # No node sample for this long: colocatable becomes zero (never unlimited).
   stale_after: 5s
   # Time windows use local time; set a fixed UTC offset in minutes instead:

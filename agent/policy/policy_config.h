@@ -55,10 +55,14 @@ struct PolicyConfig {
   // Static: a fixed amount, capped at capacity × watermark.
   double static_cpu_cores = 0;
   uint64_t static_memory_bytes = 0;
-  // Smoothing of the dynamic amount: the peak LS/system use over peak_window,
-  // then a rise (never a fall) with this time constant. 0 disables either.
+  // Smoothing of the dynamic amount: the peak LS/system use is held for
+  // between min_peak_window and peak_window (adaptive: LS that comes back
+  // soon after the hold let it go doubles the hold, a hold that let go for
+  // good halves it), then the amount rises (never falls) with this time
+  // constant. 0 disables either; min_peak_window >= peak_window: a fixed hold.
   Duration peak_window = std::chrono::seconds(3);
-  Duration grow_time_constant = std::chrono::seconds(3);
+  Duration min_peak_window = std::chrono::milliseconds(500);
+  Duration grow_time_constant = std::chrono::milliseconds(300);
   // No usable node sample for this long: zero colocatable resources.
   Duration stale_after = std::chrono::seconds(5);
   // Time windows; outside all of them default_level applies, where several

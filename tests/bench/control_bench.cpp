@@ -91,6 +91,19 @@ std::string agent_config(const TestCgroups& cg, const std::string& policy) {
   return c.str();
 }
 
+// BENCH_AGENT_LOG=FILE: a copy of the agent's log (its decisions), to see why
+// the box moved as it did.
+void keep_agent_log(const AgentProcess& agent) {
+  const char* to = getenv("BENCH_AGENT_LOG");
+  if (!to || !*to) return;
+  std::ofstream out(to);
+  out << agent.log();
+  if (out.flush())
+    printf("agent log: %s\n", to);
+  else
+    fprintf(stderr, "could not write the agent log to %s\n", to);
+}
+
 // ------------------------------------------------------------------ reaction
 int reaction(int cycles, const std::string& policy) {
   TestCgroups cg;
@@ -183,6 +196,7 @@ int reaction(int cycles, const std::string& policy) {
   printf("recovery (LS stopped -> quota >= 90%% of before), %zu of %d:\n", recover_s.size(), cycles);
   printf("  median %.2f s   max %.2f s     goal: <= 2 s\n", percentile(recover_s, 0.5),
          percentile(recover_s, 1.0));
+  keep_agent_log(agent);
   return 0;
 }
 

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace colo::policy {
 namespace {
@@ -95,6 +97,7 @@ TEST(PolicyColocatable, SystemReserveIsAFloorAndResultIsFlooredAtZero) {
 TEST(PolicyColocatable, SpikeLowersAtOnceRecoveryIsSlow) {
   PolicyConfig cfg = base_config();
   cfg.peak_window = 10s;
+  cfg.min_peak_window = 10s;  // a fixed hold
   cfg.grow_time_constant = 10s;
   Rig r(cfg);
   for (int i = 0; i < 300; i++, r.clock.advance(1s)) r.feed(2.0);  // settle
@@ -114,6 +117,97 @@ TEST(PolicyColocatable, SpikeLowersAtOnceRecoveryIsSlow) {
   double thirty = r.policy.update(r.clock).cpu_cores;
   EXPECT_NEAR(thirty, 8.2 - 8.0 * std::exp(-3.0), 1e-6);
   EXPECT_NE(r.policy.update(r.clock).reason.find("rising"), std::string::npos);
+}
+
+// The built-in smoothing, fed every 100 ms (the controller's tick) with LS
+// at `ls` for `seconds`; returns the amounts.
+std::vector<double> run(Rig& r, double ls, double seconds) {
+  std::vector<double> out;
+  for (int i = 0; i < static_cast<int>(std::lround(seconds * 10)); i++) {
+    r.clock.advance(100ms);
+    out.push_back(r.feed(ls).cpu_cores);
+  }
+  return out;
+}
+
+// Seconds until the amount is back to >= 90% of `before` (-1: never).
+double back_after(const std::vector<double>& amounts, double before) {
+  for (size_t i = 0; i < amounts.size(); i++)
+    if (amounts[i] >= 0.9 * before) return (i + 1) * 0.1;
+  return -1;
+}
+
+PolicyConfig builtin_smoothing() {
+  PolicyConfig cfg = base_config();
+  PolicyConfig d;
+  cfg.peak_window = d.peak_window;
+  cfg.min_peak_window = d.min_peak_window;
+  cfg.grow_time_constant = d.grow_time_constant;
+  return cfg;
+}
+
+TEST(PolicyColocatable, OneOffBurstIsLetGoAfterTheShortHold) {
+  Rig r(builtin_smoothing());
+  run(r, 2.0, 30);
+  const double before = r.feed(2.0).cpu_cores;
+  EXPECT_NEAR(before, 8.2, 1e-6);
+  auto burst = run(r, 10.0, 1.0);
+  EXPECT_NEAR(burst.front(), 0.2, 1e-9) << "a burst lowers at once";
+  auto after = run(r, 2.0, 5.0);
+  // Held for min_peak_window (500 ms): the quiet samples right after the
+  // burst do not reopen the box.
+  for (int i = 0; i < 4; i++) EXPECT_NEAR(after[i], 0.2, 1e-9) << (i + 1) * 100 << " ms after";
+  double back = back_after(after, before);
+  EXPECT_GT(back, 0.5);
+  EXPECT_LE(back, 1.5) << "a one-off burst: back within the 2 s the control loop has";
+  EXPECT_NE(r.feed(2.0).reason.find("peaks of the last 500ms"), std::string::npos)
+      << r.feed(2.0).reason;
+}
+
+TEST(PolicyColocatable, RecurringBurstsLengthenTheHoldSoTheGapsStayClosed) {
+  Rig r(builtin_smoothing());
+  run(r, 2.0, 30);
+  // LS bursts of 0.5 s with 1.2 s gaps: the first gaps reopen the box (hold
+  // 500 ms), then the hold grows past the gap and the box stays closed.
+  std::vector<double> gap_max;
+  for (int period = 0; period < 8; period++) {
+    run(r, 10.0, 0.5);
+    auto gap = run(r, 2.0, 1.2);
+    gap_max.push_back(*std::max_element(gap.begin(), gap.end()));
+  }
+  EXPECT_GT(gap_max.front(), 2.0) << "the first gap reopened the box";
+  for (size_t i = 3; i < gap_max.size(); i++)
+    EXPECT_NEAR(gap_max[i], 0.2, 1e-9) << "gap " << i << " reopened the box";
+  // The bursts stop after one more: the learned hold (2 s) keeps the box
+  // closed longer this time, and is halved back by the releases that follow.
+  EXPECT_NE(r.policy.update(r.clock).reason.find("peaks of the last 2.0s"), std::string::npos)
+      << r.policy.update(r.clock).reason;
+  run(r, 10.0, 0.5);
+  auto calm = run(r, 2.0, 10);
+  double first = back_after(calm, 8.2);
+  EXPECT_GT(first, 1.5) << "the recurring pattern was not remembered";
+  double last = 0;
+  for (int i = 0; i < 4; i++) {
+    run(r, 10.0, 0.5);
+    last = back_after(run(r, 2.0, 10), 8.2);
+  }
+  EXPECT_GT(last, 0);
+  EXPECT_LE(last, 1.5) << "the hold did not shrink back after one-off bursts";
+}
+
+TEST(PolicyColocatable, NoiseBelowTheMarginDoesNotAdaptTheHold) {
+  Rig r(builtin_smoothing());
+  run(r, 2.0, 30);
+  // LS wobbles up by 0.5 cores (< 5% of 16 cores) for 300 ms every 1.2 s
+  // for a minute: were that a burst, the hold would grow to 2 s.
+  for (int i = 0; i < 50; i++) {
+    run(r, 2.5, 0.3);
+    run(r, 2.0, 0.9);
+  }
+  run(r, 10.0, 0.5);
+  double back = back_after(run(r, 2.0, 5), 8.2);
+  EXPECT_GT(back, 0);
+  EXPECT_LE(back, 1.5) << "small wobbles were taken for recurring bursts";
 }
 
 TEST(PolicyColocatable, RiseDoesNotDependOnUpdateRate) {
