@@ -129,14 +129,8 @@ TestCgroups::TestCgroups() : name_(unique_name()) {
     mem_root_ = mem->mount;
     auto self = read_file("/proc/self/cgroup");
     auto entries = self ? parse_proc_cgroup(*self) : std::nullopt;
-    if (entries) {
-      for (auto& e : *entries) {
-        bool match = mem->v2 ? e.hierarchy == 0
-                             : std::find(e.controllers.begin(), e.controllers.end(),
-                                         "memory") != e.controllers.end();
-        if (match && e.path != "/") mem_root_ += e.path;
-      }
-    }
+    auto own = entries ? path_in(*entries, *mem) : std::nullopt;
+    if (own && *own != "/") mem_root_ += *own;
   }
   create("");
 }
