@@ -41,8 +41,6 @@ uint64_t mono_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
-constexpr double kMinBoxCores = BigBox::kFloorCores;
-
 MetricFamily gauge(const char* name, const char* help, double v) {
   MetricFamily f;
   f.name = name;
@@ -115,8 +113,8 @@ void Controller::decide_locked(const std::string& what, const std::string& reaso
 
 // Writes the quota (and, on the slow path, the cpuset) when it changed.
 void Controller::apply_locked(double cores, const std::string& trigger, uint64_t signal_ns) {
-  if (!enabled_) cores = kMinBoxCores;
-  cores = std::max(cores, kMinBoxCores);
+  if (!enabled_) cores = BigBox::kFloorCores;
+  cores = std::max(cores, BigBox::kFloorCores);
   bool quota_changed = !applied_.quota || std::fabs(*applied_.quota - cores) > 0.005;
   if (quota_changed) {
     if (box_.set_cpu_quota(cores) == 0) {
@@ -173,7 +171,7 @@ void Controller::on_fast_sample(const ClassTimes& t) {
     const bool cut_pending = applied_.quota && *applied_.quota > cpu_ctl_.allowance() + 0.005;
     if (cfg_.cgroup.manage_bigbox && cut_pending) apply_locked(cpu_ctl_.allowance(), "ls_demand", 0);
     if (cfg_.cgroup.manage_bigbox && span_s * 2e9 >= window_ns && saturated &&
-        cpu_ctl_.allowance() > room && cpu_ctl_.allowance() > kMinBoxCores) {
+        cpu_ctl_.allowance() > room && cpu_ctl_.allowance() > BigBox::kFloorCores) {
       // The signal: the start of the run of samples in which LS no longer fit.
       uint64_t since = fast_ls_.back().start_ns;
       for (auto it = fast_ls_.rbegin(); it != fast_ls_.rend(); ++it) {
@@ -232,7 +230,8 @@ void Controller::tick(const ClassTimes& t) {
           busy[cpu] = (ns - it->second) * 1e-9 / dt;
       }
     }
-    auto cpus = choose_box_cpus(topo_, std::max(applied_.quota.value_or(0), kMinBoxCores), busy);
+    auto cpus =
+        choose_box_cpus(topo_, std::max(applied_.quota.value_or(0), BigBox::kFloorCores), busy);
     if (cpus != applied_.cpus && box_.set_cpuset(cpus) == 0) applied_.cpus = cpus;
     // Memory: the colocatable amount, never below what BE holds now by more
     // than the kernel can reclaim in one step (EBUSY is retried next tick).
@@ -261,7 +260,7 @@ void Controller::set_enabled(bool on, bool evict) {
                 on ? "colo enable" : (evict ? "colo disable --evict" : "colo disable"));
   if (!on) {
     cpu_ctl_.adopt(0);  // enabling again grows from the floor, step by step
-    apply_locked(kMinBoxCores, "tick", 0);
+    apply_locked(BigBox::kFloorCores, "tick", 0);
     if (evict && pod_eviction_) {
       // Kubernetes mode: every BE pod, through the Eviction API.
       for (auto& c : pod_eviction_->candidates())
@@ -278,7 +277,7 @@ void Controller::enter_safe_state() {
   std::lock_guard<std::mutex> l(mu_);
   // The box keeps its memory limit (never unlimited) and drops to the CPU
   // floor: with no agent watching, LS must not wait for BE.
-  double cores = std::max(kMinBoxCores, cpu_ctl_.allowance() * cfg_.controller.floor);
+  double cores = std::max(BigBox::kFloorCores, cpu_ctl_.allowance() * cfg_.controller.floor);
   if (cfg_.cgroup.manage_bigbox && box_.set_cpu_quota(cores) == 0) applied_.quota = cores;
   decide_locked("safe state", "agent stopping: cpu quota " + std::to_string(cores) + " cores");
 }

@@ -332,7 +332,7 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
   std::vector<bool> modes;
   // tp_btf programs attach through the running kernel's BTF, which an
   // external file does not replace.
-  const bool kernel_btf = access(kKernelBtf, R_OK) == 0;
+  const bool kernel_btf = opts.btf_path.empty() || access(kKernelBtf, R_OK) == 0;
   if (opts.mode != AttachMode::RawTp && kernel_btf) modes.push_back(true);
   if (opts.mode != AttachMode::TpBtf) modes.push_back(false);
   if (modes.empty()) {
