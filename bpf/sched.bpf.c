@@ -70,21 +70,41 @@ struct {
 } colo_urg_rl SEC(".maps");
 
 /*
- * When each thread last became runnable (0: it has been given a CPU since),
- * by thread id. An entry lives as long as its thread (colo_exit_* removes it)
- * so that the hot path is a lookup and a plain store: an update or a delete
- * per wakeup, as libbpf-tools runqlat does them, takes the bucket lock and
- * recycles an element each time. LRU: on a node with more threads than it
- * holds, the threads that slept longest lose their entry (and, if they wake,
- * one sample) rather than new threads getting none. Task storage measured no
- * cheaper on this kernel (tests/bench/RESULTS.md) and needs 5.11+.
+ * Per thread (by thread id): when it last became runnable (0: it has been
+ * given a CPU since), and its cpu cgroup as read at an earlier switch-in.
+ *
+ * An entry lives as long as its thread (colo_exit_* removes it) so that the
+ * hot path is a lookup and plain stores: an update or a delete per wakeup, as
+ * libbpf-tools runqlat does them, takes the bucket lock and recycles an
+ * element each time. LRU: on a node with more threads than it holds, the
+ * threads that slept longest lose their entry (and, if they wake, one sample)
+ * rather than new threads getting none. Task storage measured no cheaper on
+ * this kernel (tests/bench/RESULTS.md) and needs 5.11+.
+ *
+ * The cgroup cache saves the chain task->cgroups->subsys[cpu]->cgroup->kn->id
+ * (four dependent loads, or probe reads on raw_tp) at most switch-ins. It is
+ * valid while the task's css_set pointer is the one it was read through and no
+ * migration happened since (cgroup_gen): a css_set never changes its cgroups,
+ * and a freed one whose address is reused can only be reached by a migration
+ * (which bumps cgroup_gen) or by a new task (whose entry wakeup_new resets).
  */
+struct colo_wake {
+	__u64 ts;
+	__u64 css;  /* task->cgroups when cgid was read; 0: not read */
+	__u64 cgid;
+	__u32 gen;  /* cgroup_gen when cgid was read */
+	__u32 pad;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct colo_wake);
 } colo_wake_ts SEC(".maps");
+
+/* Bumped by every task migration between cgroups (any hierarchy). */
+volatile __u32 cgroup_gen = 0;
 
 /* A zeroed value to create colo_cg_sched entries from (too big for the stack). */
 struct {
@@ -208,33 +228,53 @@ static __always_inline void stage_sample(struct colo_cpu_state *cs, __u64 cgid, 
 	}
 }
 
-/* Remember when @p became runnable. */
-static __always_inline void mark_runnable(struct task_struct *p, bool btf, __u64 now)
+/* Remember when @p became runnable; @fresh: a new task (no cached cgroup). */
+static __always_inline void mark_runnable(struct task_struct *p, bool btf, __u64 now, bool fresh)
 {
 	__u32 pid = btf ? p->pid : BPF_CORE_READ(p, pid);
-	__u64 *ts;
+	struct colo_wake *w, init = { .ts = now };
 
-	ts = bpf_map_lookup_elem(&colo_wake_ts, &pid);
-	if (ts) {
-		*ts = now;
+	w = bpf_map_lookup_elem(&colo_wake_ts, &pid);
+	if (w) {
+		w->ts = now;
+		if (fresh)
+			w->css = 0; /* a reused thread id: not the old thread's cgroup */
 		return;
 	}
-	if (bpf_map_update_elem(&colo_wake_ts, &pid, &now, BPF_NOEXIST) &&
+	if (bpf_map_update_elem(&colo_wake_ts, &pid, &init, BPF_NOEXIST) &&
 	    !bpf_map_lookup_elem(&colo_wake_ts, &pid))
 		colo_count_drop(COLO_DROP_TASK_STORAGE);
 }
 
-/* When the task @pid became runnable (0 = unknown), and mark it running. */
-static __always_inline __u64 take_runnable(__u32 pid)
+/* The cpu cgroup of @t that switches in now, through its entry @w if any. */
+static __always_inline __u64 next_cgid_cached(struct task_struct *t, struct colo_wake *w, bool btf)
 {
-	__u64 *ts, v;
+	__u64 css, cgid;
+	__u32 gen;
 
-	ts = bpf_map_lookup_elem(&colo_wake_ts, &pid);
-	if (!ts)
+	if (!w)
+		return task_cpu_cgid_fast(t, btf);
+	gen = cgroup_gen;
+	css = btf ? (__u64)t->cgroups : (__u64)BPF_CORE_READ(t, cgroups);
+	if (w->css == css && w->gen == gen && css)
+		return w->cgid;
+	cgid = task_cpu_cgid_fast(t, btf);
+	w->cgid = cgid;
+	w->gen = gen;
+	w->css = css;
+	return cgid;
+}
+
+/* When the task @w belongs to became runnable (0 = unknown), and mark it running. */
+static __always_inline __u64 take_runnable(struct colo_wake *w)
+{
+	__u64 v;
+
+	if (!w)
 		return 0;
-	v = *ts;
+	v = w->ts;
 	if (v)
-		*ts = 0;
+		w->ts = 0;
 	return v;
 }
 
@@ -374,6 +414,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct colo_cpu_state *cs;
 	struct colo_cg_sched *st;
+	struct colo_wake *w;
 	__u32 prev_pid, next_pid, next_cls, prev_cls;
 	__u64 next_cgid, prev_cgid, ts;
 	bool runnable;
@@ -393,8 +434,18 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		prev_cls = prev_pid ? colo_class_of(prev_cgid, cpu_hierarchy) : COLO_CLASS_IDLE;
 	}
 
+	/* A task that loses its CPU while runnable waits again from now. Marked
+	 * before next's entry is looked up: an insert into the LRU map may
+	 * recycle an element, and no element pointer is kept across one. */
+	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
+	if (runnable)
+		mark_runnable(prev, btf, now, false);
+
+	ts = 0;
 	if (next_pid) {
-		next_cgid = task_cpu_cgid_fast(next, btf);
+		w = bpf_map_lookup_elem(&colo_wake_ts, &next_pid);
+		next_cgid = next_cgid_cached(next, w, btf);
+		ts = take_runnable(w);
 		next_cls = class_cached(cs, next_cgid);
 	} else {
 		next_cgid = 0;
@@ -406,31 +457,23 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 
 	/* A task that loses its CPU while runnable needs its cgroup's entry for
 	 * the preemption count: flush its CPU time with it. */
-	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
 	st = charge_cpu_time(cs, prev_cls, prev_pid ? prev_cgid : 0, now, runnable);
-
-	/* A task that loses its CPU while runnable waits again from now. */
 	if (runnable) {
-		mark_runnable(prev, btf, now);
 		if (!st && prev_cgid)
 			st = sched_stats(prev_cgid);
 		if (st)
 			count_preemption(prev_cgid, next_cgid, next_cls, st, now);
 	}
 
-	if (next_pid) {
-		ts = take_runnable(next_pid);
-		if (ts && now > ts && next_cgid) {
-			__u64 lat = now - ts;
+	if (ts && now > ts && next_cgid) {
+		__u64 lat = now - ts;
 
-			stage_sample(cs, next_cgid, colo_hist_slot(lat), lat, now);
-			if (next_cls == COLO_CLASS_LS && urgent_threshold_ns &&
-			    lat >= urgent_threshold_ns) {
-				st = sched_stats(next_cgid);
-				if (st)
-					emit_urgent(next_cgid, lat, next_pid, cpu,
-						    prev_pid ? prev_cls : COLO_CLASS_IDLE, now, st);
-			}
+		stage_sample(cs, next_cgid, colo_hist_slot(lat), lat, now);
+		if (next_cls == COLO_CLASS_LS && urgent_threshold_ns && lat >= urgent_threshold_ns) {
+			st = sched_stats(next_cgid);
+			if (st)
+				emit_urgent(next_cgid, lat, next_pid, cpu,
+					    prev_pid ? prev_cls : COLO_CLASS_IDLE, now, st);
 		}
 	}
 
@@ -452,6 +495,7 @@ static __always_inline void on_attach(struct cgroup *dst, struct task_struct *ta
 	__u64 now, cgid;
 	__u32 cpu, prev_cls;
 
+	__sync_fetch_and_add(&cgroup_gen, 1); /* cached cgroups of threads are stale */
 	if (BPF_CORE_READ(dst, root, hierarchy_id) != cpu_hierarchy)
 		return;
 	if (!(btf ? task->on_cpu : BPF_CORE_READ(task, on_cpu)))
@@ -485,14 +529,14 @@ static __always_inline void forget_cgroup(struct cgroup *cgrp)
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(colo_wakeup_btf, struct task_struct *p)
 {
-	mark_runnable(p, true, bpf_ktime_get_ns());
+	mark_runnable(p, true, bpf_ktime_get_ns(), false);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(colo_wakenew_btf, struct task_struct *p)
 {
-	mark_runnable(p, true, bpf_ktime_get_ns());
+	mark_runnable(p, true, bpf_ktime_get_ns(), true);
 	return 0;
 }
 
@@ -523,6 +567,21 @@ int BPF_PROG(colo_attach_raw, struct cgroup *dst, const char *path, struct task_
 	return 0;
 }
 
+/* v1: tasks moved out of a cgroup that can no longer hold them (cpuset). */
+SEC("tp_btf/cgroup_transfer_tasks")
+int BPF_PROG(colo_transfer_btf, struct cgroup *dst, const char *path, struct task_struct *task)
+{
+	__sync_fetch_and_add(&cgroup_gen, 1);
+	return 0;
+}
+
+SEC("raw_tp/cgroup_transfer_tasks")
+int BPF_PROG(colo_transfer_raw, struct cgroup *dst, const char *path, struct task_struct *task)
+{
+	__sync_fetch_and_add(&cgroup_gen, 1);
+	return 0;
+}
+
 /* A thread that exits frees its colo_wake_ts entry (its id may be reused). */
 static __always_inline void forget_task(struct task_struct *p, bool btf)
 {
@@ -548,14 +607,14 @@ int BPF_PROG(colo_exit_raw, struct task_struct *p)
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(colo_wakeup_raw, struct task_struct *p)
 {
-	mark_runnable(p, false, bpf_ktime_get_ns());
+	mark_runnable(p, false, bpf_ktime_get_ns(), false);
 	return 0;
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(colo_wakenew_raw, struct task_struct *p)
 {
-	mark_runnable(p, false, bpf_ktime_get_ns());
+	mark_runnable(p, false, bpf_ktime_get_ns(), true);
 	return 0;
 }
 

@@ -195,6 +195,60 @@ TEST_P(Signals, RunqueueLatencyHogVersusAlone) {
   EXPECT_EQ(agent.stop(), 0);
 }
 
+// A sleeping task moved to another cgroup is measured there from its next
+// switch-in: the kernel side caches each thread's cgroup between switch-ins,
+// and the cache must not outlive the move. Moved twice (a -> b -> a) so that
+// a cache keyed by anything but the task's current cgroup set shows up.
+TEST_P(Signals, MovedTaskIsMeasuredInItsNewCgroup) {
+  TestCgroups cg;
+  cg.create("a");
+  cg.create("b");
+  cg.create("box");
+  AgentProcess agent(base_config(cg, GetParam()));
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  const std::string a = cg.cpu_rel("a"), b = cg.cpu_rel("b");
+  auto events = [](const std::vector<Sample>& s, const std::string& c) {
+    return counter(s, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", c}});
+  };
+  auto cpu = [](const std::vector<Sample>& s, const std::string& c) {
+    return counter(s, "colo_cgroup_cpu_seconds_total", {{"cgroup", c}});
+  };
+  // Sleeps 1 ms, works 0.5 ms: ~650 switch-ins a second, each a cache hit
+  // while it stays where it is.
+  auto w = Child::spawn({load_binary(), "waker", "1000", "500", "5"}, cg.procs_files("a"));
+  ASSERT_TRUE(w);
+  auto move_to = [&](const std::string& rel) {
+    for (auto& f : cg.procs_files(rel))
+      ASSERT_EQ(write_file(f, std::to_string(w->pid())), 0) << f;
+  };
+  sleep_ms(1200);
+  move_to("b");
+  sleep_ms(150);  // the move settles; the agent collects every 20 ms
+  auto s1 = agent.scrape();
+  sleep_ms(1200);
+  auto s2 = agent.scrape();
+  move_to("a");
+  sleep_ms(150);
+  auto s3 = agent.scrape();
+  sleep_ms(1200);
+  auto s4 = agent.scrape();
+  ASSERT_TRUE(w->running()) << "the waker ended early";
+
+  std::cout << "in b: b events " << events(s2, b) - events(s1, b) << " a events "
+            << events(s2, a) - events(s1, a) << "; back in a: a events "
+            << events(s4, a) - events(s3, a) << " b events " << events(s4, b) - events(s3, b)
+            << "\n";
+  EXPECT_GT(events(s2, b) - events(s1, b), 200) << "moved to b, it is measured in b";
+  EXPECT_EQ(events(s2, a) - events(s1, a), 0) << "moved to b, nothing more is counted for a";
+  EXPECT_GT(cpu(s2, b) - cpu(s1, b), 0.2);
+  EXPECT_LT(cpu(s2, a) - cpu(s1, a), 0.02);
+  EXPECT_GT(events(s4, a) - events(s3, a), 200) << "moved back, it is measured in a again";
+  EXPECT_EQ(events(s4, b) - events(s3, b), 0) << "moved back, nothing more is counted for b";
+  EXPECT_GT(cpu(s4, a) - cpu(s3, a), 0.2);
+  EXPECT_LT(cpu(s4, b) - cpu(s3, b), 0.02);
+  EXPECT_EQ(agent.stop(), 0);
+}
+
 // CPUs 0 and 1 declared SMT siblings: 4 s of an LS task on CPU 0 overlapping a
 // BE task on CPU 1 is charged as ~4 s; an LS task beside an idle sibling ~0.
 TEST_P(Signals, SmtInterference) {
