@@ -463,8 +463,10 @@ int Agent::run() {
           urgent_total_++;
           if (controller_)
             controller_->on_urgent(e.ts_ns,
-                                   "LS task waited " + std::to_string(e.latency_ns / 1000) +
-                                       " us after " + class_name(e.prev_cls),
+                                   "LS task " + std::to_string(e.pid) + " (cgroup id " +
+                                       std::to_string(e.cgid) + ") waited " +
+                                       std::to_string(e.latency_ns / 1000) + " us after " +
+                                       class_name(e.prev_cls),
                                    e.prev_cls == COLO_CLASS_BE);
           std::lock_guard<std::mutex> l(events_mu_);
           recent_urgent_.push_back({{"cgroup_id", e.cgid},

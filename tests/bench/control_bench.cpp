@@ -68,6 +68,7 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
+// The box is "box" in `cg`'s tree.
 std::string agent_config(const TestCgroups& cg, const std::string& policy) {
   std::ostringstream c;
   c << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n  bigbox_create: false\n"
@@ -106,17 +107,25 @@ void keep_agent_log(const AgentProcess& agent) {
 
 // ------------------------------------------------------------------ reaction
 int reaction(int cycles, const std::string& policy) {
-  TestCgroups cg;
-  cg.create("box");
+  // As on a bare host: the box's parent holds BE only and is idle (colo makes
+  // the levels it creates above the box so), and LS lives elsewhere. With
+  // the box and LS below one test root at the default weight, every task
+  // outside it (this poller, the agent, anything in the root cgroup) would
+  // compete with the BE hogs at that root's level and wait out their slices.
+  TestCgroups cg, be_root;
+  be_root.create("box");
   cg.create("ls");
-  AgentProcess agent(agent_config(cg, policy));
+  for (auto [f, v] : {std::pair{"/cpu.shares", "2"}, std::pair{"/cpu.idle", "1"}})
+    if (path_exists(be_root.cpu_dir() + f) && write_file(be_root.cpu_dir() + f, v) != 0)
+      fprintf(stderr, "could not write %s%s\n", be_root.cpu_dir().c_str(), f);
+  AgentProcess agent(agent_config(be_root, policy));
   if (!agent.wait_ready()) {
     fprintf(stderr, "agent did not become ready:\n%s\n", agent.log().c_str());
     return 1;
   }
-  const std::string qfile = cg.cpu_dir("box") + "/cpu.cfs_quota_us";
-  auto be = Child::spawn({load_binary(), "hog", "3600"}, cg.procs_files("box"));
-  auto be2 = Child::spawn({load_binary(), "hog", "3600"}, cg.procs_files("box"));
+  const std::string qfile = be_root.cpu_dir("box") + "/cpu.cfs_quota_us";
+  auto be = Child::spawn({load_binary(), "hog", "3600"}, be_root.procs_files("box"));
+  auto be2 = Child::spawn({load_binary(), "hog", "3600"}, be_root.procs_files("box"));
   auto ls = Child::spawn({load_binary(), "hog", "3600"}, cg.procs_files("ls"));
   if (!be || !be2 || !ls) return 1;
   sleep_s(0.05);

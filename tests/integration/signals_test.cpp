@@ -423,6 +423,55 @@ INSTANTIATE_TEST_SUITE_P(AttachModes, Signals, ::testing::Values("tp_btf", "raw_
                          [](const auto& info) { return info.param; });
 
 // Without BPF the agent still serves: it says so, exports PSI, and is ready.
+// The box colo creates below a level it also creates (here <test>/be/box, as
+// /colo.slice/bigbox on a bare host): that level gets cpu.idle too, so an LS
+// waker beside a BE hog on one CPU takes the CPU at once on each wakeup. With
+// the parent at the default weight the waker would compete with the hog's
+// whole group and wait for its slice (RunqueueLatencyHogVersusAlone: >= 0.5 ms).
+TEST(BoxWeight, LsWakerBesideABoxColoCreatedWaitsLittle) {
+  COLO_REQUIRE_ROOT();
+  TestCgroups cg;
+  cg.create("ls");
+  std::ostringstream c;
+  c << "agent:\n  collect_interval: 50ms\n"
+    << "metrics:\n  cgroup_histograms: [" << cg.cpu_rel() << "]\n"
+    << "cgroup:\n  bigbox: " << cg.cpu_rel("be/box") << "\n  bigbox_create: true\n"
+    << "  bigbox_paths:\n    memory: " << cg.mem_rel("be/box") << "\n"
+    << "network:\n  interfaces: []\n"
+    // Quota never below one core: the hog is held back by weight alone.
+    << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.9\n    memory: 256Mi\n"
+    << "  smoothing:\n    peak_window: 0s\n    grow_time_constant: 0s\n"
+    << "controller:\n  tick: 100ms\n  hold: 300ms\n  step: 1\n  floor: 0.6\n";
+  AgentProcess agent(c.str());
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  const std::string parent = cg.cpu_dir("be");
+  ASSERT_TRUE(eventually([&] { return read_line(parent + "/cpu.idle").value_or("") == "1"; }, 5000))
+      << "the level colo created above the box is idle too; log:\n" << agent.log();
+  EXPECT_EQ(read_line(cg.cpu_dir("be/box") + "/cpu.idle").value_or(""), "1");
+
+  auto hog = Child::spawn({"taskset", "-c", "0", load_binary(), "hog", "6"},
+                          {cg.cpu_dir("be/box") + "/cgroup.procs",
+                           cg.mem_dir("be/box") + "/cgroup.procs"});
+  ASSERT_TRUE(hog);
+  sleep_ms(300);
+  const std::string ls = cg.cpu_rel("ls");
+  auto s0 = agent.scrape();
+  auto w = Child::spawn({"taskset", "-c", "0", load_binary(), "waker", "1000", "2000", "3"},
+                        cg.procs_files("ls"));
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w->wait(10000));
+  sleep_ms(200);
+  auto s1 = agent.scrape();
+  ASSERT_TRUE(hog->running()) << "the hog ran throughout";
+  double events = counter(s1, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", ls}}) -
+                  counter(s0, "colo_cgroup_runqueue_latency_seconds_count", {{"cgroup", ls}});
+  double p99 = quantile_bound(buckets(s0, ls), buckets(s1, ls), 0.99);
+  std::cout << "LS waker beside the hog: " << events << " wakeups, p99 bound " << p99 << " s\n";
+  EXPECT_GT(events, 300);
+  EXPECT_LE(p99, 256e-6) << "the waker should preempt the idle box at once";
+  EXPECT_EQ(agent.stop(), 0);
+}
+
 TEST(Fallback, NoBpfServesCgroupfsSignals) {
   COLO_REQUIRE_ROOT();
   AgentProcess agent("bpf:\n  attach: none\nnetwork:\n  interfaces: []\n"

@@ -111,6 +111,61 @@ TEST(BigBoxV1, CreatesTheBoxInEveryHierarchy) {
   EXPECT_EQ(box->dirs().size(), 4u);
 }
 
+// A weight acts only against siblings: the levels colo creates above the box
+// get the box's minimum weight and cpu.idle too, or BE would compete with LS
+// at the parent's level at the default weight.
+TEST(BigBoxV1, LevelsColoCreatesAboveTheBoxGetTheMinimumWeight) {
+  HybridTree t;
+  std::string err;
+  auto box = BigBox::open(t.layout(), {}, &err);
+  ASSERT_TRUE(box) << err;
+  const std::string slice = t.tmp.path() + "/cpu/colo.slice";
+  for (const std::string& dir : {slice, slice + "/bigbox"}) {  // as the kernel shows them
+    t.tmp.put(dir.substr(t.tmp.path().size() + 1) + "/cpu.shares", "1024\n");
+    t.tmp.put(dir.substr(t.tmp.path().size() + 1) + "/cpu.idle", "0\n");
+  }
+  EXPECT_TRUE(box->owns(slice + "/cpu.idle")) << "colo created it";
+  EXPECT_FALSE(box->owns(slice + "/other/cpu.idle")) << "a sibling of the box is not colo's";
+  EXPECT_EQ(box->set_min_weight(), 0);
+  EXPECT_EQ(slurp(slice + "/cpu.shares"), "2");
+  EXPECT_EQ(slurp(slice + "/cpu.idle"), "1");
+  EXPECT_EQ(slurp(slice + "/bigbox/cpu.shares"), "2");
+  EXPECT_EQ(slurp(slice + "/bigbox/cpu.idle"), "1");
+  EXPECT_TRUE(box->normal_weight_levels().empty());
+  EXPECT_FALSE(box->owns(t.tmp.path() + "/cpu/cpu.shares")) << "never the hierarchy root";
+}
+
+// A parent colo did not create is never written; when it holds nothing but
+// the box at a normal weight, it is reported (and logged).
+TEST(BigBoxV1, AdoptedParentIsNotWrittenButReportedWhenItHoldsOnlyTheBox) {
+  HybridTree t;
+  t.populate_box();
+  t.tmp.put("cpu/colo.slice/cpu.shares", "1024\n");
+  t.tmp.put("cpu/colo.slice/cpu.idle", "0\n");
+  t.tmp.put("cpu/colo.slice/cgroup.procs", "");
+  std::string err;
+  auto box = BigBox::open(t.layout(), {}, &err);
+  ASSERT_TRUE(box) << err;
+  const std::string slice = t.tmp.path() + "/cpu/colo.slice";
+  EXPECT_FALSE(box->owns(slice + "/cpu.idle"));
+  EXPECT_EQ(box->set_min_weight(), 0);
+  EXPECT_EQ(slurp(slice + "/cpu.shares"), "1024") << "not colo's to write";
+  EXPECT_EQ(slurp(slice + "/cpu.idle"), "0");
+  EXPECT_EQ(slurp(slice + "/bigbox/cpu.idle"), "1");
+  EXPECT_EQ(box->normal_weight_levels(), std::vector<std::string>{slice});
+  // Idle already: fine.
+  t.tmp.put("cpu/colo.slice/cpu.idle", "1\n");
+  EXPECT_TRUE(box->normal_weight_levels().empty());
+  t.tmp.put("cpu/colo.slice/cpu.idle", "0\n");
+  // Tasks of its own, or another subcgroup: the level is shared, as
+  // kubepods is with the LS pods, and its weight is right.
+  t.tmp.put("cpu/colo.slice/cgroup.procs", "42\n");
+  EXPECT_TRUE(box->normal_weight_levels().empty());
+  t.tmp.put("cpu/colo.slice/cgroup.procs", "");
+  t.tmp.put("cpu/colo.slice/other/cgroup.procs", "");
+  EXPECT_TRUE(box->normal_weight_levels().empty());
+}
+
 TEST(BigBoxV1, AdoptOnlyRefusesAMissingBox) {
   HybridTree t;
   std::string err;

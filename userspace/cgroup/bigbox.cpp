@@ -95,6 +95,9 @@ std::optional<BigBox> BigBox::open(const CgroupLayout& layout, const Options& op
   }
   box.cpu_dir_ = cpu->mount + rel_of_mount[cpu->mount];
   box.cpu_v2_ = cpu->v2;
+  box.cpu_mount_ = cpu->mount;
+  for (auto& dir : created)
+    if (box.cpu_dir_.rfind(dir + "/", 0) == 0) box.created_above_.push_back(dir);
   box.mem_dir_ = mem->mount + rel_of_mount[mem->mount];
   box.mem_v2_ = mem->v2;
   if (cpuset) {
@@ -144,7 +147,9 @@ bool BigBox::owns(const std::string& path) const {
     return false;
   for (auto& d : dirs())
     if (path.rfind(d + "/", 0) == 0) return true;
-  return false;
+  // The files (not subcgroups) of a level above the box that colo created.
+  const std::string parent = parent_of(path);
+  return std::find(created_above_.begin(), created_above_.end(), parent) != created_above_.end();
 }
 
 int BigBox::write(const std::string& path, const std::string& value) {
@@ -184,6 +189,32 @@ int BigBox::write(const std::string& path, const std::string& value) {
   return -w.err;
 }
 
+std::vector<std::string> BigBox::normal_weight_levels() const {
+  std::vector<std::string> out;
+  if (cpu_mount_.empty() || cpu_dir_.rfind(cpu_mount_ + "/", 0) != 0) return out;
+  // Each level from the hierarchy root's child down to the box's parent.
+  for (size_t at = cpu_dir_.find('/', cpu_mount_.size() + 1); at != std::string::npos;
+       at = cpu_dir_.find('/', at + 1)) {
+    const std::string dir = cpu_dir_.substr(0, at);
+    if (std::find(created_above_.begin(), created_above_.end(), dir) != created_above_.end())
+      continue;
+    std::vector<std::string> subs;
+    DIR* d = opendir(dir.c_str());
+    if (!d) continue;
+    while (dirent* e = readdir(d))
+      if (e->d_type == DT_DIR && e->d_name[0] != '.') subs.push_back(e->d_name);
+    closedir(d);
+    const std::string next = cpu_dir_.substr(at + 1, cpu_dir_.find('/', at + 1) - at - 1);
+    if (subs.size() != 1 || subs[0] != next) continue;  // shared with other cgroups
+    if (!std::string(trim(read_file(dir + "/cgroup.procs").value_or(""))).empty()) continue;
+    if (read_line(dir + "/cpu.idle").value_or("0") == "1") continue;
+    auto w = read_int(dir + (cpu_v2_ ? "/cpu.weight" : "/cpu.shares"));
+    if (w && *w <= (cpu_v2_ ? 1 : 2)) continue;
+    out.push_back(dir);
+  }
+  return out;
+}
+
 std::optional<std::string> BigBox::read(const std::string& path) const {
   auto v = read_file(path);
   if (!v) return std::nullopt;
@@ -191,12 +222,24 @@ std::optional<std::string> BigBox::read(const std::string& path) const {
 }
 
 int BigBox::set_min_weight() {
-  int rc = cpu_v2_ ? write(cpu_dir_ + "/cpu.weight", "1") : write(cpu_dir_ + "/cpu.shares", "2");
-  // cpu.idle (5.15+): the box's tasks run as SCHED_IDLE against LS.
-  if (path_exists(cpu_dir_ + "/cpu.idle")) {
-    int e = write(cpu_dir_ + "/cpu.idle", "1");
+  int rc = 0;
+  std::vector<std::string> levels = created_above_;
+  levels.push_back(cpu_dir_);
+  for (auto& dir : levels) {
+    int e = cpu_v2_ ? write(dir + "/cpu.weight", "1") : write(dir + "/cpu.shares", "2");
     if (!rc) rc = e;
+    // cpu.idle (5.15+): the level's tasks run as SCHED_IDLE against LS.
+    if (path_exists(dir + "/cpu.idle")) {
+      e = write(dir + "/cpu.idle", "1");
+      if (!rc) rc = e;
+    }
   }
+  for (auto& dir : normal_weight_levels())
+    LOG_WARN("%s holds only the big box but competes at a normal CPU weight: the box's minimum "
+             "weight and cpu.idle act only against its siblings, so LS tasks outside %s wait for "
+             "BE's time slices; colo did not create it and does not write it. Set cpu.idle=1 "
+             "(or the minimum weight) on it, or let colo create the box's parents",
+             dir.c_str(), dir.c_str());
   return rc;
 }
 

@@ -52,8 +52,20 @@ class BigBox {
                                     std::string* err);
 
   // Lowest CPU weight: v1 cpu.shares=2, v2 cpu.weight=1; cpu.idle=1 where the
-  // kernel has it (SCHED_IDLE for the whole box).
+  // kernel has it (SCHED_IDLE for the whole box). The same for the levels
+  // above the box that colo created (colo.slice of /colo.slice/bigbox): a
+  // weight acts only against siblings, so a box at minimum weight inside a
+  // parent at the default weight would still compete with LS at that
+  // parent's level (and LS wakeups would wait for BE's slice to end).
+  // Levels above it that colo did not create are never written; those that
+  // hold nothing but the box yet run at a normal weight are logged.
   int set_min_weight();
+  // Levels above the box (below the hierarchy root) in the cpu hierarchy that
+  // hold nothing but the way to the box (no tasks, no other subcgroup) and
+  // have neither cpu.idle=1 nor the minimum weight: through them BE competes
+  // with LS at a normal weight. Levels colo created are not listed (it sets
+  // them itself).
+  std::vector<std::string> normal_weight_levels() const;
   // CFS bandwidth: `cores` CPUs worth per period; cores < 0: unlimited.
   int set_cpu_quota(double cores, uint64_t period_us = 100000);
   // The CPUs BE may run on (never empty). Nested cpusets below the box are
@@ -126,6 +138,10 @@ class BigBox {
   bool cpu_v2_ = false, cpuset_v2_ = false, mem_v2_ = false;
   Options opts_;
   std::vector<std::string> created_;  // levels colo made (removable on request)
+  std::string cpu_mount_;
+  // Levels above the box in the cpu hierarchy that colo created, top first:
+  // their weight files are colo's to write.
+  std::vector<std::string> created_above_;
   std::vector<CgroupWrite> writes_;
   WriteErrors write_errors_;
   // Files whose last write failed, with that errno: a failure is logged when a
