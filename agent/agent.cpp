@@ -461,19 +461,24 @@ int Agent::run() {
                                            : 0;
         programs_->poll_events(timeout_ms, [&](const colo_urgent_event& e) {
           urgent_total_++;
-          if (controller_)
+          if (controller_) {
+            std::string queued = e.queued_cls < COLO_CLASS_MAX
+                                     ? std::string(" (queued behind ") + class_name(e.queued_cls) + ")"
+                                     : "";
             controller_->on_urgent(e.ts_ns,
                                    "LS task " + std::to_string(e.pid) + " (cgroup id " +
                                        std::to_string(e.cgid) + ") waited " +
-                                       std::to_string(e.latency_ns / 1000) + " us after " +
-                                       class_name(e.prev_cls),
-                                   e.prev_cls == COLO_CLASS_BE);
+                                       std::to_string(e.latency_ns / 1000) + " us" + queued +
+                                       " after " + class_name(e.prev_cls),
+                                   Controller::be_in_way(e.prev_cls, e.queued_cls));
+          }
           std::lock_guard<std::mutex> l(events_mu_);
           recent_urgent_.push_back({{"cgroup_id", e.cgid},
                                     {"latency_seconds", e.latency_ns * kNs},
                                     {"pid", e.pid},
                                     {"cpu", e.cpu},
-                                    {"after_class", class_name(e.prev_cls)}});
+                                    {"after_class", class_name(e.prev_cls)},
+                                    {"queued_behind_class", class_name(e.queued_cls)}});
           if (recent_urgent_.size() > 20) recent_urgent_.pop_front();
         });
         now = mono();

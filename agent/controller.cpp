@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "agent/cpuset_choice.h"
+#include "colo_abi.h"
 #include "agent/policy/eviction.h"
 #include "userspace/util/fs.h"
 #include "userspace/util/log.h"
@@ -125,6 +126,10 @@ void Controller::apply_locked(double cores, const std::string& trigger, uint64_t
       }
     }
   }
+}
+
+bool Controller::be_in_way(uint32_t after_cls, uint32_t queued_cls) {
+  return after_cls == COLO_CLASS_BE && (queued_cls == COLO_CLASS_BE || queued_cls >= COLO_CLASS_MAX);
 }
 
 void Controller::on_urgent(uint64_t kernel_ts_ns, const std::string& why, bool be_in_way) {

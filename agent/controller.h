@@ -54,6 +54,12 @@ class Controller : public prometheus::Collectable {
   // and holds its growth; others (LS behind LS, a slow wake-up of an idle
   // CPU, a VM's stolen time) are counted and left alone.
   void on_urgent(uint64_t kernel_ts_ns, const std::string& why, bool be_in_way = true);
+  // Was BE in the way of a wait that ended by taking the CPU from a task of
+  // class `after_cls`? Yes when it ended by BE giving up the CPU, unless the
+  // wait began with the task losing its CPU to another class (`queued_cls`,
+  // COLO_CLASS_MAX when it was woken): a task preempted by LS on one CPU and
+  // later pulled to a CPU BE was using waited for LS, not for BE.
+  static bool be_in_way(uint32_t after_cls, uint32_t queued_cls);
   // Fast path: called every few ms with fresh class times.
   void on_fast_sample(const ClassTimes& t);
   // Slow path.

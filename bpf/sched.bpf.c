@@ -93,7 +93,9 @@ struct colo_wake {
 	__u64 css;  /* task->cgroups when cgid was read; 0: not read */
 	__u64 cgid;
 	__u32 gen;  /* cgroup_gen when cgid was read */
-	__u32 pad;
+	/* Preempted while runnable: the class of the task that took its CPU
+	 * (what it queued behind); COLO_CLASS_MAX after a wakeup (unknown). */
+	__u32 queued_cls;
 };
 
 struct {
@@ -228,15 +230,18 @@ static __always_inline void stage_sample(struct colo_cpu_state *cs, __u64 cgid, 
 	}
 }
 
-/* Remember when @p became runnable; @fresh: a new task (no cached cgroup). */
-static __always_inline void mark_runnable(struct task_struct *p, bool btf, __u64 now, bool fresh)
+/* Remember when @p became runnable, behind a task of class @queued_cls;
+ * @fresh: a new task (no cached cgroup). */
+static __always_inline void mark_runnable(struct task_struct *p, bool btf, __u64 now, bool fresh,
+					  __u32 queued_cls)
 {
 	__u32 pid = btf ? p->pid : BPF_CORE_READ(p, pid);
-	struct colo_wake *w, init = { .ts = now };
+	struct colo_wake *w, init = { .ts = now, .queued_cls = queued_cls };
 
 	w = bpf_map_lookup_elem(&colo_wake_ts, &pid);
 	if (w) {
 		w->ts = now;
+		w->queued_cls = queued_cls;
 		if (fresh)
 			w->css = 0; /* a reused thread id: not the old thread's cgroup */
 		return;
@@ -265,21 +270,26 @@ static __always_inline __u64 next_cgid_cached(struct task_struct *t, struct colo
 	return cgid;
 }
 
-/* When the task @w belongs to became runnable (0 = unknown), and mark it running. */
-static __always_inline __u64 take_runnable(struct colo_wake *w)
+/* When the task @w belongs to became runnable (0 = unknown) and behind which
+ * class (*queued_cls), and mark it running. */
+static __always_inline __u64 take_runnable(struct colo_wake *w, __u32 *queued_cls)
 {
 	__u64 v;
 
+	*queued_cls = COLO_CLASS_MAX;
 	if (!w)
 		return 0;
 	v = w->ts;
-	if (v)
+	if (v) {
 		w->ts = 0;
+		*queued_cls = w->queued_cls;
+	}
 	return v;
 }
 
 static __always_inline void emit_urgent(__u64 cgid, __u64 lat, __u32 pid, __u32 cpu,
-					__u32 prev_cls, __u64 now, struct colo_cg_sched *st)
+					__u32 prev_cls, __u32 queued_cls, __u64 now,
+					struct colo_cg_sched *st)
 {
 	struct colo_urgent_event *e;
 	__u64 *last;
@@ -303,7 +313,7 @@ static __always_inline void emit_urgent(__u64 cgid, __u64 lat, __u32 pid, __u32 
 	e->pid = pid;
 	e->cpu = cpu;
 	e->prev_cls = prev_cls;
-	e->pad = 0;
+	e->queued_cls = queued_cls;
 	bpf_ringbuf_submit(e, 0);
 	__sync_fetch_and_add(&st->urgent_events, 1);
 }
@@ -415,7 +425,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	struct colo_cpu_state *cs;
 	struct colo_cg_sched *st;
 	struct colo_wake *w;
-	__u32 prev_pid, next_pid, next_cls, prev_cls;
+	__u32 prev_pid, next_pid, next_cls, prev_cls, queued_cls;
 	__u64 next_cgid, prev_cgid, ts;
 	bool runnable;
 
@@ -434,23 +444,25 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		prev_cls = prev_pid ? colo_class_of(prev_cgid, cpu_hierarchy) : COLO_CLASS_IDLE;
 	}
 
-	/* A task that loses its CPU while runnable waits again from now. Marked
-	 * before next's entry is looked up: an insert into the LRU map may
-	 * recycle an element, and no element pointer is kept across one. */
-	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
-	if (runnable)
-		mark_runnable(prev, btf, now, false);
-
 	ts = 0;
+	queued_cls = COLO_CLASS_MAX;
 	if (next_pid) {
 		w = bpf_map_lookup_elem(&colo_wake_ts, &next_pid);
 		next_cgid = next_cgid_cached(next, w, btf);
-		ts = take_runnable(w);
+		ts = take_runnable(w, &queued_cls);
 		next_cls = class_cached(cs, next_cgid);
 	} else {
 		next_cgid = 0;
 		next_cls = COLO_CLASS_IDLE;
 	}
+
+	/* A task that loses its CPU while runnable waits again from now, behind
+	 * next. Marked after next's entry was used, not before: an insert into
+	 * the LRU map may recycle an element, and no element pointer is kept
+	 * across one. */
+	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
+	if (runnable)
+		mark_runnable(prev, btf, now, false, next_cls);
 
 	if (smt_enabled)
 		settle_smt(cs, prev_cgid, prev_cls, now);
@@ -473,7 +485,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 			st = sched_stats(next_cgid);
 			if (st)
 				emit_urgent(next_cgid, lat, next_pid, cpu,
-					    prev_pid ? prev_cls : COLO_CLASS_IDLE, now, st);
+					    prev_pid ? prev_cls : COLO_CLASS_IDLE, queued_cls, now, st);
 		}
 	}
 
@@ -529,14 +541,14 @@ static __always_inline void forget_cgroup(struct cgroup *cgrp)
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(colo_wakeup_btf, struct task_struct *p)
 {
-	mark_runnable(p, true, bpf_ktime_get_ns(), false);
+	mark_runnable(p, true, bpf_ktime_get_ns(), false, COLO_CLASS_MAX);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(colo_wakenew_btf, struct task_struct *p)
 {
-	mark_runnable(p, true, bpf_ktime_get_ns(), true);
+	mark_runnable(p, true, bpf_ktime_get_ns(), true, COLO_CLASS_MAX);
 	return 0;
 }
 
@@ -607,14 +619,14 @@ int BPF_PROG(colo_exit_raw, struct task_struct *p)
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(colo_wakeup_raw, struct task_struct *p)
 {
-	mark_runnable(p, false, bpf_ktime_get_ns(), false);
+	mark_runnable(p, false, bpf_ktime_get_ns(), false, COLO_CLASS_MAX);
 	return 0;
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(colo_wakenew_raw, struct task_struct *p)
 {
-	mark_runnable(p, false, bpf_ktime_get_ns(), true);
+	mark_runnable(p, false, bpf_ktime_get_ns(), true, COLO_CLASS_MAX);
 	return 0;
 }
 

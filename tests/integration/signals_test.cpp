@@ -171,6 +171,9 @@ TEST_P(Signals, RunqueueLatencyHogVersusAlone) {
   std::string st;
   ASSERT_EQ(run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &st), 0);
   EXPECT_NE(st.find("\"after_class\": \"be\""), std::string::npos) << st;
+  // ... and what it queued behind: the class that took its CPU when it lost
+  // it while runnable, "unknown" after a wakeup.
+  EXPECT_NE(st.find("\"queued_behind_class\": "), std::string::npos) << st;
 
   // colo top names the hog's cgroup as the waker's top aggressor.
   std::string top;

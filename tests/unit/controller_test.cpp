@@ -11,6 +11,7 @@
 
 #include <functional>
 
+#include "colo_abi.h"
 #include "support/stderr_capture.h"
 #include "support/temp_dir.h"
 #include "support/text.h"
@@ -426,6 +427,18 @@ TEST(ControllerEviction, NoBeDemandIsNoSatisfactionSignal) {
   f.clock.advance(std::chrono::milliseconds(100));
   f.ctl->tick(t);
   EXPECT_EQ(a.ended_by(300), 0);
+}
+
+// Which urgent waits are BE's doing: ended by BE giving up the CPU, and not
+// begun by losing the CPU to LS or system (then moved to a CPU BE was using).
+TEST(ControllerUrgent, BeInTheWayOnlyWhenItWasThereAtTheEnd) {
+  EXPECT_TRUE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_MAX)) << "woken, waited behind BE";
+  EXPECT_TRUE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_BE)) << "preempted by BE";
+  EXPECT_FALSE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_LS)) << "preempted by LS, pulled";
+  EXPECT_FALSE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_SYSTEM));
+  EXPECT_FALSE(Controller::be_in_way(COLO_CLASS_LS, COLO_CLASS_MAX));
+  EXPECT_FALSE(Controller::be_in_way(COLO_CLASS_LS, COLO_CLASS_BE)) << "LS ran last";
+  EXPECT_FALSE(Controller::be_in_way(COLO_CLASS_IDLE, COLO_CLASS_MAX)) << "a slow idle wake-up";
 }
 
 }  // namespace
