@@ -23,22 +23,39 @@ namespace {
 constexpr size_t kMaxWriteLog = 256;
 constexpr uint64_t kMinQuotaUs = 1000;  // the kernel's floor for cfs_quota_us
 
+// Names of the directories directly below `dir` (not hidden ones), sorted;
+// none if it vanished.
+std::vector<std::string> subdir_names(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d))
+    if (e->d_type == DT_DIR && e->d_name[0] != '.') out.push_back(e->d_name);
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 // Directories below `dir` (not `dir` itself), parents before children.
 void walk_dirs(const std::string& dir, std::vector<std::string>* out, int depth = 0) {
   if (depth > 32) return;
-  DIR* d = opendir(dir.c_str());
-  if (!d) return;  // vanished: fine
-  std::vector<std::string> subs;
-  while (dirent* e = readdir(d)) {
-    if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
-    subs.push_back(dir + "/" + e->d_name);
+  for (auto& name : subdir_names(dir)) {
+    out->push_back(dir + "/" + name);
+    walk_dirs(out->back(), out, depth + 1);
   }
-  closedir(d);
-  std::sort(subs.begin(), subs.end());
-  for (auto& s : subs) {
-    out->push_back(s);
-    walk_dirs(s, out, depth + 1);
+}
+
+std::vector<pid_t> read_procs(const std::string& file) {
+  std::vector<pid_t> out;
+  auto text = read_file(file);
+  if (!text) return out;  // vanished: fine
+  for (auto l : split(*text, '\n')) {
+    l = trim(l);
+    pid_t p = 0;
+    auto [ptr, ec] = std::from_chars(l.data(), l.data() + l.size(), p);
+    if (ec == std::errc() && p > 0) out.push_back(p);
   }
+  return out;
 }
 
 // Creates `rel` below `mount` level by level; records the levels it made.
@@ -198,15 +215,9 @@ std::vector<std::string> BigBox::normal_weight_levels() const {
     const std::string dir = cpu_dir_.substr(0, at);
     if (std::find(created_above_.begin(), created_above_.end(), dir) != created_above_.end())
       continue;
-    std::vector<std::string> subs;
-    DIR* d = opendir(dir.c_str());
-    if (!d) continue;
-    while (dirent* e = readdir(d))
-      if (e->d_type == DT_DIR && e->d_name[0] != '.') subs.push_back(e->d_name);
-    closedir(d);
     const std::string next = cpu_dir_.substr(at + 1, cpu_dir_.find('/', at + 1) - at - 1);
-    if (subs.size() != 1 || subs[0] != next) continue;  // shared with other cgroups
-    if (!std::string(trim(read_file(dir + "/cgroup.procs").value_or(""))).empty()) continue;
+    if (subdir_names(dir) != std::vector<std::string>{next}) continue;  // shared
+    if (!read_procs(dir + "/cgroup.procs").empty()) continue;
     if (read_line(dir + "/cpu.idle").value_or("0") == "1") continue;
     auto w = read_int(dir + (cpu_v2_ ? "/cpu.weight" : "/cpu.shares"));
     if (w && *w <= (cpu_v2_ ? 1 : 2)) continue;
@@ -342,18 +353,6 @@ int BigBox::add_task(pid_t pid) {
 }
 
 namespace {
-std::vector<pid_t> read_procs(const std::string& file) {
-  std::vector<pid_t> out;
-  auto text = read_file(file);
-  if (!text) return out;  // vanished: fine
-  for (auto l : split(*text, '\n')) {
-    l = trim(l);
-    pid_t p = 0;
-    auto [ptr, ec] = std::from_chars(l.data(), l.data() + l.size(), p);
-    if (ec == std::errc() && p > 0) out.push_back(p);
-  }
-  return out;
-}
 constexpr const char* kPriorityXattr = "trusted.colo.priority";
 }  // namespace
 
@@ -403,12 +402,8 @@ std::vector<std::string> BigBox::job_procs_files(const std::string& name) const 
 
 std::vector<std::string> BigBox::jobs() const {
   std::vector<std::string> out;
-  DIR* d = opendir(cpu_dir_.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d))
-    if (e->d_type == DT_DIR && valid_job_name(e->d_name)) out.push_back(e->d_name);
-  closedir(d);
-  std::sort(out.begin(), out.end());
+  for (auto& name : subdir_names(cpu_dir_))
+    if (valid_job_name(name)) out.push_back(name);
   return out;
 }
 
