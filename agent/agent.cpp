@@ -330,6 +330,7 @@ int Agent::run() {
     }
     lo.urgent_threshold_ns = cfg_.bpf.urgent_latency_ns;
     lo.urgent_interval_ns = cfg_.bpf.urgent_interval_ns;
+    lo.quiet_self = true;
     lo.max_cgroups = cfg_.bpf.max_cgroups;
     lo.btf_path = cfg_.bpf.btf_path;
     programs_ = bpf::Programs::load(lo, &err);

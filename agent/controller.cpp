@@ -129,7 +129,7 @@ void Controller::apply_locked(double cores, const std::string& trigger, uint64_t
 }
 
 bool Controller::be_in_way(uint32_t after_cls, uint32_t queued_cls) {
-  return after_cls == COLO_CLASS_BE && (queued_cls == COLO_CLASS_BE || queued_cls >= COLO_CLASS_MAX);
+  return after_cls == COLO_CLASS_BE && queued_cls != COLO_CLASS_LS && queued_cls != COLO_CLASS_SYSTEM;
 }
 
 void Controller::on_urgent(uint64_t kernel_ts_ns, const std::string& why, bool be_in_way) {

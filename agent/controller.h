@@ -56,9 +56,10 @@ class Controller : public prometheus::Collectable {
   void on_urgent(uint64_t kernel_ts_ns, const std::string& why, bool be_in_way = true);
   // Was BE in the way of a wait that ended by taking the CPU from a task of
   // class `after_cls`? Yes when it ended by BE giving up the CPU, unless the
-  // wait began with the task losing its CPU to another class (`queued_cls`,
-  // COLO_CLASS_MAX when it was woken): a task preempted by LS on one CPU and
-  // later pulled to a CPU BE was using waited for LS, not for BE.
+  // wait began behind LS or system work (`queued_cls`: the class that took
+  // the CPU of a preempted task, or ran on the CPU a task was woken onto;
+  // COLO_CLASS_MAX: not known): a task that queued behind LS on one CPU and
+  // was later pulled to a CPU BE was using waited for LS, not for BE.
   static bool be_in_way(uint32_t after_cls, uint32_t queued_cls);
   // Fast path: called every few ms with fresh class times.
   void on_fast_sample(const ClassTimes& t);

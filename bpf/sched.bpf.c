@@ -18,6 +18,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile bool smt_enabled = false;
 
 /* Changed by the agent at run time (mmapped .data). */
+/* The agent's own process (its thread group id as the kernel numbers it, in
+ * the initial pid namespace, learnt through colo_learn_self): its threads'
+ * waits are measured like any other, but raise no urgent events. The agent
+ * is not the LS it protects, and reacting to its own waits would make it
+ * cut the box for its own scrapes and polls. 0: none. */
+volatile __u32 quiet_tgid = 0;
 volatile __u64 urgent_threshold_ns = COLO_DEFAULT_URGENT_NS;
 volatile __u64 urgent_interval_ns = COLO_DEFAULT_URGENT_INTERVAL_NS;
 /* Bumped by the agent after each change of colo_class: per-CPU class caches
@@ -93,8 +99,9 @@ struct colo_wake {
 	__u64 css;  /* task->cgroups when cgid was read; 0: not read */
 	__u64 cgid;
 	__u32 gen;  /* cgroup_gen when cgid was read */
-	/* Preempted while runnable: the class of the task that took its CPU
-	 * (what it queued behind); COLO_CLASS_MAX after a wakeup (unknown). */
+	/* What it queued behind when it became runnable: preempted, the class
+	 * of the task that took its CPU; woken, the class running on the CPU it
+	 * was woken onto (COLO_CLASS_IDLE: none; COLO_CLASS_MAX: not known). */
 	__u32 queued_cls;
 };
 
@@ -249,6 +256,25 @@ static __always_inline void mark_runnable(struct task_struct *p, bool btf, __u64
 	if (bpf_map_update_elem(&colo_wake_ts, &pid, &init, BPF_NOEXIST) &&
 	    !bpf_map_lookup_elem(&colo_wake_ts, &pid))
 		colo_count_drop(COLO_DROP_TASK_STORAGE);
+}
+
+/* The class running on @cpu now, as its last switch cached it
+ * (COLO_CLASS_MAX: no switch seen there yet). Another CPU's entry is read
+ * without a lock: a torn or stale class only misnames one wait. */
+static __always_inline __u32 class_on_cpu(__u32 cpu)
+{
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
+
+	return cs && cs->since_ns ? cs->cls & (COLO_CLASS_MAX - 1) : COLO_CLASS_MAX;
+}
+
+/* A woken task: runnable from now on the CPU the kernel put it on, behind
+ * whatever runs there. */
+static __always_inline void on_wakeup(struct task_struct *p, bool btf, bool fresh)
+{
+	__u32 cpu = btf ? p->thread_info.cpu : BPF_CORE_READ(p, thread_info.cpu);
+
+	mark_runnable(p, btf, bpf_ktime_get_ns(), fresh, class_on_cpu(cpu));
 }
 
 /* The cpu cgroup of @t that switches in now, through its entry @w if any. */
@@ -481,7 +507,8 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		__u64 lat = now - ts;
 
 		stage_sample(cs, next_cgid, colo_hist_slot(lat), lat, now);
-		if (next_cls == COLO_CLASS_LS && urgent_threshold_ns && lat >= urgent_threshold_ns) {
+		if (next_cls == COLO_CLASS_LS && urgent_threshold_ns && lat >= urgent_threshold_ns &&
+		    !(quiet_tgid && (btf ? next->tgid : BPF_CORE_READ(next, tgid)) == quiet_tgid)) {
 			st = sched_stats(next_cgid);
 			if (st)
 				emit_urgent(next_cgid, lat, next_pid, cpu,
@@ -541,14 +568,14 @@ static __always_inline void forget_cgroup(struct cgroup *cgrp)
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(colo_wakeup_btf, struct task_struct *p)
 {
-	mark_runnable(p, true, bpf_ktime_get_ns(), false, COLO_CLASS_MAX);
+	on_wakeup(p, true, false);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(colo_wakenew_btf, struct task_struct *p)
 {
-	mark_runnable(p, true, bpf_ktime_get_ns(), true, COLO_CLASS_MAX);
+	on_wakeup(p, true, true);
 	return 0;
 }
 
@@ -619,14 +646,14 @@ int BPF_PROG(colo_exit_raw, struct task_struct *p)
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(colo_wakeup_raw, struct task_struct *p)
 {
-	mark_runnable(p, false, bpf_ktime_get_ns(), false, COLO_CLASS_MAX);
+	on_wakeup(p, false, false);
 	return 0;
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(colo_wakenew_raw, struct task_struct *p)
 {
-	mark_runnable(p, false, bpf_ktime_get_ns(), true, COLO_CLASS_MAX);
+	on_wakeup(p, false, true);
 	return 0;
 }
 
@@ -640,6 +667,16 @@ SEC("raw_tp/cgroup_rmdir")
 int BPF_PROG(colo_rmdir_raw, struct cgroup *cgrp, const char *path)
 {
 	forget_cgroup(cgrp);
+	return 0;
+}
+
+/* BPF_PROG_TEST_RUN entry, run once by the agent after load: records the
+ * caller's thread group id as the kernel sees it (the agent may run in its
+ * own pid namespace, where getpid() is another number). Never attached. */
+SEC("raw_tp/colo_learn_self")
+int colo_learn_self(void *ctx)
+{
+	quiet_tgid = bpf_get_current_pid_tgid() >> 32;
 	return 0;
 }
 

@@ -162,9 +162,11 @@ struct colo_urgent_event {
 	__u32 cpu;           /* CPU it ran on */
 	__u32 prev_cls;      /* class of the task it took the CPU from (the
 			      * one in its way at the end; COLO_CLASS_IDLE) */
-	__u32 queued_cls;    /* when it became runnable by losing its CPU: the
-			      * class that took it (in its way at the start);
-			      * COLO_CLASS_MAX when it was woken (unknown) */
+	__u32 queued_cls;    /* what it queued behind when it became runnable
+			      * (in its way at the start): preempted, the class
+			      * that took its CPU; woken, the class running on
+			      * the CPU it was woken onto; COLO_CLASS_MAX: not
+			      * known */
 };
 
 /* Indexes of colo_drops (per-CPU array of __u64): every drop and helper

@@ -115,9 +115,7 @@ int reaction(int cycles, const std::string& policy) {
   TestCgroups cg, be_root;
   be_root.create("box");
   cg.create("ls");
-  for (auto [f, v] : {std::pair{"/cpu.shares", "2"}, std::pair{"/cpu.idle", "1"}})
-    if (path_exists(be_root.cpu_dir() + f) && write_file(be_root.cpu_dir() + f, v) != 0)
-      fprintf(stderr, "could not write %s%s\n", be_root.cpu_dir().c_str(), f);
+  make_be_only_parent(be_root);
   AgentProcess agent(agent_config(be_root, policy));
   if (!agent.wait_ready()) {
     fprintf(stderr, "agent did not become ready:\n%s\n", agent.log().c_str());

@@ -47,7 +47,13 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 }
 
 // Test entry points (BPF_PROG_TEST_RUN only) are never loaded by the agent.
-bool is_test_entry(bpf_program* p) { return starts_with(bpf_program__name(p), "colo_test_"); }
+// Entry points run through BPF_PROG_TEST_RUN, never attached: tests' own
+// (colo_test_*) and the agent's (a raw_tp section named after no kernel
+// tracepoint but colo_*, e.g. colo_learn_self).
+bool is_test_entry(bpf_program* p) {
+  return starts_with(bpf_program__name(p), "colo_test_") ||
+         starts_with(bpf_program__section_name(p), "raw_tp/colo_");
+}
 
 // Sets autoload as the loader does: tp_btf/ sections in tp_btf mode, their
 // raw_tp/ twins in raw_tp mode, test entry points never.

@@ -171,9 +171,8 @@ TEST_P(Signals, RunqueueLatencyHogVersusAlone) {
   std::string st;
   ASSERT_EQ(run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &st), 0);
   EXPECT_NE(st.find("\"after_class\": \"be\""), std::string::npos) << st;
-  // ... and what it queued behind: the class that took its CPU when it lost
-  // it while runnable, "unknown" after a wakeup.
-  EXPECT_NE(st.find("\"queued_behind_class\": "), std::string::npos) << st;
+  // ... and what it queued behind: woken onto CPU 0, the hog running there.
+  EXPECT_NE(st.find("\"queued_behind_class\": \"be\""), std::string::npos) << st;
 
   // colo top names the hog's cgroup as the waker's top aggressor.
   std::string top;
@@ -249,6 +248,69 @@ TEST_P(Signals, MovedTaskIsMeasuredInItsNewCgroup) {
   EXPECT_EQ(events(s4, b) - events(s3, b), 0) << "moved back, nothing more is counted for b";
   EXPECT_GT(cpu(s4, a) - cpu(s3, a), 0.2);
   EXPECT_LT(cpu(s4, b) - cpu(s3, b), 0.02);
+  EXPECT_EQ(agent.stop(), 0);
+}
+
+// Everything on CPU 0, no BE at all: an LS hog, an LS waker, and the agent in
+// a cgroup of its own. The waker's urgent events name LS as what it queued
+// behind (the hog, running on the CPU it was woken onto) and as what it ran
+// after, so none of them is BE's doing. The agent's own threads wait behind
+// the hog too, and are measured, but raise no urgent event: the agent is not
+// the LS it protects.
+TEST_P(Signals, WaitsBehindLsAreNamedSoAndTheAgentsOwnRaiseNoUrgentEvent) {
+  TestCgroups cg;
+  cg.create("ls");
+  cg.create("ls/hog");
+  cg.create("agent");
+  cg.create("box");
+  AgentProcess agent(base_config(cg, GetParam()) + "  urgent_latency: 1ms\n  urgent_interval: 10ms\n");
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  // All its threads into the cgroup, and onto CPU 0 (not through a prefix:
+  // the test's scrapes run through that too).
+  for (auto& f : cg.procs_files("agent"))
+    ASSERT_EQ(write_file(f, std::to_string(agent.pid())), 0) << f;
+  std::string out;
+  ASSERT_EQ(run_cmd({"taskset", "-a", "-p", "-c", "0", std::to_string(agent.pid())}, &out), 0)
+      << out;
+  sleep_ms(200);
+  const std::string ls = cg.cpu_rel("ls"), self = cg.cpu_rel("agent");
+  auto s0 = agent.scrape();
+  auto hog = Child::spawn({"taskset", "-c", "0", load_binary(), "hog", "6"}, cg.procs_files("ls/hog"));
+  auto w = Child::spawn({"taskset", "-c", "0", load_binary(), "waker", "1000", "2000", "3"},
+                        cg.procs_files("ls"));
+  ASSERT_TRUE(hog && w);
+  ASSERT_TRUE(w->wait(15000));
+  std::string st;
+  ASSERT_EQ(run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &st), 0);
+  auto s1 = agent.scrape();
+
+  double waker_urgent = counter(s1, "colo_cgroup_urgent_events_total", {{"cgroup", ls}}) -
+                        counter(s0, "colo_cgroup_urgent_events_total", {{"cgroup", ls}});
+  EXPECT_GT(waker_urgent, 0) << "the waker waits behind the hog: " << st;
+  auto j = nlohmann::json::parse(st, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << st;
+  int named = 0;
+  for (auto& e : j["recent_urgent_events"]) {
+    EXPECT_NE(e["after_class"], "be") << e.dump();
+    EXPECT_NE(e["queued_behind_class"], "be") << e.dump();
+    if (e["queued_behind_class"] == "ls") named++;
+  }
+  EXPECT_GT(named, 0) << "woken behind the LS hog, it queued behind ls: " << st;
+
+  // The agent's threads: waits over the 1 ms threshold, measured, no event.
+  // Waits over the threshold: all samples less those in buckets up to ~1 ms.
+  auto over = [](const std::map<double, double>& b) {
+    double all = b.empty() ? 0 : b.rbegin()->second, upto = 0;
+    for (auto& [le, cum] : b)
+      if (le <= 1.1e-3) upto = cum;
+    return all - upto;
+  };
+  double over_1ms = over(buckets(s1, self)) - over(buckets(s0, self));
+  std::cout << "agent's own waits over 1 ms: " << over_1ms << "; the waker's urgent events "
+            << waker_urgent << "\n";
+  EXPECT_GT(over_1ms, 0) << "the agent, pinned beside a hog, waits over 1 ms at times";
+  EXPECT_EQ(counter(s1, "colo_cgroup_urgent_events_total", {{"cgroup", self}}), 0)
+      << "the agent's own waits raise no urgent event: " << st;
   EXPECT_EQ(agent.stop(), 0);
 }
 

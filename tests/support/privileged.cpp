@@ -55,6 +55,18 @@ std::string static_box_config(const TestCgroups& cg, const std::string& memory, 
   return c.str();
 }
 
+bool make_be_only_parent(const TestCgroups& cg) {
+  bool ok = true;
+  for (auto [f, v] : {std::pair{"/cpu.shares", "2"}, std::pair{"/cpu.idle", "1"}}) {
+    if (!path_exists(cg.cpu_dir() + f)) continue;  // cpu.idle: kernels since 5.15
+    if (write_file(cg.cpu_dir() + f, v) != 0) {
+      fprintf(stderr, "could not write %s%s\n", cg.cpu_dir().c_str(), f);
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 bool eventually(const std::function<bool()>& pred, int timeout_ms) {
   for (int waited = 0; waited < timeout_ms; waited += 20) {
     if (pred()) return true;

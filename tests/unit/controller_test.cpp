@@ -432,9 +432,13 @@ TEST(ControllerEviction, NoBeDemandIsNoSatisfactionSignal) {
 // Which urgent waits are BE's doing: ended by BE giving up the CPU, and not
 // begun by losing the CPU to LS or system (then moved to a CPU BE was using).
 TEST(ControllerUrgent, BeInTheWayOnlyWhenItWasThereAtTheEnd) {
-  EXPECT_TRUE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_MAX)) << "woken, waited behind BE";
-  EXPECT_TRUE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_BE)) << "preempted by BE";
-  EXPECT_FALSE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_LS)) << "preempted by LS, pulled";
+  EXPECT_TRUE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_MAX)) << "not known where it began";
+  EXPECT_TRUE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_BE))
+      << "preempted by BE, or woken onto a CPU BE was running on";
+  EXPECT_TRUE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_IDLE))
+      << "woken onto an idle CPU, and BE got it first";
+  EXPECT_FALSE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_LS))
+      << "preempted by LS or woken behind LS, then pulled to a CPU BE was using";
   EXPECT_FALSE(Controller::be_in_way(COLO_CLASS_BE, COLO_CLASS_SYSTEM));
   EXPECT_FALSE(Controller::be_in_way(COLO_CLASS_LS, COLO_CLASS_MAX));
   EXPECT_FALSE(Controller::be_in_way(COLO_CLASS_LS, COLO_CLASS_BE)) << "LS ran last";

@@ -249,11 +249,26 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   bpf_map__set_max_entries(s->maps.colo_events, opts.ringbuf_bytes);
   choose_flavour(s->obj, btf);
   bpf_program__set_autoload(s->progs.colo_test_slot, false);  // BPF_PROG_TEST_RUN only
+  bpf_program__set_autoload(s->progs.colo_learn_self, opts.quiet_self);  // run once, below
+  bpf_program__set_autoattach(s->progs.colo_learn_self, false);
   int e = colo_sched__load(s);
   if (e) {
     *err = std::string("load sched programs (") + (btf ? "tp_btf" : "raw_tp") + "): " + errstr(e);
     colo_sched__destroy(s);
     return nullptr;
+  }
+  // Before attach: no event of the agent's own is raised in between.
+  if (opts.quiet_self) {
+    // The kernel's number for this process (getpid() differs in a pid
+    // namespace): colo_learn_self records its caller's.
+    LIBBPF_OPTS(bpf_test_run_opts, run);
+    if (bpf_prog_test_run_opts(bpf_program__fd(s->progs.colo_learn_self), &run) != 0 ||
+        !s->bss->quiet_tgid) {
+      s->bss->quiet_tgid = static_cast<uint32_t>(getpid());
+      LOG_WARN("could not learn this process's kernel pid (%s); using %d, right only in the "
+               "host's pid namespace: elsewhere the agent's own waits may raise urgent events",
+               errstr(errno).c_str(), static_cast<int>(getpid()));
+    }
   }
   return s;
 }
@@ -418,6 +433,9 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
              errstr(errno).c_str());
   LOG_INFO("BPF programs attached (%s), pinned maps in %s", attach_mode_name(p->mode_),
            opts.pin_dir.c_str());
+  if (opts.quiet_self)
+    LOG_INFO("urgent events: not for this process's own threads (pid %u in the kernel's numbering)",
+             static_cast<unsigned>(im.sched->bss->quiet_tgid));
   return p;
 }
 

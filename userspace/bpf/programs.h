@@ -30,6 +30,9 @@ struct LoadOptions {
   std::vector<int> sibling_of;
   uint64_t urgent_threshold_ns = COLO_DEFAULT_URGENT_NS;
   uint64_t urgent_interval_ns = COLO_DEFAULT_URGENT_INTERVAL_NS;
+  // The loading process's own threads raise no urgent events (the agent: its
+  // waits are measured, but it is not the LS it protects).
+  bool quiet_self = false;
   uint32_t max_cgroups = 8192;    // size of the per-cgroup maps
   uint32_t ringbuf_bytes = 256 * 1024;  // urgent-event ring buffer (a power of 2, >= a page)
   // BTF for CO-RE relocations when the kernel has none at /sys/kernel/btf/vmlinux
