@@ -18,14 +18,14 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile bool smt_enabled = false;
 
 /* Changed by the agent at run time (mmapped .data). */
-/* The agent's own process (its thread group id as the kernel numbers it, in
- * the initial pid namespace, learnt through colo_learn_self): its threads'
- * waits are measured like any other, but raise no urgent events. The agent
- * is not the LS it protects, and reacting to its own waits would make it
- * cut the box for its own scrapes and polls. 0: none. */
-volatile __u32 quiet_tgid = 0;
 volatile __u64 urgent_threshold_ns = COLO_DEFAULT_URGENT_NS;
 volatile __u64 urgent_interval_ns = COLO_DEFAULT_URGENT_INTERVAL_NS;
+/* The agent's own process (its thread group id as the kernel numbers it, in
+ * the initial pid namespace), set by colo_learn_self before attach: its
+ * threads' waits are measured like any other, but raise no urgent events.
+ * The agent is not the LS it protects, and reacting to its own waits would
+ * make it cut the box for its own scrapes and polls. 0: none. (.bss) */
+volatile __u32 quiet_tgid = 0;
 /* Bumped by the agent after each change of colo_class: per-CPU class caches
  * older than this look the class up again. */
 volatile __u32 class_gen = 1;
@@ -670,9 +670,10 @@ int BPF_PROG(colo_rmdir_raw, struct cgroup *cgrp, const char *path)
 	return 0;
 }
 
-/* BPF_PROG_TEST_RUN entry, run once by the agent after load: records the
- * caller's thread group id as the kernel sees it (the agent may run in its
- * own pid namespace, where getpid() is another number). Never attached. */
+/* BPF_PROG_TEST_RUN entry, run once by the agent between load and attach:
+ * records the caller's thread group id as the kernel sees it (the agent may
+ * run in its own pid namespace, where getpid() is another number). Never
+ * attached. */
 SEC("raw_tp/colo_learn_self")
 int colo_learn_self(void *ctx)
 {
