@@ -165,8 +165,11 @@ bool BigBox::owns(const std::string& path) const {
   for (auto& d : dirs())
     if (path.rfind(d + "/", 0) == 0) return true;
   // The files (not subcgroups) of a level above the box that colo created.
-  const std::string parent = parent_of(path);
-  return std::find(created_above_.begin(), created_above_.end(), parent) != created_above_.end();
+  return created_above(parent_of(path));
+}
+
+bool BigBox::created_above(const std::string& dir) const {
+  return std::find(created_above_.begin(), created_above_.end(), dir) != created_above_.end();
 }
 
 int BigBox::write(const std::string& path, const std::string& value) {
@@ -213,14 +216,13 @@ std::vector<std::string> BigBox::normal_weight_levels() const {
   for (size_t at = cpu_dir_.find('/', cpu_mount_.size() + 1); at != std::string::npos;
        at = cpu_dir_.find('/', at + 1)) {
     const std::string dir = cpu_dir_.substr(0, at);
-    if (std::find(created_above_.begin(), created_above_.end(), dir) != created_above_.end())
-      continue;
+    if (created_above(dir)) continue;
     const std::string next = cpu_dir_.substr(at + 1, cpu_dir_.find('/', at + 1) - at - 1);
     if (subdir_names(dir) != std::vector<std::string>{next}) continue;  // shared
     if (!read_procs(dir + "/cgroup.procs").empty()) continue;
     if (read_line(dir + "/cpu.idle").value_or("0") == "1") continue;
-    auto w = read_int(dir + (cpu_v2_ ? "/cpu.weight" : "/cpu.shares"));
-    if (w && *w <= (cpu_v2_ ? 1 : 2)) continue;
+    auto w = read_int(dir + weight_file());
+    if (w && *w <= min_weight()) continue;
     out.push_back(dir);
   }
   return out;
@@ -237,7 +239,7 @@ int BigBox::set_min_weight() {
   std::vector<std::string> levels = created_above_;
   levels.push_back(cpu_dir_);
   for (auto& dir : levels) {
-    int e = cpu_v2_ ? write(dir + "/cpu.weight", "1") : write(dir + "/cpu.shares", "2");
+    int e = write(dir + weight_file(), std::to_string(min_weight()));
     if (!rc) rc = e;
     // cpu.idle (5.15+): the level's tasks run as SCHED_IDLE against LS.
     if (path_exists(dir + "/cpu.idle")) {

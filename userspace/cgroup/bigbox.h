@@ -142,6 +142,10 @@ class BigBox {
   // Levels above the box in the cpu hierarchy that colo created, top first:
   // their weight files are colo's to write.
   std::vector<std::string> created_above_;
+  bool created_above(const std::string& dir) const;
+  // The CPU weight file (appended to a cpu cgroup's directory) and its lowest value.
+  const char* weight_file() const { return cpu_v2_ ? "/cpu.weight" : "/cpu.shares"; }
+  int min_weight() const { return cpu_v2_ ? 1 : 2; }
   std::vector<CgroupWrite> writes_;
   WriteErrors write_errors_;
   // Files whose last write failed, with that errno: a failure is logged when a
