@@ -136,6 +136,12 @@ static __always_inline long task_state(struct task_struct *t, bool btf)
 		   : BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
+/* The CPU @t is on (or queued on). */
+static __always_inline __u32 task_cpu_of(struct task_struct *t, bool btf)
+{
+	return btf ? t->thread_info.cpu : BPF_CORE_READ(t, thread_info.cpu);
+}
+
 static __always_inline struct colo_cg_sched *sched_stats(__u64 cgid)
 {
 	struct colo_cg_sched *v;
@@ -272,9 +278,7 @@ static __always_inline __u32 class_on_cpu(__u32 cpu)
  * whatever runs there. */
 static __always_inline void on_wakeup(struct task_struct *p, bool btf, bool fresh)
 {
-	__u32 cpu = btf ? p->thread_info.cpu : BPF_CORE_READ(p, thread_info.cpu);
-
-	mark_runnable(p, btf, bpf_ktime_get_ns(), fresh, class_on_cpu(cpu));
+	mark_runnable(p, btf, bpf_ktime_get_ns(), fresh, class_on_cpu(task_cpu_of(p, btf)));
 }
 
 /* The cpu cgroup of @t that switches in now, through its entry @w if any. */
@@ -539,7 +543,7 @@ static __always_inline void on_attach(struct cgroup *dst, struct task_struct *ta
 		return;
 	if (!(btf ? task->on_cpu : BPF_CORE_READ(task, on_cpu)))
 		return; /* not running: its next switch-in reads the new cgroup */
-	cpu = btf ? task->thread_info.cpu : BPF_CORE_READ(task, thread_info.cpu);
+	cpu = task_cpu_of(task, btf);
 	cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
 	if (!cs || !cs->since_ns)
 		return;

@@ -115,7 +115,7 @@ int reaction(int cycles, const std::string& policy) {
   TestCgroups cg, be_root;
   be_root.create("box");
   cg.create("ls");
-  make_be_only_parent(be_root);
+  make_be_only(be_root);
   AgentProcess agent(agent_config(be_root, policy));
   if (!agent.wait_ready()) {
     fprintf(stderr, "agent did not become ready:\n%s\n", agent.log().c_str());
@@ -314,9 +314,8 @@ int isolation(int seconds) {
   Isolation iso;
   if (!iso.ns.ok()) return 1;
   for (const char* c : {"ls", "client", "box", "be-stock", "be-static"}) iso.cg.create(c);
-  // The static best practice, by hand: minimum weight and SCHED_IDLE for the group.
-  write_file(iso.cg.cpu_dir("be-static") + "/cpu.shares", "2");
-  write_file(iso.cg.cpu_dir("be-static") + "/cpu.idle", "1");
+  // The static best practice, set up without colo: minimum weight and SCHED_IDLE for the group.
+  make_be_only(iso.cg, "be-static");
   if (!iso.start_nginx()) {
     fprintf(stderr, "nginx did not start: %s\n", read_file(iso.dir + "/nginx.out").value_or("").c_str());
     return 1;

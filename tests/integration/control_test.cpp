@@ -51,7 +51,7 @@ TEST(ControlLoop, LsBurstCutsTheBoxAndItGrowsBack) {
   // host, where colo makes the levels it creates above the box so).
   TestCgroups cg, be_root;
   be_root.create("box");
-  ASSERT_TRUE(make_be_only_parent(be_root));
+  ASSERT_TRUE(make_be_only(be_root));
   cg.create("ls");
   AgentProcess agent(control_config(be_root));
   ASSERT_TRUE(agent.wait_ready()) << agent.log();

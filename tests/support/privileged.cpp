@@ -55,12 +55,13 @@ std::string static_box_config(const TestCgroups& cg, const std::string& memory, 
   return c.str();
 }
 
-bool make_be_only_parent(const TestCgroups& cg) {
+bool make_be_only(const TestCgroups& cg, const std::string& rel) {
   bool ok = true;
+  const std::string dir = cg.cpu_dir(rel);
   for (auto [f, v] : {std::pair{"/cpu.shares", "2"}, std::pair{"/cpu.idle", "1"}}) {
-    if (!path_exists(cg.cpu_dir() + f)) continue;  // cpu.idle: kernels since 5.15
-    if (write_file(cg.cpu_dir() + f, v) != 0) {
-      fprintf(stderr, "could not write %s%s\n", cg.cpu_dir().c_str(), f);
+    if (!path_exists(dir + f)) continue;  // cpu.idle: kernels since 5.15
+    if (write_file(dir + f, v) != 0) {
+      fprintf(stderr, "could not write %s%s\n", dir.c_str(), f);
       ok = false;
     }
   }

@@ -151,13 +151,14 @@ void sleep_ms(int ms);
 std::string static_box_config(const TestCgroups& cg, const std::string& memory = "512Mi",
                               double step = 0.10,
                               const std::string& eviction = "eviction:\n  enabled: false\n");
-// Makes `cg`'s root a parent that holds BE only, as colo makes the levels it
-// creates above the box on a bare host: the minimum weight (cpu.shares=2) and
-// cpu.idle=1 where the kernel has it. A box below a test root at the default
-// weight would compete with every task outside that root (the test's poller,
-// the agent's threads, all of the root cgroup) at the root's weight, and make
-// them wait out BE's slices. False (and a message on stderr) when a write failed.
-bool make_be_only_parent(const TestCgroups& cg);
+// Makes `rel` of `cg` (its root by default) a level that holds BE only, as
+// colo makes the box and the levels it creates above it on a bare host: the
+// minimum weight (cpu.shares=2) and cpu.idle=1 where the kernel has it. A box
+// below a test root at the default weight would compete with every task
+// outside that root (the test's poller, the agent's threads, all of the root
+// cgroup) at the root's weight, and make them wait out BE's slices. False
+// (and a message on stderr) when a write failed.
+bool make_be_only(const TestCgroups& cg, const std::string& rel = "");
 // Polls `pred` every 20 ms until it holds or `timeout_ms` passed; its last value.
 bool eventually(const std::function<bool()>& pred, int timeout_ms = 15000);
 // Node memory in use, as a fraction (what the memory watermark compares).
