@@ -101,7 +101,15 @@ int run_exec(const Config& cfg, const std::vector<std::string>& argv, const Exec
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   // The job's cgroup goes with it (kept while something it started lives on).
-  if (!box->remove_job(job))
+  // What the command started may still be exiting (an eviction signals every
+  // task of the job at once, and the command can be reaped first): a moment
+  // for those, so that evicted jobs do not leave empty cgroups behind.
+  bool removed = box->remove_job(job);
+  for (int i = 0; !removed && i < 50; i++) {
+    usleep(20 * 1000);
+    removed = box->remove_job(job);
+  }
+  if (!removed)
     fprintf(stderr, "colo exec: job %s still has tasks; its cgroup stays\n", job.c_str());
   if (n > 0) {
     fprintf(stderr, "colo exec: %s\n", msg);

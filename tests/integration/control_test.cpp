@@ -204,7 +204,11 @@ TEST(ControlLoop, ExecRunsEachCommandInItsOwnJobCgroup) {
 
 // BE starved of CPU (two LS hogs on the two CPUs, the box cut to its floor)
 // crosses the CPU-satisfaction watermark: the lowest-priority job is evicted
-// whole (both of its tasks), the other job and the LS tasks are untouched.
+// whole (both of its tasks), and its cgroup goes with it. The burst limit of
+// one holds the other job: under full starvation the estimate alone would
+// take both (the remaining job gets no more CPU than the floor either), and
+// whether one looks enough depended on the last collection's CPU split.
+// The LS tasks are never touched.
 TEST(ControlLoop, StarvedBeEvictsTheLowestPriorityJobWhole) {
   COLO_REQUIRE_ROOT();
   TestCgroups cg;
@@ -212,7 +216,7 @@ TEST(ControlLoop, StarvedBeEvictsTheLowestPriorityJobWhole) {
   cg.create("ls");
   std::string cfg = static_box_config(
       cg, "512Mi", 0.10,
-      "eviction:\n  enabled: true\n  cooldown: 30s\n"
+      "eviction:\n  enabled: true\n  cooldown: 30s\n  burst_limit: 1\n  burst_window: 60s\n"
       "  memory: {enabled: false}\n  ls_latency: {enabled: false}\n"
       "  cpu_satisfaction: {trigger: 0.30, release: 0.50, sustain: 2s}\n");
   AgentProcess agent(cfg);
@@ -234,7 +238,8 @@ TEST(ControlLoop, StarvedBeEvictsTheLowestPriorityJobWhole) {
   ASSERT_TRUE(st) << "the starved low-priority job was not evicted: " << agent.log() << status;
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 128 + SIGTERM)
       << "colo exec reports the job's SIGTERM";
-  EXPECT_TRUE(high->running()) << "one job was enough";
+  EXPECT_TRUE(high->running()) << "the burst limit allows one eviction";
+  EXPECT_FALSE(is_dir(cg.cpu_dir("box") + "/low")) << "colo exec removed the evicted job's cgroup";
   EXPECT_TRUE(ls1->running() && ls2->running()) << "LS tasks are never signalled";
   EXPECT_EQ(metric(agent.scrape(), "colo_evictions_total", {{"reason", "cpu_satisfaction"}}), 1.0);
   std::string out;
