@@ -148,9 +148,10 @@ void Controller::on_fast_sample(const ClassTimes& t) {
   std::lock_guard<std::mutex> l(mu_);
   if (prev_fast_ && t.mono_ns > prev_fast_->mono_ns) {
     double dt = (t.mono_ns - prev_fast_->mono_ns) * 1e-9;
-    double demand = (grown_s(t.ls_ns, prev_fast_->ls_ns) + grown_s(t.system_ns, prev_fast_->system_ns)) / dt;
-    double be = grown_s(t.be_ns, prev_fast_->be_ns) / dt;
-    fast_ls_.push_back({prev_fast_->mono_ns, t.mono_ns, demand, be});
+    const double ls = grown_s(t.ls_ns, prev_fast_->ls_ns) / dt;
+    const double sys = grown_s(t.system_ns, prev_fast_->system_ns) / dt;
+    const double be = grown_s(t.be_ns, prev_fast_->be_ns) / dt;
+    fast_ls_.push_back({prev_fast_->mono_ns, t.mono_ns, ls, sys, ls + sys, be});
     const uint64_t window_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.controller.fast_window).count();
     while (fast_ls_.size() > 1 && t.mono_ns - fast_ls_.front().start_ns > window_ns)
@@ -161,13 +162,16 @@ void Controller::on_fast_sample(const ClassTimes& t) {
     // what LS leaves. (The watermark is the slow path's business: the policy
     // already keeps the target below it.) A burst of LS next to an idle box
     // is no reason: nothing is in its way, and a cut would only slow BE later.
-    double busy_s = 0, be_s = 0, span_s = 0;
+    double busy_s = 0, ls_s = 0, be_s = 0, span_s = 0;
     for (auto& f : fast_ls_) {
-      busy_s += f.cores * (f.end_ns - f.start_ns) * 1e-9;
-      be_s += f.be_cores * (f.end_ns - f.start_ns) * 1e-9;
-      span_s += (f.end_ns - f.start_ns) * 1e-9;
+      const double d = (f.end_ns - f.start_ns) * 1e-9;
+      busy_s += f.cores * d;
+      ls_s += f.ls_cores * d;
+      be_s += f.be_cores * d;
+      span_s += d;
     }
     const double avg = busy_s / span_s;
+    const bool window_full = span_s * 2e9 >= window_ns;
     const double usable = capacity_cores() * cfg_.controller.saturation;
     const double room = usable - avg;
     const bool saturated = avg + be_s / span_s >= usable;
@@ -175,7 +179,34 @@ void Controller::on_fast_sample(const ClassTimes& t) {
     // sample until it lands, not left to the next tick.
     const bool cut_pending = applied_.quota && *applied_.quota > cpu_ctl_.allowance() + 0.005;
     if (cfg_.cgroup.manage_bigbox && cut_pending) apply_locked(cpu_ctl_.allowance(), "ls_demand", 0);
-    if (cfg_.cgroup.manage_bigbox && span_s * 2e9 >= window_ns && saturated &&
+    // The dynamic policy's own rule, applied at once: LS (with system) use
+    // over the window leaves BE less than the allowance under the watermark.
+    // The next tick would lower the target to that anyway; here it happens
+    // within the window. Only when BE uses more than it would be left (else
+    // the cut changes nothing now and the tick's average decides) and by more
+    // than noise (as the policy's own release), and without restarting the
+    // hold: LS is busier, not hurt.
+    if (cfg_.cgroup.manage_bigbox && enabled_ && window_full) {
+      const double noise = std::max(0.05, 0.05 * capacity_cores());
+      const double be_avg = be_s / span_s;
+      auto left = policy_.cpu_if_used(ls_s / span_s, (busy_s - ls_s) / span_s);
+      if (left && cpu_ctl_.allowance() > *left + noise && be_avg > *left + noise) {
+        uint64_t since = fast_ls_.back().start_ns;
+        for (auto it = fast_ls_.rbegin(); it != fast_ls_.rend(); ++it) {
+          auto l = policy_.cpu_if_used(it->ls_cores, it->sys_cores);
+          if (!l || cpu_ctl_.allowance() <= *l + noise) break;
+          since = it->start_ns;
+        }
+        auto a = cpu_ctl_.lower_now(*left, "LS " + std::to_string(ls_s / span_s) + " + system " +
+                                              std::to_string((busy_s - ls_s) / span_s) +
+                                              " cores over the fast window");
+        if (a.changed) {
+          apply_locked(a.amount, "ls_demand", since);
+          decide_locked("cpu allowance " + std::to_string(a.amount) + " cores", a.reason);
+        }
+      }
+    }
+    if (cfg_.cgroup.manage_bigbox && window_full && saturated &&
         cpu_ctl_.allowance() > room && cpu_ctl_.allowance() > BigBox::kFloorCores) {
       // The signal: the start of the run of samples in which LS no longer fit.
       uint64_t since = fast_ls_.back().start_ns;

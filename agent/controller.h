@@ -131,8 +131,9 @@ class Controller : public prometheus::Collectable {
   std::optional<ClassTimes> prev_tick_, prev_fast_;
   struct FastSample {
     uint64_t start_ns, end_ns;  // CLOCK_MONOTONIC
-    double cores;               // LS + system CPU over [start, end)
-    double be_cores;            // BE CPU over [start, end)
+    double ls_cores, sys_cores;  // LS and system CPU over [start, end)
+    double cores;                // their sum
+    double be_cores;             // BE CPU over [start, end)
   };
   std::deque<FastSample> fast_ls_;
   uint64_t urgent_since_tick_ = 0;

@@ -11,6 +11,7 @@
 #include "colo_common.bpf.h"
 
 #define TASK_RUNNING 0
+#define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -24,7 +25,8 @@ volatile __u64 urgent_interval_ns = COLO_DEFAULT_URGENT_INTERVAL_NS;
  * the initial pid namespace), set by colo_learn_self before attach: its
  * threads' waits are measured like any other, but raise no urgent events.
  * The agent is not the LS it protects, and reacting to its own waits would
- * make it cut the box for its own scrapes and polls. 0: none. (.bss) */
+ * make it cut the box for its own scrapes and polls: its threads count as
+ * system work (task_class). 0: none. (.bss) */
 volatile __u32 quiet_tgid = 0;
 /* Bumped by the agent after each change of colo_class: per-CPU class caches
  * older than this look the class up again. */
@@ -267,6 +269,22 @@ static __always_inline void mark_runnable(struct task_struct *p, bool btf, __u64
 /* The class running on @cpu now, as its last switch cached it
  * (COLO_CLASS_MAX: no switch seen there yet). Another CPU's entry is read
  * without a lock: a torn or stale class only misnames one wait. */
+/*
+ * The class a running task counts as: its cgroup's, except that kernel
+ * threads (they live in the root cgroup, which is LS by default) and the
+ * agent itself (see quiet_tgid) are system work. Their CPU time is then held
+ * by the system reserve instead of being LS demand beside the box, and their
+ * waits raise no urgent event. Per cgroup they are measured as any other.
+ */
+static __always_inline __u32 task_class(__u32 cgroup_cls, __u32 flags, __u32 tgid)
+{
+	if (cgroup_cls != COLO_CLASS_LS)
+		return cgroup_cls;
+	if ((flags & PF_KTHREAD) || (quiet_tgid && tgid == quiet_tgid))
+		return COLO_CLASS_SYSTEM;
+	return cgroup_cls;
+}
+
 static __always_inline __u32 class_on_cpu(__u32 cpu)
 {
 	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
@@ -481,6 +499,10 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		next_cgid = next_cgid_cached(next, w, btf);
 		ts = take_runnable(w, &queued_cls);
 		next_cls = class_cached(cs, next_cgid);
+		if (next_cls == COLO_CLASS_LS)
+			next_cls = task_class(next_cls,
+					      btf ? next->flags : BPF_CORE_READ(next, flags),
+					      btf ? next->tgid : BPF_CORE_READ(next, tgid));
 	} else {
 		next_cgid = 0;
 		next_cls = COLO_CLASS_IDLE;
@@ -511,8 +533,8 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		__u64 lat = now - ts;
 
 		stage_sample(cs, next_cgid, colo_hist_slot(lat), lat, now);
-		if (next_cls == COLO_CLASS_LS && urgent_threshold_ns && lat >= urgent_threshold_ns &&
-		    !(quiet_tgid && (btf ? next->tgid : BPF_CORE_READ(next, tgid)) == quiet_tgid)) {
+		/* Kernel threads and the agent's own are SYSTEM (task_class). */
+		if (next_cls == COLO_CLASS_LS && urgent_threshold_ns && lat >= urgent_threshold_ns) {
 			st = sched_stats(next_cgid);
 			if (st)
 				emit_urgent(next_cgid, lat, next_pid, cpu,
@@ -694,5 +716,16 @@ SEC("raw_tp/colo_test_slot")
 int colo_test_slot(void *ctx)
 {
 	test_slot_out = colo_hist_slot(test_slot_in);
+	return 0;
+}
+
+/* BPF_PROG_TEST_RUN entry: task_class() on given inputs. Never attached. */
+__u32 test_class_in[3] = {}; /* cgroup class, task flags, tgid */
+__u32 test_class_out = 0;
+
+SEC("raw_tp/colo_test_class")
+int colo_test_class(void *ctx)
+{
+	test_class_out = task_class(test_class_in[0], test_class_in[1], test_class_in[2]);
 	return 0;
 }

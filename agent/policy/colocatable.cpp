@@ -184,6 +184,13 @@ ColocatablePolicy::Amount ColocatablePolicy::base_amount(MonoTime now, std::stri
   return smoothed_;
 }
 
+std::optional<double> ColocatablePolicy::cpu_if_used(double ls_cores, double system_cores) const {
+  if (cfg_.mode != Mode::Dynamic || !last_ || !prev_level_) return std::nullopt;
+  const double cap = last_->capacity_cpu_cores * cfg_.cpu_watermark;
+  const double res = std::max(cfg_.reserve_cpu_cores, std::max(system_cores, 0.0));
+  return std::max(0.0, cap - std::max(ls_cores, 0.0) - res) * *prev_level_;
+}
+
 Colocatable ColocatablePolicy::update(MonoTime now, WallTime wall) {
   Colocatable out;
   out.mode = mode_name(cfg_.mode);

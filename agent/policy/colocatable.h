@@ -68,6 +68,11 @@ class ColocatablePolicy {
   // the grace ramp advance with the monotonic time between calls.
   Colocatable update(MonoTime now, WallTime wall);
   Colocatable update(const Clock& c) { return update(c.now_mono(), c.now_wall()); }
+  // The dynamic CPU amount if LS and the system used these cores now, at the
+  // level of the last update: what the next update falls to at once when a
+  // sample shows this use (falls are never smoothed). Nothing for the other
+  // modes (their amount does not follow LS use) or before the first sample.
+  std::optional<double> cpu_if_used(double ls_cores, double system_cores) const;
 
  private:
   struct Amount {

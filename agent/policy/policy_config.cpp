@@ -532,7 +532,10 @@ controller:
   floor: 0.20
   # Fast path: LS CPU demand is read from the kernel every fast_interval; when
   # its average over fast_window no longer fits beside the box, the box is cut
-  # at once. A 1-core LS jump is seen after about half the window.
+  # at once. A 1-core LS jump is seen after about half the window. With the
+  # dynamic policy, LS use over the window that leaves BE less than the box
+  # has under cpu_watermark lowers the box at once too (what the next tick
+  # would do), when BE uses more than that.
   fast_interval: 2ms
   fast_window: 10ms
   # ...provided the CPUs are this busy (LS + system + BE: BE is in the way; an

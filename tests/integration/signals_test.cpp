@@ -50,13 +50,13 @@ double counter(const std::vector<Sample>& s, const std::string& name,
 }
 
 std::string base_config(const TestCgroups& cg, const std::string& mode,
-                        const std::string& extra = "") {
+                        const std::string& extra = "", const std::string& cgroup_extra = "") {
   std::ostringstream c;
   c << "agent:\n  collect_interval: 20ms\n"
     // Per-cgroup histograms for the test's cgroups (per class by default).
     << "metrics:\n  cgroup_histograms: [" << cg.cpu_rel() << "]\n"
     << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n  manage_bigbox: false\n"
-    << "network:\n  interfaces: []\n"
+    << cgroup_extra << "network:\n  interfaces: []\n"
     << extra
     << "bpf:\n  attach: " << mode << "\n";
   return c.str();
@@ -263,7 +263,10 @@ TEST_P(Signals, WaitsBehindLsAreNamedSoAndTheAgentsOwnRaiseNoUrgentEvent) {
   cg.create("ls/hog");
   cg.create("agent");
   cg.create("box");
-  AgentProcess agent(base_config(cg, GetParam()) + "  urgent_latency: 1ms\n  urgent_interval: 10ms\n");
+  cg.create("sys");
+  // The only system cgroup is an empty one: class system is the agent alone.
+  AgentProcess agent(base_config(cg, GetParam(), "", "  system: [" + cg.cpu_rel("sys") + "]\n") +
+                     "  urgent_latency: 1ms\n  urgent_interval: 10ms\n");
   ASSERT_TRUE(agent.wait_ready()) << agent.log();
   // All its threads into the cgroup, and onto CPU 0 (not through a prefix:
   // the test's scrapes run through that too).
@@ -311,6 +314,23 @@ TEST_P(Signals, WaitsBehindLsAreNamedSoAndTheAgentsOwnRaiseNoUrgentEvent) {
   EXPECT_GT(over_1ms, 0) << "the agent, pinned beside a hog, waits over 1 ms at times";
   EXPECT_EQ(counter(s1, "colo_cgroup_urgent_events_total", {{"cgroup", self}}), 0)
       << "the agent's own waits raise no urgent event: " << st;
+
+  // Its CPU time counts as system work, not as LS demand beside the box
+  // (per cgroup it is measured as any other). Per-cgroup time is flushed in
+  // batches, class time at once: allow a few ms.
+  auto delta = [&](const char* name, const std::map<std::string, std::string>& l) {
+    return counter(s1, name, l) - counter(s0, name, l);
+  };
+  const double self_cpu = delta("colo_cgroup_cpu_seconds_total", {{"cgroup", self}});
+  const double system_cpu = delta("colo_class_cpu_seconds_total", {{"class", "system"}});
+  std::cout << "agent's cgroup CPU " << self_cpu * 1000 << " ms; class system " << system_cpu * 1000
+            << " ms\n";
+  EXPECT_GT(self_cpu, 0.005) << "the agent worked (collections every 20 ms)";
+  EXPECT_GE(system_cpu, 0.8 * self_cpu - 0.005) << "the agent's CPU is system work";
+  // Kernel threads (in the root cgroup, LS by default) are system work too;
+  // they always run a little in 3 s (8-9 ms here), and little else can be.
+  EXPECT_GT(system_cpu, self_cpu) << "kernel threads count as system";
+  EXPECT_LE(system_cpu, 1.2 * self_cpu + 0.05) << "the system cgroup is empty";
   EXPECT_EQ(agent.stop(), 0);
 }
 

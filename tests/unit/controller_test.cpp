@@ -173,6 +173,51 @@ TEST(ControllerFastPath, OneNoisySampleDoesNotClamp) {
   EXPECT_EQ(f.quota(), "140000");
 }
 
+// The dynamic policy (2 CPUs x 0.7 - 0.5 reserve = 0.9 cores with LS quiet):
+// LS use that leaves BE less under the watermark lowers the box within the
+// fast window, although LS + BE still fit on the CPUs (no saturation), and
+// the reaction is timed. Beside an idle box the tick decides.
+TEST(ControllerFastPath, DynamicTargetFallsWithinTheWindowWhenLsRises) {
+  Fixture f(0.9, 0, [](Config& c) {
+    c.policy.mode = policy::Mode::Dynamic;
+    c.policy.grow_time_constant = policy::Duration(0);  // the target at once
+  });
+  ASSERT_EQ(f.quota(), "90000") << f.ctl->status().dump(1);
+  uint64_t t = 1000 * kMs, ls = 0;
+  EXPECT_EQ(feed(f, t, ls, 0.0, 20), -1) << "LS quiet: the box stays";
+  // LS at 0.6 cores: 0.6 + 0.9 = 1.5 < 90% of 2 CPUs, so the saturation rule
+  // would not cut; the watermark leaves 1.4 - 0.6 - 0.5 = 0.3.
+  int at = feed(f, t, ls, 0.6, 20);
+  ASSERT_GE(at, 0) << "no cut";
+  EXPECT_LE(at, 1) << "cut after " << (at + 1) * 2 << " ms of samples";
+  for (int i = 0; i < 5; i++) feed(f, t, ls, 0.6, 10);
+  EXPECT_NEAR(std::stod(f.quota()), 30000, 200) << "down to what the watermark leaves";
+  auto st = f.ctl->status().dump();
+  EXPECT_NE(st.find("target falls (LS "), std::string::npos) << st;
+  auto m = f.ctl->Collect();
+  bool timed = false;
+  for (auto& fam : m)
+    if (fam.name == "colo_control_reaction_seconds")
+      for (auto& mm : fam.metric)
+        for (auto& l : mm.label)
+          if (l.value == "ls_demand" && mm.histogram.sample_count > 0) timed = true;
+  EXPECT_TRUE(timed) << "the cut is timed as an ls_demand reaction";
+}
+
+TEST(ControllerFastPath, DynamicTargetIsNotCutBesideAnIdleBoxOrForNoise) {
+  Fixture f(0.9, 0, [](Config& c) {
+    c.policy.mode = policy::Mode::Dynamic;
+    c.policy.grow_time_constant = policy::Duration(0);  // the target at once
+  });
+  uint64_t t = 1000 * kMs, ls = 0;
+  // BE idle: nothing to take back now; the tick's average decides.
+  EXPECT_EQ(feed(f, t, ls, 0.6, 25, /*be_greedy=*/false), -1);
+  EXPECT_EQ(f.quota(), "90000");
+  // LS at 0.05 cores (under the 0.1-core noise margin) beside a busy box.
+  EXPECT_EQ(feed(f, t, ls, 0.05, 25), -1);
+  EXPECT_EQ(f.quota(), "90000");
+}
+
 TEST(ControllerFastPath, CounterGoingBackwardsIsNotDemand) {
   Fixture f(1.4);
   uint64_t t = 1000 * kMs, ls = 10'000 * kMs;

@@ -224,6 +224,33 @@ TEST(PolicyColocatable, RiseDoesNotDependOnUpdateRate) {
   EXPECT_NEAR(fast.policy.update(fast.clock).cpu_cores, slow.feed(2).cpu_cores, 1e-9);
 }
 
+TEST(PolicyColocatable, CpuIfUsedIsWhatTheNextUpdateFallsTo) {
+  PolicyConfig cfg = base_config();
+  cfg.reserve_cpu_cores = 2.0;
+  cfg.peak_window = 10s;
+  cfg.windows = {window("office", kWeekdays, "09:00", "18:00", Level::Reduced, 0.5)};
+  Rig r(cfg, at(5, 12, 0));  // a Saturday: level 1
+  EXPECT_FALSE(r.policy.cpu_if_used(1, 1)) << "no sample yet";
+  r.feed(2.0, 0.5);
+  // 11.2 - 6 - max(reserve 2, system 0.5) = 3.2; system above the reserve counts.
+  ASSERT_TRUE(r.policy.cpu_if_used(6.0, 0.5));
+  EXPECT_NEAR(*r.policy.cpu_if_used(6.0, 0.5), 3.2, 1e-9);
+  EXPECT_NEAR(*r.policy.cpu_if_used(6.0, 3.0), 2.2, 1e-9);
+  EXPECT_EQ(*r.policy.cpu_if_used(12.0, 3.0), 0) << "never negative";
+  r.clock.advance(100ms);
+  EXPECT_NEAR(r.feed(6.0, 0.5).cpu_cores, 3.2, 1e-9) << "the update agrees";
+  // At a reduced level the amount is scaled the same way.
+  Rig office(cfg, at(0, 12, 0));
+  office.feed(2.0, 0.5);
+  EXPECT_NEAR(*office.policy.cpu_if_used(6.0, 0.5), 1.6, 1e-9);
+  // Static and off amounts do not follow LS use: nothing to fall to.
+  cfg.mode = Mode::Static;
+  cfg.static_cpu_cores = 4;
+  Rig st(cfg);
+  st.feed(1.0);
+  EXPECT_FALSE(st.policy.cpu_if_used(10, 1));
+}
+
 TEST(PolicyColocatable, StaticIsFixedAndCappedByWatermark) {
   PolicyConfig cfg = base_config();
   cfg.mode = Mode::Static;

@@ -249,6 +249,7 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   bpf_map__set_max_entries(s->maps.colo_events, opts.ringbuf_bytes);
   choose_flavour(s->obj, btf);
   bpf_program__set_autoload(s->progs.colo_test_slot, false);  // BPF_PROG_TEST_RUN only
+  bpf_program__set_autoload(s->progs.colo_test_class, false);  // BPF_PROG_TEST_RUN only
   bpf_program__set_autoload(s->progs.colo_learn_self, opts.quiet_self);  // run once, below
   bpf_program__set_autoattach(s->progs.colo_learn_self, false);
   int e = colo_sched__load(s);
