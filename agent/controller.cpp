@@ -199,7 +199,8 @@ void Controller::on_fast_sample(const ClassTimes& t) {
         }
         auto a = cpu_ctl_.lower_now(*left, "LS " + std::to_string(ls_s / span_s) + " + system " +
                                               std::to_string((busy_s - ls_s) / span_s) +
-                                              " cores over the fast window");
+                                              " cores over the fast window",
+                                    clock_.now_mono());
         if (a.changed) {
           apply_locked(a.amount, "ls_demand", since);
           decide_locked("cpu allowance " + std::to_string(a.amount) + " cores", a.reason);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,6 +21,51 @@ volatile sig_atomic_t g_child = 0;
 
 void forward(int sig) {
   if (g_child > 0) kill(g_child, sig);
+}
+
+// A task on its way out: a zombie, or SIGKILL pending (a fatal signal's
+// default action queues SIGKILL for every thread of the process). In a box
+// cut to its floor beside busy LS, such a task may wait seconds for the CPU
+// time it needs to exit.
+bool exiting(pid_t pid) {
+  auto status = read_file("/proc/" + std::to_string(pid) + "/status");
+  if (!status) return true;  // gone
+  constexpr unsigned long long kSigkill = 1ull << (SIGKILL - 1);
+  for (const char* key : {"State:", "SigPnd:", "ShdPnd:"}) {
+    auto at = status->find(std::string("\n") + key);
+    if (at == std::string::npos) continue;
+    const char* v = status->c_str() + at + 1 + strlen(key);
+    while (*v == ' ' || *v == '\t') v++;
+    if (key[1] == 't') {
+      if (*v == 'Z' || *v == 'X') return true;
+    } else if (strtoull(v, nullptr, 16) & kSigkill) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Removes the job's cgroup once what the command started has exited. Waits
+// while the tasks left are all exiting (an eviction signals every task of the
+// job at once, and the command itself is often reaped first), at most
+// `limit_s`; gives up after a second when one of them lives on (something
+// the job left running: its cgroup stays with it).
+bool remove_job_when_empty(BigBox& box, const std::string& job, double limit_s) {
+  const int steps = static_cast<int>(limit_s / 0.02);
+  for (int i = 0;; i++) {
+    if (box.remove_job(job)) return true;
+    if (i >= steps) return false;
+    // For the first second, anything: the signals of an eviction may still be
+    // on their way to the other tasks (the command can be reaped first).
+    // After that, only tasks that are exiting.
+    auto tasks = box.job_tasks(job);
+    if (i >= 50) {
+      if (tasks.empty()) return false;  // not tasks: e.g. a cgroup below it
+      for (pid_t p : tasks)
+        if (!exiting(p)) return false;
+    }
+    usleep(20 * 1000);
+  }
 }
 
 }  // namespace
@@ -101,14 +147,13 @@ int run_exec(const Config& cfg, const std::vector<std::string>& argv, const Exec
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   // The job's cgroup goes with it (kept while something it started lives on).
-  // What the command started may still be exiting (an eviction signals every
-  // task of the job at once, and the command can be reaped first): a moment
-  // for those, so that evicted jobs do not leave empty cgroups behind.
-  bool removed = box->remove_job(job);
-  for (int i = 0; !removed && i < 50; i++) {
-    usleep(20 * 1000);
-    removed = box->remove_job(job);
-  }
+  timespec t0{}, t1{};
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  const bool removed = remove_job_when_empty(*box, job, 60);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  const double waited = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+  if (waited >= 1)
+    fprintf(stderr, "colo exec: job %s: its tasks took %.1f s to exit\n", job.c_str(), waited);
   if (!removed)
     fprintf(stderr, "colo exec: job %s still has tasks; its cgroup stays\n", job.c_str());
   if (n > 0) {

@@ -41,11 +41,12 @@ Allowance BoxController::clamp_now(const std::string& why, MonoTime now, double 
                             before, floor, unit_.c_str(), cfg_.floor, target_));
 }
 
-Allowance BoxController::lower_now(double target, const std::string& why) {
+Allowance BoxController::lower_now(double target, const std::string& why, MonoTime now) {
   const double before = allowance();
   const double to = std::isfinite(target) ? std::max(target, 0.0) : 0.0;
   if (before <= to) return result(before, fmt("%s: already at %.2f %s", why.c_str(), before, unit_.c_str()));
   allowance_ = to;
+  last_step_ = now;
   return result(before, fmt("target falls (%s): %.2f -> %.2f %s", why.c_str(), before, to,
                             unit_.c_str()));
 }

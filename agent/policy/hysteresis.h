@@ -35,8 +35,10 @@ class BoxController {
   // Fast path: the target falls to `target` before the next tick sees it (LS
   // use rose past what the policy leaves BE). What tick() does with a lower
   // target, earlier: the allowance follows it at once (never rises), and
-  // the hold is not restarted (LS is not unhealthy, only busier).
-  Allowance lower_now(double target, const std::string& why);
+  // the hold is not restarted (LS is not unhealthy, only busier). The next
+  // growth step waits a tick interval: a tick right after would still grow
+  // towards a target computed before LS rose.
+  Allowance lower_now(double target, const std::string& why, MonoTime now);
   // Slow path, every tick: follow a lower target at once; grow by step ×
   // target, at most once per tick interval, after LS has been healthy for the
   // hold time and outside a growth block; never above the target.

@@ -187,7 +187,6 @@ TEST(ControlLoop, ExecRunsEachCommandInItsOwnJobCgroup) {
   int rc = run_cmd({COLO_BINARY, "exec", "--config", cfg_file, "--job", "encode-1", "--priority",
                     "3", "--", "sh", "-c", "cat /proc/self/cgroup; cat /proc/self/oom_score_adj"},
                    &out);
-  unlink(cfg_file.c_str());
   ASSERT_EQ(rc, 0) << out;
   const std::string job_cpu = cg.cpu_rel("box") + "/encode-1";
   EXPECT_NE(out.find(":cpu:" + job_cpu + "\n"), std::string::npos) << out;
@@ -196,6 +195,27 @@ TEST(ControlLoop, ExecRunsEachCommandInItsOwnJobCgroup) {
   EXPECT_NE(out.find("\n1000\n"), std::string::npos) << "OOM-first: " << out;
   EXPECT_FALSE(is_dir(cg.cpu_dir("box") + "/encode-1")) << "the job's cgroup is removed after";
   EXPECT_FALSE(is_dir(cg.v2_dir("box") + "/encode-1"));
+  // A job that leaves something running: colo exec returns after a second
+  // (not the 60 s it gives tasks that are exiting), and the job's cgroup
+  // stays with what lives on in it.
+  auto t0 = Clock::now();
+  rc = run_cmd({COLO_BINARY, "exec", "--config", cfg_file, "--job", "daemon", "--", "sh", "-c",
+                "sleep 30 >/dev/null 2>&1 & echo $!"},
+               &out);
+  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  unlink(cfg_file.c_str());
+  EXPECT_EQ(rc, 0) << out;
+  const pid_t left = static_cast<pid_t>(std::atoi(out.c_str()));
+  ASSERT_GT(left, 0) << out;
+  EXPECT_NE(read_file("/proc/" + std::to_string(left) + "/cgroup").value_or("").find(
+                ":cpu:" + cg.cpu_rel("box") + "/daemon\n"),
+            std::string::npos);
+  EXPECT_NE(out.find("job daemon still has tasks; its cgroup stays"), std::string::npos) << out;
+  EXPECT_TRUE(is_dir(cg.cpu_dir("box") + "/daemon"));
+  EXPECT_LT(took, 5) << "a live task is not waited for";
+  std::cout << "colo exec with a task left running returned after " << took << " s\n";
+  kill(left, SIGKILL);
+  for (int i = 0; i < 100 && kill(left, 0) == 0; i++) sleep_ms(20);
   // A bad job name is refused before anything is created.
   rc = run_cmd({COLO_BINARY, "exec", "--job", "../escape", "--", "true"}, &out);
   EXPECT_NE(rc, 0);

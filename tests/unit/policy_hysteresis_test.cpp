@@ -131,16 +131,22 @@ TEST(PolicyHysteresis, LowerNowFollowsTheTargetDownWithoutRestartingTheHold) {
   Rig r;
   r.box.tick(10, true, r.clock.now_mono());
   EXPECT_DOUBLE_EQ(r.run(1300ms), 10);
-  Allowance a = r.box.lower_now(4, "LS busier");
+  Allowance a = r.box.lower_now(4, "LS busier", r.clock.now_mono());
   EXPECT_TRUE(a.changed);
   EXPECT_DOUBLE_EQ(a.amount, 4);
   EXPECT_NE(a.reason.find("target falls (LS busier): 10.00 -> 4.00 cores"), std::string::npos)
       << a.reason;
-  EXPECT_FALSE(r.box.lower_now(6, "LS less busy").changed) << "never raises";
-  EXPECT_DOUBLE_EQ(r.box.lower_now(-1, "junk").amount, 0) << "never negative";
-  // The next tick still has target 10: growth resumes at the next step, with
-  // no hold (a clamp_now would have held it for 500 ms).
-  r.clock.advance(100ms);
+  EXPECT_FALSE(r.box.lower_now(6, "LS less busy", r.clock.now_mono()).changed) << "never raises";
+  EXPECT_DOUBLE_EQ(r.box.lower_now(-1, "junk", r.clock.now_mono()).amount, 0) << "never negative";
+  // A tick right after still has the old target 10: no step yet (its
+  // target predates the rise of LS).
+  r.clock.advance(15ms);
+  Allowance soon = r.box.tick(10, true, r.clock.now_mono());
+  EXPECT_DOUBLE_EQ(soon.amount, 0);
+  EXPECT_NE(soon.reason.find("next step in"), std::string::npos) << soon.reason;
+  // A tick interval later growth resumes, with no hold (a clamp_now would
+  // have held it for 500 ms).
+  r.clock.advance(85ms);
   EXPECT_DOUBLE_EQ(r.box.tick(10, true, r.clock.now_mono()).amount, 1);
   EXPECT_DOUBLE_EQ(r.run(100ms), 2);
 }
