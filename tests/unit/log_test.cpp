@@ -59,11 +59,18 @@ TEST_F(LogTest, LineHasUtcMillisecondTimestampAndLevel) {
   std::string saved_tz = old_tz ? old_tz : "";
   setenv("TZ", "EST5EDT", 1);
   tzset();
-  time_t before = time(nullptr);
+  // The clock the logger reads: time() may lag it by a tick across a second
+  // boundary (it reads the coarse clock).
+  auto realtime_s = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec;
+  };
+  time_t before = realtime_s();
   StderrCapture cap;
   LOG_INFO("hello %d %s", 42, "world");
   std::string out = cap.text();
-  time_t after = time(nullptr);
+  time_t after = realtime_s();
   if (old_tz) {
     setenv("TZ", saved_tz.c_str(), 1);
   } else {
