@@ -151,7 +151,7 @@ void Controller::on_fast_sample(const ClassTimes& t) {
     const double ls = grown_s(t.ls_ns, prev_fast_->ls_ns) / dt;
     const double sys = grown_s(t.system_ns, prev_fast_->system_ns) / dt;
     const double be = grown_s(t.be_ns, prev_fast_->be_ns) / dt;
-    fast_ls_.push_back({prev_fast_->mono_ns, t.mono_ns, ls, sys, ls + sys, be});
+    fast_ls_.push_back({prev_fast_->mono_ns, t.mono_ns, ls, sys, be});
     const uint64_t window_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.controller.fast_window).count();
     while (fast_ls_.size() > 1 && t.mono_ns - fast_ls_.front().start_ns > window_ns)
@@ -162,15 +162,16 @@ void Controller::on_fast_sample(const ClassTimes& t) {
     // what LS leaves. (The watermark is the slow path's business: the policy
     // already keeps the target below it.) A burst of LS next to an idle box
     // is no reason: nothing is in its way, and a cut would only slow BE later.
-    double busy_s = 0, ls_s = 0, be_s = 0, span_s = 0;
+    double ls_s = 0, sys_s = 0, be_s = 0, span_s = 0;
     for (auto& f : fast_ls_) {
       const double d = (f.end_ns - f.start_ns) * 1e-9;
-      busy_s += f.cores * d;
       ls_s += f.ls_cores * d;
+      sys_s += f.sys_cores * d;
       be_s += f.be_cores * d;
       span_s += d;
     }
-    const double avg = busy_s / span_s;
+    const double ls_avg = ls_s / span_s, sys_avg = sys_s / span_s;
+    const double avg = ls_avg + sys_avg;
     const bool window_full = span_s * 2e9 >= window_ns;
     const double usable = capacity_cores() * cfg_.controller.saturation;
     const double room = usable - avg;
@@ -189,7 +190,7 @@ void Controller::on_fast_sample(const ClassTimes& t) {
     if (cfg_.cgroup.manage_bigbox && enabled_ && window_full) {
       const double noise = std::max(0.05, 0.05 * capacity_cores());
       const double be_avg = be_s / span_s;
-      auto left = policy_.cpu_if_used(ls_s / span_s, (busy_s - ls_s) / span_s);
+      auto left = policy_.cpu_if_used(ls_avg, sys_avg);
       if (left && cpu_ctl_.allowance() > *left + noise && be_avg > *left + noise) {
         uint64_t since = fast_ls_.back().start_ns;
         for (auto it = fast_ls_.rbegin(); it != fast_ls_.rend(); ++it) {
@@ -197,9 +198,8 @@ void Controller::on_fast_sample(const ClassTimes& t) {
           if (!l || cpu_ctl_.allowance() <= *l + noise) break;
           since = it->start_ns;
         }
-        auto a = cpu_ctl_.lower_now(*left, "LS " + std::to_string(ls_s / span_s) + " + system " +
-                                              std::to_string((busy_s - ls_s) / span_s) +
-                                              " cores over the fast window",
+        auto a = cpu_ctl_.lower_now(*left, "LS " + std::to_string(ls_avg) + " + system " +
+                                              std::to_string(sys_avg) + " cores over the fast window",
                                     clock_.now_mono());
         if (a.changed) {
           apply_locked(a.amount, "ls_demand", since);
@@ -212,7 +212,7 @@ void Controller::on_fast_sample(const ClassTimes& t) {
       // The signal: the start of the run of samples in which LS no longer fit.
       uint64_t since = fast_ls_.back().start_ns;
       for (auto it = fast_ls_.rbegin(); it != fast_ls_.rend(); ++it) {
-        if (cpu_ctl_.allowance() <= usable - it->cores) break;
+        if (cpu_ctl_.allowance() <= usable - it->cores()) break;
         since = it->start_ns;
       }
       auto a = cpu_ctl_.clamp_now("LS demand " + std::to_string(avg) + " cores leaves room for " +

@@ -132,8 +132,8 @@ class Controller : public prometheus::Collectable {
   struct FastSample {
     uint64_t start_ns, end_ns;  // CLOCK_MONOTONIC
     double ls_cores, sys_cores;  // LS and system CPU over [start, end)
-    double cores;                // their sum
     double be_cores;             // BE CPU over [start, end)
+    double cores() const { return ls_cores + sys_cores; }
   };
   std::deque<FastSample> fast_ls_;
   uint64_t urgent_since_tick_ = 0;

@@ -31,16 +31,14 @@ bool exiting(pid_t pid) {
   auto status = read_file("/proc/" + std::to_string(pid) + "/status");
   if (!status) return true;  // gone
   constexpr unsigned long long kSigkill = 1ull << (SIGKILL - 1);
-  for (const char* key : {"State:", "SigPnd:", "ShdPnd:"}) {
-    auto at = status->find(std::string("\n") + key);
-    if (at == std::string::npos) continue;
-    const char* v = status->c_str() + at + 1 + strlen(key);
-    while (*v == ' ' || *v == '\t') v++;
-    if (key[1] == 't') {
-      if (*v == 'Z' || *v == 'X') return true;
-    } else if (strtoull(v, nullptr, 16) & kSigkill) {
+  for (auto line : split(*status, '\n')) {
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string_view key = line.substr(0, colon);
+    const std::string value(trim(line.substr(colon + 1)));
+    if (key == "State" && !value.empty() && (value[0] == 'Z' || value[0] == 'X')) return true;
+    if ((key == "SigPnd" || key == "ShdPnd") && (strtoull(value.c_str(), nullptr, 16) & kSigkill))
       return true;
-    }
   }
   return false;
 }

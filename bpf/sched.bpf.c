@@ -266,9 +266,6 @@ static __always_inline void mark_runnable(struct task_struct *p, bool btf, __u64
 		colo_count_drop(COLO_DROP_TASK_STORAGE);
 }
 
-/* The class running on @cpu now, as its last switch cached it
- * (COLO_CLASS_MAX: no switch seen there yet). Another CPU's entry is read
- * without a lock: a torn or stale class only misnames one wait. */
 /*
  * The class a running task counts as: its cgroup's, except that kernel
  * threads (they live in the root cgroup, which is LS by default) and the
@@ -285,6 +282,9 @@ static __always_inline __u32 task_class(__u32 cgroup_cls, __u32 flags, __u32 tgi
 	return cgroup_cls;
 }
 
+/* The class running on @cpu now, as its last switch cached it
+ * (COLO_CLASS_MAX: no switch seen there yet). Another CPU's entry is read
+ * without a lock: a torn or stale class only misnames one wait. */
 static __always_inline __u32 class_on_cpu(__u32 cpu)
 {
 	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu, &cpu);

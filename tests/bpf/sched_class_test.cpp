@@ -6,30 +6,19 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "bpf_fixture.h"
 #include "colo_abi.h"
-#include "colo_sched.skel.h"
+#include "sched_entry.h"
 
 namespace colo::bpftest {
 namespace {
 
-using SchedSkel = SkelPtr<colo_sched, colo_sched__destroy>;
 constexpr uint32_t kPfKthread = 0x00200000;  // include/linux/sched.h
 
-class SchedClassTest : public ::testing::Test {
+class SchedClassTest : public SchedEntryTest {
  protected:
   void SetUp() override {
     COLO_REQUIRE_ROOT();
-    ASSERT_TRUE(pins_.create()) << pins_.error();
-    auto oo = pins_.open_opts();
-    skel_.reset(colo_sched__open_opts(&oo));
-    ASSERT_TRUE(skel_) << "open colo_sched: " << strerror(errno);
-    ASSERT_EQ(0, bpf_map__set_max_entries(skel_->maps.colo_cpu, libbpf_num_possible_cpus()));
-    autoload_only(skel_->obj, {"colo_test_class"});
-    int err = colo_sched__load(skel_.get());
-    ASSERT_EQ(0, err) << "load colo_test_class: " << strerror(-err);
-    prog_fd_ = bpf_program__fd(skel_->progs.colo_test_class);
-    ASSERT_GE(prog_fd_, 0);
+    ASSERT_NO_FATAL_FAILURE(load_entry("colo_test_class"));
   }
 
   uint32_t kernel_class(uint32_t cgroup_cls, uint32_t flags, uint32_t tgid) {
@@ -37,15 +26,10 @@ class SchedClassTest : public ::testing::Test {
     skel_->bss->test_class_in[1] = flags;
     skel_->bss->test_class_in[2] = tgid;
     skel_->bss->test_class_out = 0xdeadbeef;
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    EXPECT_EQ(0, bpf_prog_test_run_opts(prog_fd_, &opts));
+    run_entry("class " + std::to_string(cgroup_cls) + ", flags " + std::to_string(flags) +
+              ", tgid " + std::to_string(tgid));
     return skel_->bss->test_class_out;
   }
-
-  PinDir pins_;  // declared first: outlives the skeleton
-  SchedSkel skel_;
-  int prog_fd_ = -1;
 };
 
 TEST_F(SchedClassTest, KernelThreadsAndTheAgentAreSystemWork) {

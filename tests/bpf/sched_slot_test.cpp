@@ -10,49 +10,27 @@
 #include <random>
 #include <set>
 
-#include "bpf_fixture.h"
 #include "colo_abi.h"
-#include "colo_sched.skel.h"
+#include "sched_entry.h"
 #include "userspace/util/hist.h"
 
 namespace colo::bpftest {
 namespace {
 
-using SchedSkel = SkelPtr<colo_sched, colo_sched__destroy>;
-
-class SchedSlotTest : public ::testing::Test {
+class SchedSlotTest : public SchedEntryTest {
  protected:
   void SetUp() override {
     COLO_REQUIRE_ROOT();
-    ASSERT_TRUE(pins_.create()) << pins_.error();
-    auto oo = pins_.open_opts();
-    skel_.reset(colo_sched__open_opts(&oo));
-    ASSERT_TRUE(skel_) << "open colo_sched: " << strerror(errno);
-    ASSERT_EQ(0, bpf_map__set_max_entries(skel_->maps.colo_cpu, libbpf_num_possible_cpus()));
-    autoload_only(skel_->obj, {"colo_test_slot"});
-    int err = colo_sched__load(skel_.get());
-    ASSERT_EQ(0, err) << "load colo_test_slot: " << strerror(-err);
-    prog_fd_ = bpf_program__fd(skel_->progs.colo_test_slot);
-    ASSERT_GE(prog_fd_, 0);
+    ASSERT_NO_FATAL_FAILURE(load_entry("colo_test_slot"));
   }
 
   // The slot the kernel computes for `ns`.
   uint32_t kernel_slot(uint64_t ns) {
     skel_->bss->test_slot_in = ns;
     skel_->bss->test_slot_out = 0xdeadbeef;
-    // raw_tp test runs take no data, no repeat, and a ctx of at most 12 u64
-    // args; colo_test_slot reads no argument, so no ctx at all.
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    int err = bpf_prog_test_run_opts(prog_fd_, &opts);
-    EXPECT_EQ(0, err) << "test run for ns=" << ns << ": " << strerror(-err);
-    EXPECT_EQ(0u, opts.retval);
+    run_entry("ns=" + std::to_string(ns));
     return skel_->bss->test_slot_out;
   }
-
-  PinDir pins_;  // declared first: outlives the skeleton
-  SchedSkel skel_;
-  int prog_fd_ = -1;
 };
 
 // Values where the slot changes: every sub-slot boundary of every octave,
