@@ -23,20 +23,35 @@ void forward(int sig) {
   if (g_child > 0) kill(g_child, sig);
 }
 
-// A task on its way out: a zombie, or SIGKILL pending (a fatal signal's
-// default action queues SIGKILL for every thread of the process). In a box
-// cut to its floor beside busy LS, such a task may wait seconds for the CPU
-// time it needs to exit.
+// A task on its way out: in do_exit (PF_EXITING in /proc/PID/stat's flags),
+// a zombie, or SIGKILL pending (a fatal signal's default action queues
+// SIGKILL for every thread of the process; it leaves the pending set when
+// the thread starts to exit, and PF_EXITING is set then). In a box cut to its
+// floor beside busy LS, such a task may wait seconds for the CPU time it
+// needs to exit.
 bool exiting(pid_t pid) {
-  auto status = read_file("/proc/" + std::to_string(pid) + "/status");
-  if (!status) return true;  // gone
+  const std::string dir = "/proc/" + std::to_string(pid);
+  auto stat = read_file(dir + "/stat");
+  if (!stat) return true;  // gone
+  // pid (comm) state ppid pgrp session tty_nr tpgid flags ...; comm may hold
+  // spaces and parentheses, so fields are counted after the last ')'.
+  constexpr unsigned long kPfExiting = 0x4;
+  auto close_paren = stat->rfind(')');
+  if (close_paren != std::string::npos) {
+    std::vector<std::string_view> f;
+    for (auto x : split(std::string_view(*stat).substr(close_paren + 1), ' '))
+      if (!x.empty()) f.push_back(x);
+    if (!f.empty() && (f[0] == "Z" || f[0] == "X")) return true;
+    if (f.size() > 6 && (strtoul(std::string(f[6]).c_str(), nullptr, 10) & kPfExiting)) return true;
+  }
+  auto status = read_file(dir + "/status");
+  if (!status) return true;
   constexpr unsigned long long kSigkill = 1ull << (SIGKILL - 1);
   for (auto line : split(*status, '\n')) {
     auto colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     const std::string_view key = line.substr(0, colon);
     const std::string value(trim(line.substr(colon + 1)));
-    if (key == "State" && !value.empty() && (value[0] == 'Z' || value[0] == 'X')) return true;
     if ((key == "SigPnd" || key == "ShdPnd") && (strtoull(value.c_str(), nullptr, 16) & kSigkill))
       return true;
   }
@@ -47,8 +62,10 @@ bool exiting(pid_t pid) {
 // while the tasks left are all exiting (an eviction signals every task of the
 // job at once, and the command itself is often reaped first), at most
 // `limit_s`; gives up after a second when one of them lives on (something
-// the job left running: its cgroup stays with it).
-bool remove_job_when_empty(BigBox& box, const std::string& job, double limit_s) {
+// the job left running: its cgroup stays with it), and names it in
+// `*lives_on`.
+bool remove_job_when_empty(BigBox& box, const std::string& job, double limit_s,
+                           std::string* lives_on) {
   const int steps = static_cast<int>(limit_s / 0.02);
   for (int i = 0;; i++) {
     if (box.remove_job(job)) return true;
@@ -60,7 +77,11 @@ bool remove_job_when_empty(BigBox& box, const std::string& job, double limit_s) 
     if (i >= 50) {
       if (tasks.empty()) return false;  // not tasks: e.g. a cgroup below it
       for (pid_t p : tasks)
-        if (!exiting(p)) return false;
+        if (!exiting(p)) {
+          auto comm = read_line("/proc/" + std::to_string(p) + "/comm");
+          *lives_on = "pid " + std::to_string(p) + (comm ? " (" + *comm + ")" : std::string());
+          return false;
+        }
     }
     usleep(20 * 1000);
   }
@@ -147,13 +168,15 @@ int run_exec(const Config& cfg, const std::vector<std::string>& argv, const Exec
   // The job's cgroup goes with it (kept while something it started lives on).
   timespec t0{}, t1{};
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  const bool removed = remove_job_when_empty(*box, job, 60);
+  std::string lives_on;
+  const bool removed = remove_job_when_empty(*box, job, 60, &lives_on);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   const double waited = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
   if (waited >= 1)
     fprintf(stderr, "colo exec: job %s: its tasks took %.1f s to exit\n", job.c_str(), waited);
   if (!removed)
-    fprintf(stderr, "colo exec: job %s still has tasks; its cgroup stays\n", job.c_str());
+    fprintf(stderr, "colo exec: job %s still has tasks%s; its cgroup stays\n", job.c_str(),
+            lives_on.empty() ? "" : (" (" + lives_on + " lives on)").c_str());
   if (n > 0) {
     fprintf(stderr, "colo exec: %s\n", msg);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 125;

@@ -210,7 +210,10 @@ TEST(ControlLoop, ExecRunsEachCommandInItsOwnJobCgroup) {
   EXPECT_NE(read_file("/proc/" + std::to_string(left) + "/cgroup").value_or("").find(
                 ":cpu:" + cg.cpu_rel("box") + "/daemon\n"),
             std::string::npos);
-  EXPECT_NE(out.find("job daemon still has tasks; its cgroup stays"), std::string::npos) << out;
+  EXPECT_NE(out.find("job daemon still has tasks (pid " + std::to_string(left) +
+                     " (sleep) lives on); its cgroup stays"),
+            std::string::npos)
+      << out;
   EXPECT_TRUE(is_dir(cg.cpu_dir("box") + "/daemon"));
   EXPECT_LT(took, 5) << "a live task is not waited for";
   std::cout << "colo exec with a task left running returned after " << took << " s\n";
