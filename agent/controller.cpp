@@ -246,6 +246,8 @@ void Controller::tick(const ClassTimes& t) {
     policy_.observe(s);
   }
   last_colocatable_ = policy_.update(clock_);
+  if (!last_colocatable_.hold_change.empty())
+    decide_locked("peak hold " + last_colocatable_.hold_change, last_colocatable_.hold_change_why);
   bool healthy = urgent_since_tick_ == 0;
   urgent_since_tick_ = 0;
   // The first tick has no sample yet (its "stale" would cut an adopted box to

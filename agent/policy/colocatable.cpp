@@ -103,6 +103,11 @@ void ColocatablePolicy::observe(const NodeSample& s) {
 // the box stays closed between bursts. No return within that time: the burst
 // was a one-off; halve the hold, down to min_peak_window, so the box reopens
 // soon after the next one (the fast path covers LS if it returns anyway).
+// Only releases of at least half the range the amount moves in (capacity x
+// watermark - reserve) teach the hold: smaller swings saw the box by less,
+// and LS background noise (a few tenths of a core on any host) would
+// otherwise read as recurring bursts and keep the box closed for seconds
+// after every real one.
 Duration ColocatablePolicy::adapt_hold(MonoTime now, const NodeSample& newest) {
   const Duration max_hold = std::max(cfg_.peak_window, Duration(0));
   const Duration min_hold = std::min(std::max(cfg_.min_peak_window, Duration(0)), max_hold);
@@ -110,13 +115,25 @@ Duration ColocatablePolicy::adapt_hold(MonoTime now, const NodeSample& newest) {
   if (!released_at_) return hold_;
   const Duration since = now - *released_at_;
   const double back = newest.ls_cpu_cores + newest.system_cpu_cores;
+  const double range = newest.capacity_cpu_cores * cfg_.cpu_watermark - cfg_.reserve_cpu_cores;
+  const bool teaches = released_from_ - released_to_ >= 0.5 * range;
+  const Duration was = hold_;
   if (since <= 2 * hold_ && back >= released_to_ + 0.5 * (released_from_ - released_to_)) {
-    hold_ = std::min(2 * hold_, max_hold);
+    if (teaches) hold_ = std::min(2 * hold_, max_hold);
     released_at_.reset();
+    if (hold_ != was)
+      hold_change_why_ = fmt("LS and system came back to %.2f cores %s after falling from %.2f "
+                             "to %.2f: bursts recur",
+                             back, human(since).c_str(), released_from_, released_to_);
   } else if (since > 2 * hold_) {
-    hold_ = std::max(hold_ / 2, min_hold);
+    if (teaches) hold_ = std::max(hold_ / 2, min_hold);
     released_at_.reset();
+    if (hold_ != was)
+      hold_change_why_ = fmt("LS and system did not come back half way to %.2f cores within %s: "
+                             "a one-off",
+                             released_from_, human(since).c_str());
   }
+  if (hold_ != was) hold_change_ = human(was) + " -> " + human(hold_);
   return hold_;
 }
 
@@ -212,6 +229,10 @@ Colocatable ColocatablePolicy::update(MonoTime now, WallTime wall) {
     prev_out_ = a;
     prev_level_ = lvl.fraction;
     last_update_ = now;
+    out.hold_change = std::move(hold_change_);
+    out.hold_change_why = std::move(hold_change_why_);
+    hold_change_.clear();
+    hold_change_why_.clear();
     return out;
   };
 

@@ -46,6 +46,9 @@ struct Colocatable {
   std::string reason;  // e.g. "dynamic: cpu 16 x 0.70 - LS 5.20 - system 1.00 = 9.80 cores; …"
   double be_cpu_cores = 0;  // from the sample in use, for reporting
   uint64_t be_memory_bytes = 0;
+  // The adaptive hold of the peak changed in this update ("500ms -> 1s"),
+  // and why; both "" otherwise.
+  std::string hold_change, hold_change_why;
 };
 
 // The level at a minute of the week (0 = Monday 00:00), and the window that
@@ -96,6 +99,7 @@ class ColocatablePolicy {
   double held_demand_ = -1;             // LS + system CPU peak over hold_ at the last update
   std::optional<MonoTime> released_at_;  // the held peak fell (by more than noise) then
   double released_from_ = 0, released_to_ = 0;
+  std::string hold_change_, hold_change_why_;  // set by adapt_hold(), taken by update()
   std::optional<Amount> prev_out_;
   std::optional<double> prev_level_;
   std::optional<Grace> grace_;

@@ -496,8 +496,10 @@ policy:
   # min_peak_window and peak_window: LS that comes back within twice the hold
   # after it let go doubles it (recurring bursts keep the box closed between
   # them); a hold that let go for good halves it (after a one-off burst the
-  # box is back within about a second). min_peak_window >= peak_window: a
-  # fixed hold of peak_window. 0s turns either off.
+  # box is back within about a second). Only swings of at least half the
+  # range the amount moves in (capacity x cpu_watermark - reserve) adapt it,
+  # not LS background noise. min_peak_window >= peak_window: a fixed hold of
+  # peak_window. 0s turns either off.
   smoothing:
     peak_window: 3s
     min_peak_window: 500ms
@@ -526,8 +528,11 @@ controller:
   # LS must stay healthy this long after a clamp before the box grows again.
   hold: 500ms
   # Growth per step as a fraction of the colocatable amount: from the floor to
-  # the full amount in 8 steps, 0.5s + 0.8s = 1.3s, inside the 2s recovery goal.
-  step: 0.10
+  # the full amount in 4 steps, 0.5s + 0.4s, inside the 2s recovery goal. With
+  # the dynamic policy the amount itself comes back after an LS burst (held
+  # for smoothing.min_peak_window, then rising with grow_time_constant): a
+  # one-off burst is back to 90% about 1.2s after it ends.
+  step: 0.20
   # An urgent LS event cuts the box at once to this fraction of the amount.
   floor: 0.20
   # Fast path: LS CPU demand is read from the kernel every fast_interval; when

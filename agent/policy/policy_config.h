@@ -80,7 +80,7 @@ struct ControllerConfig {
   Duration tick = std::chrono::milliseconds(100);
   // LS must have stayed healthy (no clamp, no unhealthy tick) this long.
   Duration hold = std::chrono::milliseconds(500);
-  double step = 0.10;   // growth per step, as a fraction of the target
+  double step = 0.20;   // growth per step, as a fraction of the target
   double floor = 0.20;  // a clamp cuts the allowance to this fraction of the target
   // Fast path: how often LS demand is sampled from the kernel's per-class CPU
   // time, and the window its average is taken over.

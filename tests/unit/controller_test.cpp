@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <functional>
+#include <iostream>
 
 #include "colo_abi.h"
 #include "support/stderr_capture.h"
@@ -216,6 +218,52 @@ TEST(ControllerFastPath, DynamicTargetIsNotCutBesideAnIdleBoxOrForNoise) {
   // LS at 0.05 cores (under the 0.1-core noise margin) beside a busy box.
   EXPECT_EQ(feed(f, t, ls, 0.05, 25), -1);
   EXPECT_EQ(f.quota(), "90000");
+}
+
+// The built-in dynamic policy end to end, fast path and ticks together, on
+// the fake clock: 2 CPUs, a greedy BE, LS at `ls_cores` for `seconds`
+// (fast samples every 2 ms, a tick every 100 ms). Returns the seconds after
+// which the quota first reached `until` cores (-1: not within `seconds`).
+struct LoopSim {
+  Fixture& f;
+  uint64_t t_ns = 1000 * kMs, ls_ns = 0;
+  int step = 0;
+  double run(double ls_cores, double seconds, double until = 1e9) {
+    for (int i = 0; i < static_cast<int>(std::lround(seconds * 500)); i++, step++) {
+      const double quota = std::stod(f.quota()) / 100000;
+      t_ns += 2 * kMs;
+      ls_ns += static_cast<uint64_t>(ls_cores * 2 * kMs);
+      f.be_ns += static_cast<uint64_t>(std::max(0.0, std::min(quota, 2.0 - ls_cores)) * 2 * kMs);
+      ClassTimes t;
+      t.mono_ns = t_ns;
+      t.ls_ns = ls_ns;
+      t.be_ns = f.be_ns;
+      f.clock.advance(std::chrono::milliseconds(2));
+      f.ctl->on_fast_sample(t);
+      if (step % 50 == 49) f.ctl->tick(t);
+      if (std::stod(f.quota()) / 100000 >= until - 1e-9) return (i + 1) * 0.002;
+    }
+    return -1;
+  }
+};
+
+TEST(ControllerSlowPath, DynamicBoxIsBackWithinTwoSecondsOfAOneOffBurst) {
+  Fixture f(0.9, 0, [](Config& c) { c.policy.mode = policy::Mode::Dynamic; });
+  LoopSim sim{f};
+  sim.run(0.0, 10);
+  // 2 CPUs x 0.7 - the 0.5-core reserve: 0.9 cores while LS is quiet.
+  ASSERT_NEAR(std::stod(f.quota()), 90000, 500) << f.ctl->status().dump(1);
+  // A one-core LS burst of 0.5 s: cut within the fast window...
+  const double cut = sim.run(1.0, 0.5, 0.4);
+  EXPECT_GE(cut, 0);
+  EXPECT_LE(cut, 0.012) << "not cut within the fast window";
+  sim.run(1.0, 0.5 - std::max(cut, 0.0));
+  EXPECT_LE(std::stod(f.quota()), 40000 + 500) << "LS leaves 1.4 - 1.0 - 0.5 < 0: the floor";
+  // ...and back to 90% once it is over, within the 2 s goal.
+  const double back = sim.run(0.0, 5, 0.81);
+  std::cout << "quiet again: back to 90% after " << back << " s\n";
+  EXPECT_GT(back, 0.5) << "the peak is held for at least min_peak_window";
+  EXPECT_LE(back, 1.3) << "a one-off burst: back well within the 2 s goal";
 }
 
 TEST(ControllerFastPath, CounterGoingBackwardsIsNotDemand) {

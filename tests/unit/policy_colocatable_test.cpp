@@ -120,12 +120,17 @@ TEST(PolicyColocatable, SpikeLowersAtOnceRecoveryIsSlow) {
 }
 
 // The built-in smoothing, fed every 100 ms (the controller's tick) with LS
-// at `ls` for `seconds`; returns the amounts.
-std::vector<double> run(Rig& r, double ls, double seconds) {
+// at `ls` for `seconds`; returns the amounts, and appends the hold changes
+// reported ("change: why") to `holds`.
+std::vector<double> run(Rig& r, double ls, double seconds,
+                        std::vector<std::string>* holds = nullptr) {
   std::vector<double> out;
   for (int i = 0; i < static_cast<int>(std::lround(seconds * 10)); i++) {
     r.clock.advance(100ms);
-    out.push_back(r.feed(ls).cpu_cores);
+    auto c = r.feed(ls);
+    out.push_back(c.cpu_cores);
+    EXPECT_EQ(c.hold_change.empty(), c.hold_change_why.empty());
+    if (holds && !c.hold_change.empty()) holds->push_back(c.hold_change + ": " + c.hold_change_why);
   }
   return out;
 }
@@ -170,11 +175,19 @@ TEST(PolicyColocatable, RecurringBurstsLengthenTheHoldSoTheGapsStayClosed) {
   // LS bursts of 0.5 s with 1.2 s gaps: the first gaps reopen the box (hold
   // 500 ms), then the hold grows past the gap and the box stays closed.
   std::vector<double> gap_max;
+  std::vector<std::string> holds;
   for (int period = 0; period < 8; period++) {
-    run(r, 10.0, 0.5);
-    auto gap = run(r, 2.0, 1.2);
+    run(r, 10.0, 0.5, &holds);
+    auto gap = run(r, 2.0, 1.2, &holds);
     gap_max.push_back(*std::max_element(gap.begin(), gap.end()));
   }
+  // Each change of the hold is reported, with the return that caused it.
+  ASSERT_EQ(holds.size(), 2u) << ::testing::PrintToString(holds);
+  EXPECT_EQ(holds[0].rfind("500ms -> 1.0s: LS and system came back to 11.00 cores", 0), 0u)
+      << holds[0];
+  EXPECT_NE(holds[0].find("after falling from 11.00 to 3.00: bursts recur"), std::string::npos)
+      << holds[0];
+  EXPECT_EQ(holds[1].rfind("1.0s -> 2.0s: ", 0), 0u) << holds[1];
   EXPECT_GT(gap_max.front(), 2.0) << "the first gap reopened the box";
   for (size_t i = 3; i < gap_max.size(); i++)
     EXPECT_NEAR(gap_max[i], 0.2, 1e-9) << "gap " << i << " reopened the box";
@@ -187,10 +200,15 @@ TEST(PolicyColocatable, RecurringBurstsLengthenTheHoldSoTheGapsStayClosed) {
   double first = back_after(calm, 8.2);
   EXPECT_GT(first, 1.5) << "the recurring pattern was not remembered";
   double last = 0;
+  holds.clear();
   for (int i = 0; i < 4; i++) {
-    run(r, 10.0, 0.5);
-    last = back_after(run(r, 2.0, 10), 8.2);
+    run(r, 10.0, 0.5, &holds);
+    last = back_after(run(r, 2.0, 10, &holds), 8.2);
   }
+  ASSERT_FALSE(holds.empty());
+  EXPECT_NE(holds.back().find("-> 500ms: LS and system did not come back half way to 11.00 cores"),
+            std::string::npos)
+      << holds.back();
   EXPECT_GT(last, 0);
   EXPECT_LE(last, 1.5) << "the hold did not shrink back after one-off bursts";
 }
@@ -200,14 +218,37 @@ TEST(PolicyColocatable, NoiseBelowTheMarginDoesNotAdaptTheHold) {
   run(r, 2.0, 30);
   // LS wobbles up by 0.5 cores (< 5% of 16 cores) for 300 ms every 1.2 s
   // for a minute: were that a burst, the hold would grow to 2 s.
+  std::vector<std::string> holds;
   for (int i = 0; i < 50; i++) {
-    run(r, 2.5, 0.3);
-    run(r, 2.0, 0.9);
+    run(r, 2.5, 0.3, &holds);
+    run(r, 2.0, 0.9, &holds);
   }
+  EXPECT_TRUE(holds.empty()) << holds.front();
   run(r, 10.0, 0.5);
   double back = back_after(run(r, 2.0, 5), 8.2);
   EXPECT_GT(back, 0);
   EXPECT_LE(back, 1.5) << "small wobbles were taken for recurring bursts";
+}
+
+TEST(PolicyColocatable, SwingsUnderHalfTheRangeDoNotTeachTheHold) {
+  Rig r(builtin_smoothing());
+  run(r, 2.0, 30);
+  // LS swings up by 4 cores (over the noise margin, under half of the
+  // 16 x 0.7 - 0.5 = 10.7 cores the amount moves in) for 300 ms every 1.2 s:
+  // background that would otherwise read as recurring bursts.
+  std::vector<std::string> holds;
+  double low = 1e9;
+  for (int i = 0; i < 50; i++) {
+    for (double a : run(r, 6.0, 0.3, &holds)) low = std::min(low, a);
+    run(r, 2.0, 0.9, &holds);
+  }
+  EXPECT_NEAR(low, 4.2, 1e-6) << "each swing lowers the amount";
+  EXPECT_TRUE(holds.empty()) << holds.front();
+  // A real burst after them is let go after the short hold.
+  run(r, 10.0, 0.5);
+  double back = back_after(run(r, 2.0, 5), 8.2);
+  EXPECT_GT(back, 0);
+  EXPECT_LE(back, 1.5) << "swings were taken for recurring bursts";
 }
 
 TEST(PolicyColocatable, RiseDoesNotDependOnUpdateRate) {
