@@ -86,6 +86,10 @@ Collector::Collector(const Config& cfg, CgroupLayout layout, Topology topo,
 
 std::string Collector::classify(const std::string& rel) const {
   if (path_is_within(rel, cfg_.cgroup.bigbox)) return "be";
+  // The box where a controller has it elsewhere (cgroup.bigbox_paths): paths
+  // are not told apart by hierarchy here.
+  for (auto& [ctrl, path] : cfg_.cgroup.bigbox_paths)
+    if (path_is_within(rel, path)) return "be";
   for (auto& s : cfg_.cgroup.system)
     if (path_is_within(rel, s)) return "system";
   return "ls";

@@ -70,7 +70,8 @@ class Collector {
   Collector(const Config& cfg, CgroupLayout layout, Topology topo, bpf::Programs* programs);
   // Rescans cgroups, refreshes the class map, reads everything. Never throws.
   Snapshot collect();
-  // Class of a path relative to the hierarchy root, by the configured box and slices.
+  // Class of a path relative to the hierarchy root, by the configured box
+  // (with its per-controller paths) and slices.
   std::string classify(const std::string& rel_path) const;
   const CgroupLayout& layout() const { return layout_; }
 

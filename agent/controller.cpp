@@ -14,6 +14,7 @@
 #include "agent/cpuset_choice.h"
 #include "colo_abi.h"
 #include "agent/policy/eviction.h"
+#include "agent/policy/format.h"
 #include "userspace/util/fs.h"
 #include "userspace/util/log.h"
 #include "userspace/util/parse.h"
@@ -276,6 +277,30 @@ void Controller::tick(const ClassTimes& t) {
     // than the kernel can reclaim in one step (EBUSY is retried next tick).
     const auto usage = box_.memory_usage();
     uint64_t mem = enabled_ ? last_colocatable_.memory_bytes : usage.value_or(64ull << 20);
+    // Under memory pressure LS shares with BE: below what BE holds, one step
+    // further for each pressured window, until the pressure has been gone
+    // for memory_pressure_hold.
+    if (mem_pressure_until_ && now >= *mem_pressure_until_) {
+      mem_pressure_until_.reset();
+      mem_pressure_cap_.reset();
+      decide_locked("memory pressure over",
+                    "no LS reclaim stall BE shares for " +
+                        policy::human(cfg_.controller.memory_pressure_hold) +
+                        ": the memory limit follows the colocatable amount again");
+    }
+    if (mem_pressure_until_ && mem_pressure_step_ && usage) {
+      // Never below the 64 MiB every limit keeps (what BE holds under it
+      // is left to the memory eviction watermark).
+      const uint64_t step = std::max<uint64_t>(*usage / 8, 64ull << 20);
+      const uint64_t cut = std::max<uint64_t>(*usage > step ? *usage - step : 0, 64ull << 20);
+      const bool first = !mem_pressure_cap_;
+      mem_pressure_cap_ = std::min(mem_pressure_cap_.value_or(cut), cut);
+      decide_locked("memory limit towards " + std::to_string(*mem_pressure_cap_ >> 20) + " MiB",
+                    (first ? "memory pressure: " : "memory pressure goes on: ") + mem_pressure_why_ +
+                        "; BE holds " + std::to_string(*usage >> 20) + " MiB");
+    }
+    mem_pressure_step_ = false;
+    if (mem_pressure_cap_) mem = std::min(mem, *mem_pressure_cap_);
     // Shrink gradually: at most 1/16 of what BE holds (and at least 64 MiB)
     // below its usage per tick, so the kernel reclaims cache and swaps instead
     // of OOM-killing the box (v2's memory.max) — eviction handles the rest.
@@ -332,6 +357,48 @@ void Controller::reconfigure(const Config& cfg) {
 void Controller::set_pod_eviction(PodEvictionHook* h) {
   std::lock_guard<std::mutex> l(mu_);
   pod_eviction_ = h;
+}
+
+void Controller::observe_ls_reclaim(double window_s, const std::map<std::string, ReclaimStall>& ls) {
+  std::lock_guard<std::mutex> l(mu_);
+  // The levels above the box whose limit was hit since the last window.
+  auto hits = box_.ancestor_limit_hits();
+  std::vector<std::pair<std::string, uint64_t>> hit;
+  if (limit_hits_)
+    for (auto& [level, n] : hits)
+      if (auto it = limit_hits_->find(level); it != limit_hits_->end() && n > it->second)
+        hit.emplace_back(level, n - it->second);
+  limit_hits_ = std::move(hits);
+  if (!cfg_.cgroup.manage_bigbox || window_s <= 0) return;
+  double direct = 0, shared = 0;
+  std::string worst;
+  double worst_s = 0;
+  for (auto& [path, st] : ls) {
+    double s = st.direct_s;
+    for (auto& [level, n] : hit)
+      if (path == level || path.rfind(level + "/", 0) == 0) {
+        s += st.memcg_s;
+        break;
+      }
+    direct += st.direct_s;
+    shared += s;
+    if (s > worst_s) {
+      worst_s = s;
+      worst = path;
+    }
+  }
+  if (shared <= 0 || shared < cfg_.controller.memory_pressure_stall * window_s) return;
+  auto human_s = [](double s) {
+    return policy::human(std::chrono::nanoseconds(static_cast<int64_t>(s * 1e9)));
+  };
+  std::string why = "LS tasks stalled " + human_s(shared) + " in all in reclaim in the last " +
+                    human_s(window_s) + " (most: " + worst + ")";
+  if (direct > 0) why += ", " + human_s(direct) + " of it in global direct reclaim";
+  for (auto& [level, n] : hit)
+    why += "; " + level + " hit its memory limit " + std::to_string(n) + " times";
+  mem_pressure_until_ = clock_.now_mono() + cfg_.controller.memory_pressure_hold;
+  mem_pressure_why_ = why;
+  mem_pressure_step_ = true;
 }
 
 void Controller::set_ls_latency_p99(std::optional<double> seconds) {
@@ -546,6 +613,11 @@ nlohmann::json Controller::status() const {
       {"memory_limit_bytes",
        applied_.memory ? nlohmann::json(*applied_.memory) : nlohmann::json()},
       {"tasks", box_.tasks().size()}};
+  if (mem_pressure_until_)
+    j["memory_pressure"] = {
+        {"reason", mem_pressure_why_},
+        {"memory_cap_bytes",
+         mem_pressure_cap_ ? nlohmann::json(*mem_pressure_cap_) : nlohmann::json()}};
   j["colocatable"] = {{"cpu_cores", last_colocatable_.cpu_cores},
                       {"memory_bytes", last_colocatable_.memory_bytes},
                       {"mode", last_colocatable_.mode},

@@ -83,6 +83,19 @@ class Controller : public prometheus::Collectable {
   // cpu hierarchy, to estimate what evicting a job gives back.
   void observe_be_cpu(double window_s, double run_s, double runqueue_wait_s,
                       std::map<std::string, double> cores_by_cgroup = {});
+  // Once per collection: the reclaim stall of each LS cgroup over the window
+  // (by its path in the memory hierarchy). Stall BE shares the cause of is
+  // global direct reclaim, and memcg reclaim below a level above the box
+  // whose memory limit was hit in the window (a limit over both, as
+  // kubepods); an LS cgroup at its own limit is not BE's doing. At least
+  // controller.memory_pressure_stall of the window of it lowers the box's
+  // memory limit one step (1/8 of what BE holds, at least 64 MiB) below
+  // BE's usage, again at each such window; after memory_pressure_hold
+  // without one the limit follows the colocatable amount again.
+  struct ReclaimStall {
+    double direct_s = 0, memcg_s = 0;
+  };
+  void observe_ls_reclaim(double window_s, const std::map<std::string, ReclaimStall>& ls);
   // Kubernetes mode (nullptr: tasks of the box get SIGTERM/SIGKILL).
   void set_pod_eviction(PodEvictionHook* h);
 
@@ -125,6 +138,12 @@ class Controller : public prometheus::Collectable {
   double be_cpu_cores_ = 0;
   std::map<std::string, double> be_cores_by_cgroup_;
   std::optional<uint64_t> last_throttled_ns_;
+  // Memory pressure: the cap on the box's memory limit while it lasts.
+  std::optional<uint64_t> mem_pressure_cap_;
+  std::optional<policy::MonoTime> mem_pressure_until_;
+  std::string mem_pressure_why_;
+  bool mem_pressure_step_ = false;  // a new pressured window: lower the cap once
+  std::optional<std::map<std::string, uint64_t>> limit_hits_;  // the box's ancestors' last counts
   policy::Colocatable last_colocatable_{};
   Applied applied_;
   std::atomic<bool> enabled_{true};

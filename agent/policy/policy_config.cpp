@@ -417,6 +417,12 @@ void parse_controller_section(const YAML::Node& node, const std::string& field, 
     {"saturation", H([&](N v, F ff) {
        ranged(p, v, ff, 0, false, 1, &out->saturation);
      })},
+    {"memory_pressure_stall", H([&](N v, F ff) {
+       ranged(p, v, ff, 0, false, 1, &out->memory_pressure_stall);
+     })},
+    {"memory_pressure_hold", H([&](N v, F ff) {
+       dur(p, v, ff, Duration(0), Duration(hours(1)), &out->memory_pressure_hold);
+     })},
   });
   if (out->fast_window < out->fast_interval)
     p.error(node, field + ".fast_window", "shorter than fast_interval");
@@ -547,6 +553,15 @@ controller:
   # idle box is not cut for LS noise). The cut leaves LS this fraction of the
   # CPUs minus its demand (never less than the floor).
   saturation: 0.90
+  # Memory pressure: LS tasks stalled in reclaim whose cause BE shares (global
+  # direct reclaim, or a memory limit set above both them and the box, e.g.
+  # kubepods) for at least this fraction of a collection window: the box's
+  # memory limit drops 1/8 below what BE holds (the kernel reclaims it step by
+  # step), again at each such window, and grows back to the colocatable
+  # amount only after memory_pressure_hold without one. An LS cgroup at its
+  # own limit is not BE's doing and does not count.
+  memory_pressure_stall: 0.001
+  memory_pressure_hold: 10s
 
 # Which BE tasks to evict when the node is under pressure. Lowest priority
 # first, then the largest user of the resource under pressure, then youngest.

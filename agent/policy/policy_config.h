@@ -90,6 +90,13 @@ struct ControllerConfig {
   // window (LS, system and BE together: BE is in LS's way), and cuts the box
   // to what LS leaves of this fraction of the CPUs (never below the floor).
   double saturation = 0.90;
+  // Memory pressure: LS tasks stalled in reclaim that BE shares the cause of
+  // (global direct reclaim, or a memory limit above both the LS cgroup and
+  // the box) for at least this fraction of a collection window lower the
+  // box's memory limit below what BE holds, and it stays there until no such
+  // stall has been seen for memory_pressure_hold.
+  double memory_pressure_stall = 0.001;
+  Duration memory_pressure_hold = std::chrono::seconds(10);
 };
 
 // A trigger and a release level: pressure starts when the signal crosses

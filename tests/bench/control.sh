@@ -5,7 +5,7 @@
 #   SECTIONS="reaction" tests/bench/control.sh
 # Environment: CYCLES=20 (reaction cycles), ISO_SECONDS=10 (per isolation phase),
 #              BUILD=build, SECTIONS="reaction isolation",
-#              REACTION_POLICIES="static dynamic" (also dynamic:W:R[:P:G], see
+#              REACTION_POLICIES="static dynamic" (also static:C, dynamic:W:R[:P:G], see
 #              control_bench.cpp), ISO_POLICIES="dynamic",
 #              BENCH_AGENT_LOG=FILE (a copy of the agent log of a reaction run).
 set -euo pipefail

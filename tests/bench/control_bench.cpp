@@ -3,7 +3,7 @@
 // measure. Root only; everything runs in cgroups it creates under a unique
 // root (removed at exit), the servers in a network namespace it creates.
 //
-//   colo_bench_control reaction [CYCLES] [static|dynamic|dynamic:W:R[:P:G]]
+//   colo_bench_control reaction [CYCLES] [static|static:C|dynamic|dynamic:W:R[:P:G]]
 //     A BE hog fills the big box; an LS CPU hog (1 core) is resumed (SIGCONT)
 //     and the box's cpu.cfs_quota_us is polled every 0.25 ms until it is cut:
 //     reaction = resume -> quota file changed. Then the LS hog is stopped
@@ -78,8 +78,12 @@ std::string agent_config(const TestCgroups& cg, const std::string& policy) {
   // "static", "dynamic" (the built-in defaults), or "dynamic:W:R[:P:G]": the
   // dynamic policy with cpu_watermark W, a system reserve of R cores and,
   // when given, smoothing peak_window P and grow_time_constant G (seconds).
+  // "static:C": a fixed C cores (the watermark at 1, so up to all CPUs).
   if (policy == "static")
     c << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.4\n    memory: 1Gi\n";
+  if (policy.rfind("static:", 0) == 0)
+    c << "policy:\n  mode: static\n  cpu_watermark: 1.0\n  static:\n    cpu_cores: "
+      << policy.substr(7) << "\n    memory: 1Gi\n";
   if (policy.rfind("dynamic:", 0) == 0) {
     double w = 0.7, r = 0.5, peak = -1, grow = -1;
     sscanf(policy.c_str(), "dynamic:%lf:%lf:%lf:%lf", &w, &r, &peak, &grow);
@@ -359,7 +363,7 @@ int isolation(int seconds) {
   run("stock", "be-stock");
   run("static", "be-static");
   // One colo row per policy of ISO_POLICIES (default: the built-in dynamic
-  // policy), e.g. ISO_POLICIES="dynamic dynamic:0.95:0.1".
+  // policy), e.g. ISO_POLICIES="dynamic dynamic:0.95:0.1 static:1.0".
   const char* env = getenv("ISO_POLICIES");
   std::istringstream pols(env && *env ? env : "dynamic");
   for (std::string pol; pols >> pol;) {

@@ -2,6 +2,7 @@
 // quota within milliseconds, the box grows back when the burst is over, the
 // one switch works, and SIGTERM leaves the box in its safe state.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <fstream>
@@ -173,6 +174,86 @@ TEST(ControlLoop, MemoryWatermarkEvictsTheBeHog) {
   std::string out;
   run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &out);
   EXPECT_NE(out.find("evict BE task"), std::string::npos) << "the decision is explained: " << out;
+}
+
+// LS stalls reclaiming under a memory limit it shares with the box (as pods
+// under kubepods): the agent lowers the box's memory limit below what BE
+// holds, and gives it back after memory_pressure_hold. Both live below
+// "shared", which has a 384 MiB limit; BE keeps ~160 MiB of page cache, LS
+// writes 320 MiB through the page cache.
+TEST(ControlLoop, LsReclaimUnderALimitSharedWithTheBoxShrinksTheBoxMemory) {
+  COLO_REQUIRE_ROOT();
+  TestCgroups cg;
+  cg.create("shared");
+  cg.create("shared/box");
+  cg.create("shared/ls");
+  constexpr uint64_t kMiB = 1ull << 20;
+  ASSERT_EQ(write_file(cg.mem_dir("shared") + "/memory.limit_in_bytes",
+                       std::to_string(384 * kMiB)),
+            0);
+  std::string cfg = static_box_config(cg, "1Gi");
+  for (const std::string& rel : {cg.cpu_rel("box"), cg.mem_rel("box")}) {
+    const std::string to = rel.substr(0, rel.size() - 3) + "shared/box";
+    for (auto at = cfg.find(rel + "\n"); at != std::string::npos; at = cfg.find(rel + "\n", at + 1))
+      cfg.replace(at, rel.size(), to);
+  }
+  const std::string floor = "  floor: 0.20\n";
+  cfg.insert(cfg.find(floor) + floor.size(), "  memory_pressure_hold: 2s\n");
+  AgentProcess agent(cfg);
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  const std::string box_limit = cg.mem_dir("shared/box") + "/memory.limit_in_bytes";
+  ASSERT_TRUE(eventually([&] { return read_int(box_limit).value_or(0) == int64_t(1024 * kMiB); },
+                         5000))
+      << "the colocatable 1 GiB first: " << read_line(box_limit).value_or("?") << agent.log();
+  const std::string load = load_binary();
+  const std::string dir = "/var/tmp/" + unique_name("colo-shared");
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  auto be = Child::spawn({"sh", "-c", "while :; do " + load + " pagecache " + dir + "/be 160; done"},
+                         cg.procs_files("shared/box"));
+  ASSERT_TRUE(be);
+  sleep_ms(1500);
+  // First LS at its own limit (64 MiB): it stalls in reclaim too, but that
+  // is not BE's doing, and the box keeps its memory.
+  cg.create("own");
+  ASSERT_EQ(write_file(cg.mem_dir("own") + "/memory.limit_in_bytes", std::to_string(64 * kMiB)), 0);
+  auto own = Child::spawn({load, "pagecache", dir + "/own", "320"}, cg.procs_files("own"));
+  ASSERT_TRUE(own);
+  auto own_st = own->wait(60000);
+  ASSERT_TRUE(own_st && WIFEXITED(*own_st) && WEXITSTATUS(*own_st) == 0);
+  sleep_ms(500);  // a few collections
+  EXPECT_EQ(read_int(box_limit).value_or(0), int64_t(1024 * kMiB))
+      << "an LS cgroup at its own limit moved the box: " << agent.log();
+  EXPECT_GT(metric(agent.scrape(), "colo_cgroup_memory_reclaim_stall_seconds_total",
+                   {{"cgroup", cg.mem_rel("own")}})
+                .value_or(0),
+            0)
+      << "the LS cgroup at its own limit did stall";
+  auto ls = Child::spawn({"sh", "-c", "for i in 1 2 3; do " + load + " pagecache " + dir +
+                                          "/ls 320 || exit 1; done"},
+                         cg.procs_files("shared/ls"));
+  ASSERT_TRUE(ls);
+  const bool cut = eventually(
+      [&] { return read_int(box_limit).value_or(INT64_MAX) < int64_t(384 * kMiB); }, 20000);
+  std::string status;
+  run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &status);
+  auto st = ls->wait(60000);
+  be->kill(SIGKILL);
+  be->wait(5000);
+  run_cmd({"rm", "-rf", dir});
+  ASSERT_TRUE(cut) << "the box's memory limit stayed at " << read_line(box_limit).value_or("?")
+                   << ": " << agent.log() << status;
+  EXPECT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << "LS finished its writes";
+  EXPECT_NE(status.find("memory pressure: LS tasks stalled"), std::string::npos) << status;
+  EXPECT_NE(status.find(cg.mem_rel("shared") + " hit its memory limit"), std::string::npos)
+      << status;
+  // No more LS stall: after the 2 s hold the limit is the colocatable 1 GiB again.
+  EXPECT_TRUE(eventually([&] { return read_int(box_limit).value_or(0) == int64_t(1024 * kMiB); },
+                         10000))
+      << read_line(box_limit).value_or("?") << agent.log();
+  EXPECT_NE(agent.log().find("memory pressure over"), std::string::npos) << agent.log();
+  // The box's own reclaim is BE's, never counted as LS stall.
+  EXPECT_EQ(agent.log().find("(most: " + cg.mem_rel("shared/box") + ")"), std::string::npos)
+      << agent.log();
 }
 
 // `colo exec` runs each command in its own job cgroup below the box, in every

@@ -244,6 +244,27 @@ TEST(BigBoxV2, DrivesV2Files) {
   EXPECT_EQ(slurp(b + "/cpuset.cpus"), "1");
   box->set_cpu_quota(-1);
   EXPECT_EQ(slurp(b + "/cpu.max"), "max 100000");
+  // The levels above the box and their memory-limit hits (memory.events
+  // "max"); the root has no limit and is left out.
+  EXPECT_TRUE(box->ancestor_limit_hits().empty());
+  tmp.put("kubepods.slice/memory.events", "low 0\nhigh 0\nmax 7\noom 0\noom_kill 0\n");
+  auto hits = box->ancestor_limit_hits();
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits["/kubepods.slice"], 7u);
+}
+
+TEST(BigBoxV1, AncestorLimitHitsAreTheFailcntsAboveTheBox) {
+  HybridTree t;
+  t.populate_box();
+  std::string err;
+  auto box = BigBox::open(t.layout(), {}, &err);
+  ASSERT_TRUE(box) << err;
+  t.tmp.put("memory/memory.failcnt", "99\n");                   // the root: not a level above
+  t.tmp.put("memory/colo.slice/bigbox/memory.failcnt", "5\n");  // the box's own limit
+  t.tmp.put("memory/colo.slice/memory.failcnt", "3\n");
+  auto hits = box->ancestor_limit_hits();
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits["/colo.slice"], 3u);
 }
 
 TEST(BigBoxJobs, CreateInEveryHierarchyListKillRemove) {

@@ -54,6 +54,21 @@ TEST_F(CollectorTest, ClassifiesByBoxAndSystemSlices) {
   EXPECT_EQ(c.classify("/"), "ls");
 }
 
+TEST_F(CollectorTest, TheBoxWhereAControllerHasItElsewhereIsBe) {
+  Config cfg;
+  cfg.cgroup.root = root_;
+  cfg.cgroup.bigbox = "/bigbox";
+  cfg.cgroup.bigbox_paths = {{"memory", "/mine/bigbox"}};
+  std::string err;
+  auto layout = CgroupLayout::from_tree(root_, &err);
+  ASSERT_TRUE(layout) << err;
+  Collector c(cfg, *layout, Topology{}, nullptr);
+  EXPECT_EQ(c.classify("/mine/bigbox"), "be");
+  EXPECT_EQ(c.classify("/mine/bigbox/job1"), "be");
+  EXPECT_EQ(c.classify("/mine"), "ls");
+  EXPECT_EQ(c.classify("/bigbox"), "be");
+}
+
 TEST_F(CollectorTest, ReadsPsiOfV2CgroupsWithoutBpf) {
   Collector c = make();
   Snapshot s = c.collect();

@@ -312,6 +312,101 @@ TEST(ControllerSlowPath, FirstTickLimitsAnUnlimitedBoxAtOnce) {
   EXPECT_EQ(g.quota(), "90000");
 }
 
+// Memory pressure LS shares with BE (a limit above both, or global direct
+// reclaim) lowers the box's memory limit below what BE holds, one step per
+// pressured window, approached as the kernel reclaims; after the hold the
+// limit follows the colocatable amount again. An LS cgroup reclaiming under
+// a limit BE does not share, or too little, changes nothing.
+struct MemRig {
+  static constexpr uint64_t kMiB = 1ull << 20;
+  Fixture f{1.4, 1024 * kMiB, [](Config& c) {
+              c.policy.static_memory_bytes = 4096 * kMiB;
+              c.controller.memory_pressure_hold = std::chrono::seconds(10);
+            }};
+  uint64_t t_ns = 1000 * kMs;
+  const std::string limit = f.tmp.path() + "/memory/colo.slice/bigbox/memory.limit_in_bytes";
+  MemRig() {
+    f.tmp.put("memory/colo.slice/memory.failcnt", "5\n");
+    tick();
+    f.ctl->observe_ls_reclaim(1.0, {});  // the levels' counts as they are
+  }
+  void tick() {
+    f.clock.advance(std::chrono::milliseconds(100));
+    t_ns += 100 * kMs;
+    ClassTimes t;
+    t.mono_ns = t_ns;
+    f.ctl->tick(t);
+  }
+  uint64_t limit_mib() { return std::stoull(read_file(limit).value_or("0")) / kMiB; }
+  void usage(uint64_t mib) {
+    f.tmp.put("memory/colo.slice/bigbox/memory.usage_in_bytes", std::to_string(mib * kMiB) + "\n");
+  }
+};
+
+TEST(ControllerMemoryPressure, StallUnderALimitAboveTheBoxShrinksItBelowBeUntilTheHoldEnds) {
+  MemRig r;
+  ASSERT_EQ(r.limit_mib(), 4096u) << "the colocatable amount";
+  // The level above the box and the LS cgroup hit its limit 4 times; LS
+  // stalled 50 ms of the last second reclaiming under it.
+  r.f.tmp.put("memory/colo.slice/memory.failcnt", "9\n");
+  r.f.ctl->observe_ls_reclaim(1.0, {{"/colo.slice/ls", {0, 0.050}}});
+  r.tick();
+  // The cut is 1/8 of BE's 1 GiB below it (896 MiB); the kernel gets it
+  // 1/16 (64 MiB) at a time.
+  EXPECT_EQ(r.limit_mib(), 1024u - 64);
+  auto st = r.f.ctl->status();
+  EXPECT_NE(st.dump().find("memory pressure: LS tasks stalled 50ms in all in reclaim in the last 1.0s (most: "
+                           "/colo.slice/ls); /colo.slice hit its memory limit 4 times; BE holds "
+                           "1024 MiB"),
+            std::string::npos)
+      << st.dump(1);
+  EXPECT_EQ(st["memory_pressure"]["memory_cap_bytes"], 896 * MemRig::kMiB) << st.dump(1);
+  r.usage(960);  // the kernel reclaimed to the limit
+  r.tick();
+  EXPECT_EQ(r.limit_mib(), 896u);
+  for (int i = 0; i < 50; i++) r.tick();
+  EXPECT_EQ(r.limit_mib(), 896u) << "held while the pressure is recent";
+  // Another pressured window: one more step below what BE holds now.
+  r.usage(896);
+  r.f.tmp.put("memory/colo.slice/memory.failcnt", "10\n");
+  r.f.ctl->observe_ls_reclaim(1.0, {{"/colo.slice/ls", {0, 0.010}}});
+  r.tick();
+  EXPECT_EQ(r.limit_mib(), 896u - 64) << "896 - 1/16, towards 896 - 1/8";
+  r.usage(832);
+  r.tick();
+  EXPECT_EQ(r.limit_mib(), 896u - 112);
+  // Ten seconds without pressure: the colocatable amount again.
+  for (int i = 0; i < 97; i++) r.tick();  // up to 9.9 s after the last pressured window
+  EXPECT_EQ(r.limit_mib(), 896u - 112) << "not before the hold has passed";
+  r.tick();
+  EXPECT_EQ(r.limit_mib(), 4096u);
+  EXPECT_NE(r.f.ctl->status().dump().find("memory pressure over"), std::string::npos);
+  EXPECT_FALSE(r.f.ctl->status().contains("memory_pressure"));
+}
+
+TEST(ControllerMemoryPressure, OnlyStallBeSharesTheCauseOfCounts) {
+  MemRig r;
+  // An LS cgroup at its own limit: no level above the box was hit.
+  r.f.ctl->observe_ls_reclaim(1.0, {{"/colo.slice/ls", {0, 0.5}}});
+  r.tick();
+  EXPECT_EQ(r.limit_mib(), 4096u) << "not BE's doing";
+  // A level above the box was hit, but the stalled LS cgroup is not below it.
+  r.f.tmp.put("memory/colo.slice/memory.failcnt", "6\n");
+  r.f.ctl->observe_ls_reclaim(1.0, {{"/other/ls", {0, 0.5}}});
+  r.tick();
+  EXPECT_EQ(r.limit_mib(), 4096u) << "a limit BE does not share";
+  // Global direct reclaim, under the threshold (1 ms per second)...
+  r.f.ctl->observe_ls_reclaim(1.0, {{"/other/ls", {0.0005, 0}}});
+  r.tick();
+  EXPECT_EQ(r.limit_mib(), 4096u) << "too little to act on";
+  // ...and over it: the node is short of memory and BE holds some.
+  r.f.ctl->observe_ls_reclaim(1.0, {{"/other/ls", {0.004, 0}}});
+  r.tick();
+  EXPECT_EQ(r.limit_mib(), 1024u - 64);
+  EXPECT_NE(r.f.ctl->status().dump().find("4ms of it in global direct reclaim"), std::string::npos)
+      << r.f.ctl->status().dump(1);
+}
+
 // colo_bigbox_write_errors_total{file, error} as the controller exports it.
 double write_errors(const Controller& ctl, const std::string& file, const std::string& error) {
   for (auto& fam : ctl.Collect()) {

@@ -89,7 +89,8 @@ TEST(PolicyConfig, ParsesEverything) {
     - {days: all, start: "22:00", end: "06:00", level: on}
   stop_growing_before: 5m
   grace_period: 0s
-controller: {tick: 250ms, hold: 2s, step: 0.25, floor: 0}
+controller: {tick: 250ms, hold: 2s, step: 0.25, floor: 0, memory_pressure_stall: 0.01,
+             memory_pressure_hold: 30s}
 eviction:
   dry_run: true
   cooldown: 1m
@@ -128,6 +129,8 @@ eviction:
   EXPECT_EQ(p.windows[2].level.fraction, 1.0);
   EXPECT_EQ(r.controller.tick, 250ms);
   EXPECT_EQ(r.controller.floor, 0.0);
+  EXPECT_DOUBLE_EQ(r.controller.memory_pressure_stall, 0.01);
+  EXPECT_EQ(r.controller.memory_pressure_hold, 30s);
   EXPECT_TRUE(r.eviction.dry_run);
   EXPECT_EQ(r.eviction.cooldown, 1min);
   EXPECT_FALSE(r.eviction.cpu_satisfaction.enabled);
@@ -206,6 +209,10 @@ INSTANTIATE_TEST_SUITE_P(PolicyConfigTable, PolicyConfigBad, ::testing::Values(
   BadCase{"controller:\n  step: 0\n", 2, "controller.step", "must be in (0, 1]"},
   BadCase{"controller:\n  floor: -0.1\n", 2, "controller.floor", "must be in [0, 1]"},
   BadCase{"controller:\n  hold: soon\n", 2, "controller.hold", "expected a duration"},
+  BadCase{"controller:\n  memory_pressure_stall: 1.5\n", 2, "controller.memory_pressure_stall",
+          "must be in [0, 1]"},
+  BadCase{"controller:\n  memory_pressure_hold: 2h\n", 2, "controller.memory_pressure_hold",
+          "out of range"},
   BadCase{"eviction:\n  dry_run: maybe\n", 2, "eviction.dry_run", "expected true or false"},
   BadCase{"eviction:\n  burst_limit: 0\n", 2, "eviction.burst_limit", "between 1 and 1000"},
   BadCase{"eviction:\n  memory:\n    trigger: 0.9\n    release: 0.95\n", 4, "eviction.memory.release",

@@ -116,6 +116,7 @@ std::optional<BigBox> BigBox::open(const CgroupLayout& layout, const Options& op
   for (auto& dir : created)
     if (box.cpu_dir_.rfind(dir + "/", 0) == 0) box.created_above_.push_back(dir);
   box.mem_dir_ = mem->mount + rel_of_mount[mem->mount];
+  box.mem_mount_ = mem->mount;
   box.mem_v2_ = mem->v2;
   if (cpuset) {
     box.cpuset_dir_ = cpuset->mount + rel_of_mount[cpuset->mount];
@@ -509,6 +510,26 @@ std::optional<uint64_t> BigBox::memory_usage() const {
   auto v = read_int(mem_dir_ + (mem_v2_ ? "/memory.current" : "/memory.usage_in_bytes"));
   if (!v || *v < 0) return std::nullopt;
   return static_cast<uint64_t>(*v);
+}
+
+std::map<std::string, uint64_t> BigBox::ancestor_limit_hits() const {
+  std::map<std::string, uint64_t> out;
+  if (mem_mount_.empty() || mem_dir_.size() <= mem_mount_.size()) return out;
+  std::string rel = mem_dir_.substr(mem_mount_.size());  // "/a/b/box"
+  for (auto slash = rel.rfind('/'); slash != std::string::npos && slash > 0;
+       slash = rel.rfind('/')) {
+    rel.resize(slash);
+    const std::string dir = mem_mount_ + rel;
+    if (mem_v2_) {
+      auto text = read_file(dir + "/memory.events");
+      if (!text) continue;
+      auto kv = parse_flat_keyed(*text);
+      if (auto it = kv.find("max"); it != kv.end()) out[rel] = it->second;
+    } else if (auto n = read_int(dir + "/memory.failcnt"); n && *n >= 0) {
+      out[rel] = static_cast<uint64_t>(*n);
+    }
+  }
+  return out;
 }
 
 std::optional<uint64_t> BigBox::cpu_throttled_ns() const {

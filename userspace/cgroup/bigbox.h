@@ -114,6 +114,12 @@ class BigBox {
   std::optional<std::vector<int>> cpuset() const;
   std::optional<uint64_t> memory_limit() const;   // nullopt: unlimited
   std::optional<uint64_t> memory_usage() const;
+  // The levels above the box in the memory hierarchy (below its root, which
+  // has no limit), by path relative to that root, with how often each hit
+  // its memory limit so far (v1 memory.failcnt, v2 memory.events "max").
+  // A level whose count grows holds a limit that BE shares with whatever
+  // else is below it. Read only; levels without the file are left out.
+  std::map<std::string, uint64_t> ancestor_limit_hits() const;
   std::optional<uint64_t> cpu_usage_ns() const;   // cumulative
   // Time the box's tasks were held back by its CFS quota, cumulative ns summed
   // over CPUs (cpu.stat throttled_time on v1, throttled_usec on v2).
@@ -135,6 +141,7 @@ class BigBox {
   int write(const std::string& path, const std::string& value);
   std::optional<std::string> read(const std::string& path) const;
   std::string cpu_dir_, cpuset_dir_, mem_dir_, v2_dir_;  // "" when not present
+  std::string mem_mount_;
   bool cpu_v2_ = false, cpuset_v2_ = false, mem_v2_ = false;
   Options opts_;
   std::vector<std::string> created_;  // levels colo made (removable on request)
