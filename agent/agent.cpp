@@ -532,20 +532,13 @@ int Agent::run() {
         }
         controller_->set_ls_latency_p99(worst);
         controller_->observe_be_cpu(window, be_run, be_wait, std::move(be_cores));
-        // LS reclaim stall over the window, for the memory-pressure rule.
-        std::map<std::string, Controller::ReclaimStall> ls_reclaim;
-        if (prev && snap->bpf_active) {
-          for (auto& [path, cs] : snap->cgroups) {
-            if (cs.cls != "ls" || !cs.has_mem) continue;
-            auto it = prev->cgroups.find(path);
-            const colo_cg_mem before = it != prev->cgroups.end() ? it->second.mem : colo_cg_mem{};
-            auto grown = [](uint64_t now, uint64_t then) { return now > then ? (now - then) * 1e-9 : 0.0; };
-            Controller::ReclaimStall st{grown(cs.mem.direct_reclaim_ns, before.direct_reclaim_ns),
-                                        grown(cs.mem.memcg_reclaim_ns, before.memcg_reclaim_ns)};
-            if (st.direct_s > 0 || st.memcg_s > 0) ls_reclaim[path] = st;
-          }
-        }
-        controller_->observe_ls_reclaim(window, ls_reclaim);
+        // LS reclaim stall over the window, for the memory-pressure rule
+        // (with BPF from the kernel's counters, else from PSI).
+        if (prev && snap->mono_ns > prev->mono_ns)
+          controller_->observe_ls_reclaim((snap->mono_ns - prev->mono_ns) * 1e-9,
+                                          ls_reclaim_stall(*prev, *snap));
+        else
+          controller_->observe_ls_reclaim(0, {});
       }
     }
     if (controller_) controller_->tick(times);

@@ -84,6 +84,30 @@ Collector::Collector(const Config& cfg, CgroupLayout layout, Topology topo,
   if (v2_h_) v2_idx_ = std::make_unique<CgroupIndex>(v2_h_->mount, depth);
 }
 
+std::map<std::string, LsReclaimStall> ls_reclaim_stall(const Snapshot& prev, const Snapshot& cur) {
+  std::map<std::string, LsReclaimStall> out;
+  auto grown = [](uint64_t now, uint64_t then) { return now > then ? (now - then) * 1e-9 : 0.0; };
+  for (auto& [path, cs] : cur.cgroups) {
+    if (cs.cls != "ls" || path == "/") continue;
+    auto it = prev.cgroups.find(path);
+    const CgroupSignals* p = it != prev.cgroups.end() ? &it->second : nullptr;
+    LsReclaimStall st;
+    if (cur.bpf_active) {
+      if (!cs.has_mem) continue;
+      const colo_cg_mem before = p && p->has_mem ? p->mem : colo_cg_mem{};
+      st.direct_s = grown(cs.mem.direct_reclaim_ns, before.direct_reclaim_ns);
+      st.memcg_s = grown(cs.mem.memcg_reclaim_ns, before.memcg_reclaim_ns);
+    } else {
+      // Without an earlier reading the total since boot says nothing.
+      if (!p || !cs.psi_memory || !cs.psi_memory->some || !p->psi_memory || !p->psi_memory->some)
+        continue;
+      st.memcg_s = grown(cs.psi_memory->some->total_us * 1000, p->psi_memory->some->total_us * 1000);
+    }
+    if (st.direct_s > 0 || st.memcg_s > 0) out[path] = st;
+  }
+  return out;
+}
+
 std::string Collector::classify(const std::string& rel) const {
   if (path_is_within(rel, cfg_.cgroup.bigbox)) return "be";
   // The box where a controller has it elsewhere (cgroup.bigbox_paths): paths

@@ -64,6 +64,16 @@ struct Snapshot {
 
 const char* drop_source_name(int idx);
 
+// Reclaim stall of each LS cgroup between two snapshots, in seconds: global
+// direct reclaim and memcg reclaim from the kernel's counters when BPF is
+// active; without BPF, the cgroup's memory PSI "some" stall time (v2 or the
+// unified mirror of a hybrid host), as memcg stall, since PSI does not tell
+// the two apart. The root ("/") is left out: its PSI is the whole node's.
+struct LsReclaimStall {
+  double direct_s = 0, memcg_s = 0;
+};
+std::map<std::string, LsReclaimStall> ls_reclaim_stall(const Snapshot& prev, const Snapshot& cur);
+
 class Collector {
  public:
   // `programs` may be null: cgroupfs-only mode.

@@ -359,7 +359,8 @@ void Controller::set_pod_eviction(PodEvictionHook* h) {
   pod_eviction_ = h;
 }
 
-void Controller::observe_ls_reclaim(double window_s, const std::map<std::string, ReclaimStall>& ls) {
+void Controller::observe_ls_reclaim(double window_s,
+                                    const std::map<std::string, LsReclaimStall>& ls) {
   std::lock_guard<std::mutex> l(mu_);
   // The levels above the box whose limit was hit since the last window.
   auto hits = box_.ancestor_limit_hits();

@@ -17,6 +17,7 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include "agent/collector.h"
 #include "agent/config.h"
 #include "agent/policy/colocatable.h"
 #include "agent/policy/eviction.h"
@@ -92,10 +93,7 @@ class Controller : public prometheus::Collectable {
   // memory limit one step (1/8 of what BE holds, at least 64 MiB) below
   // BE's usage, again at each such window; after memory_pressure_hold
   // without one the limit follows the colocatable amount again.
-  struct ReclaimStall {
-    double direct_s = 0, memcg_s = 0;
-  };
-  void observe_ls_reclaim(double window_s, const std::map<std::string, ReclaimStall>& ls);
+  void observe_ls_reclaim(double window_s, const std::map<std::string, LsReclaimStall>& ls);
   // Kubernetes mode (nullptr: tasks of the box get SIGTERM/SIGKILL).
   void set_pod_eviction(PodEvictionHook* h);
 

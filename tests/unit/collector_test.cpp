@@ -69,6 +69,46 @@ TEST_F(CollectorTest, TheBoxWhereAControllerHasItElsewhereIsBe) {
   EXPECT_EQ(c.classify("/bigbox"), "be");
 }
 
+TEST(LsReclaimStall, FromTheKernelsCountersOrWithoutBpfFromPsi) {
+  Snapshot prev, cur;
+  prev.bpf_active = cur.bpf_active = true;
+  auto mem = [](Snapshot& s, const std::string& path, const std::string& cls, uint64_t direct_ns,
+                uint64_t memcg_ns) {
+    CgroupSignals& c = s.cgroups[path];
+    c.cls = cls;
+    c.has_mem = true;
+    c.mem.direct_reclaim_ns = direct_ns;
+    c.mem.memcg_reclaim_ns = memcg_ns;
+  };
+  mem(prev, "/svc", "ls", 1000000, 0);
+  mem(cur, "/svc", "ls", 5000000, 20000000);
+  mem(prev, "/idle", "ls", 7, 7);
+  mem(cur, "/idle", "ls", 7, 7);
+  mem(cur, "/bigbox/job", "be", 0, 50000000);    // BE's own: not LS stall
+  mem(cur, "/system.slice/x", "system", 9000000, 0);
+  mem(cur, "/", "ls", 3000000, 0);               // the root: left out
+  auto st = ls_reclaim_stall(prev, cur);
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_DOUBLE_EQ(st["/svc"].direct_s, 0.004);
+  EXPECT_DOUBLE_EQ(st["/svc"].memcg_s, 0.020);
+  // Without BPF: PSI memory "some" stall time, between two readings only.
+  Snapshot p2, c2;
+  auto psi = [](Snapshot& s, const std::string& path, uint64_t total_us) {
+    CgroupSignals& c = s.cgroups[path];
+    c.cls = "ls";
+    c.psi_memory = Psi{PsiLine{0, 0, 0, total_us}, std::nullopt};
+  };
+  psi(p2, "/svc", 1000);
+  psi(c2, "/svc", 6000);
+  psi(c2, "/new", 90000);  // no earlier reading: says nothing
+  psi(p2, "/", 0);
+  psi(c2, "/", 80000);
+  auto st2 = ls_reclaim_stall(p2, c2);
+  ASSERT_EQ(st2.size(), 1u) << st2.begin()->first;
+  EXPECT_DOUBLE_EQ(st2["/svc"].memcg_s, 0.005);
+  EXPECT_EQ(st2["/svc"].direct_s, 0);
+}
+
 TEST_F(CollectorTest, ReadsPsiOfV2CgroupsWithoutBpf) {
   Collector c = make();
   Snapshot s = c.collect();
