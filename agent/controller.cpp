@@ -420,14 +420,11 @@ std::optional<policy::Candidate> candidate_of(pid_t pid) {
   for (auto line : split(*status, '\n'))
     if (line.substr(0, 6) == "VmRSS:")
       c.memory_bytes = std::strtoull(std::string(line.substr(6)).c_str(), nullptr, 10) * 1024;
-  // Field 22 (starttime, clock ticks since boot), after the ")" of comm.
-  auto rp = stat->rfind(')');
-  if (rp != std::string::npos) {
-    auto fields = split(std::string_view(*stat).substr(rp + 2), ' ');
-    if (fields.size() > 19) {
-      uint64_t ticks = std::strtoull(std::string(fields[19]).c_str(), nullptr, 10);
-      c.started = policy::MonoTime(std::chrono::milliseconds(ticks * 1000 / sysconf(_SC_CLK_TCK)));
-    }
+  // Field 22 (starttime, clock ticks since boot).
+  auto fields = parse_proc_stat_fields(*stat);
+  if (fields.size() > 19) {
+    uint64_t ticks = std::strtoull(std::string(fields[19]).c_str(), nullptr, 10);
+    c.started = policy::MonoTime(std::chrono::milliseconds(ticks * 1000 / sysconf(_SC_CLK_TCK)));
   }
   return c;
 }

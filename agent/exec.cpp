@@ -13,6 +13,7 @@
 #include "userspace/cgroup/bigbox.h"
 #include "userspace/util/fs.h"
 #include "userspace/util/log.h"
+#include "userspace/util/parse.h"
 
 namespace colo {
 namespace {
@@ -33,17 +34,10 @@ bool exiting(pid_t pid) {
   const std::string dir = "/proc/" + std::to_string(pid);
   auto stat = read_file(dir + "/stat");
   if (!stat) return true;  // gone
-  // pid (comm) state ppid pgrp session tty_nr tpgid flags ...; comm may hold
-  // spaces and parentheses, so fields are counted after the last ')'.
   constexpr unsigned long kPfExiting = 0x4;
-  auto close_paren = stat->rfind(')');
-  if (close_paren != std::string::npos) {
-    std::vector<std::string_view> f;
-    for (auto x : split(std::string_view(*stat).substr(close_paren + 1), ' '))
-      if (!x.empty()) f.push_back(x);
-    if (!f.empty() && (f[0] == "Z" || f[0] == "X")) return true;
-    if (f.size() > 6 && (strtoul(std::string(f[6]).c_str(), nullptr, 10) & kPfExiting)) return true;
-  }
+  auto f = parse_proc_stat_fields(*stat);  // [0] state, [6] flags
+  if (!f.empty() && (f[0] == "Z" || f[0] == "X")) return true;
+  if (f.size() > 6 && (strtoul(std::string(f[6]).c_str(), nullptr, 10) & kPfExiting)) return true;
   auto status = read_file(dir + "/status");
   if (!status) return true;
   constexpr unsigned long long kSigkill = 1ull << (SIGKILL - 1);

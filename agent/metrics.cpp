@@ -12,6 +12,7 @@
 
 #include "userspace/util/fs.h"
 #include "userspace/util/hist.h"
+#include "userspace/util/parse.h"
 
 namespace colo {
 namespace {
@@ -69,17 +70,14 @@ ClientMetric histogram_metric(std::vector<ClientMetric::Label> labels,
 void add_process_families(std::vector<MetricFamily>* out) {
   auto stat = read_file("/proc/self/stat");
   if (!stat) return;
-  auto close = stat->rfind(')');
-  if (close == std::string::npos) return;
-  std::vector<std::string> f;  // f[0] is field 3 (state)
-  std::istringstream is(stat->substr(close + 2));
-  for (std::string x; is >> x;) f.push_back(x);
+  auto f = parse_proc_stat_fields(*stat);  // f[0] is field 3 (state)
   if (f.size() < 22) return;
+  auto num = [&](size_t i) { return std::strtod(std::string(f[i]).c_str(), nullptr); };
   double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
-  double cpu = (std::stod(f[11]) + std::stod(f[12])) / tck;  // utime + stime
-  double rss = std::stod(f[21]) * static_cast<double>(sysconf(_SC_PAGESIZE));
-  double vsize = std::stod(f[20]);
-  double start = std::stod(f[19]) / tck;  // since boot
+  double cpu = (num(11) + num(12)) / tck;  // utime + stime
+  double rss = num(21) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  double vsize = num(20);
+  double start = num(19) / tck;  // since boot
   if (auto pstat = read_file("/proc/stat")) {
     auto b = pstat->find("btime ");
     if (b != std::string::npos) start += std::strtod(pstat->c_str() + b + 6, nullptr);

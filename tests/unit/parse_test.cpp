@@ -185,5 +185,19 @@ TEST(ParseTotal, RandomBytesNeverCrash) {
   }
 }
 
+TEST(ParseProcStat, FieldsAfterTheLastParenthesisOfComm) {
+  // comm with spaces and parentheses; flags 4194624 (0x400040); starttime 1234.
+  const std::string stat =
+      "4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194624 10 0 0 0 5 6 0 0 20 0 1 0 1234 1000 50\n";
+  auto f = parse_proc_stat_fields(stat);
+  ASSERT_EQ(f.size(), 22u);
+  EXPECT_EQ(f[0], "S");
+  EXPECT_EQ(f[6], "4194624");
+  EXPECT_EQ(f[19], "1234");
+  EXPECT_EQ(f[21], "50") << "no newline left on the last field";
+  EXPECT_TRUE(parse_proc_stat_fields("no parenthesis at all").empty());
+  EXPECT_TRUE(parse_proc_stat_fields("").empty());
+}
+
 }  // namespace
 }  // namespace colo

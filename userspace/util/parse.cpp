@@ -165,4 +165,13 @@ std::optional<std::vector<ProcCgroupEntry>> parse_proc_cgroup(std::string_view s
   return out;
 }
 
+std::vector<std::string_view> parse_proc_stat_fields(std::string_view s) {
+  std::vector<std::string_view> out;
+  auto close = s.rfind(')');
+  if (close == std::string_view::npos) return out;
+  for (auto f : split(trim(s.substr(close + 1)), ' '))
+    if (!f.empty()) out.push_back(f);
+  return out;
+}
+
 }  // namespace colo

@@ -37,4 +37,9 @@ struct ProcCgroupEntry {
 };
 std::optional<std::vector<ProcCgroupEntry>> parse_proc_cgroup(std::string_view s);
 
+// /proc/PID/stat: the fields after "pid (comm)", so [0] is field 3 (state),
+// [6] field 9 (flags), [19] field 22 (starttime). comm may hold spaces and
+// parentheses: fields are counted after the last ')'. Empty without one.
+std::vector<std::string_view> parse_proc_stat_fields(std::string_view s);
+
 }  // namespace colo
