@@ -86,7 +86,6 @@ Collector::Collector(const Config& cfg, CgroupLayout layout, Topology topo,
 
 std::map<std::string, LsReclaimStall> ls_reclaim_stall(const Snapshot& prev, const Snapshot& cur) {
   std::map<std::string, LsReclaimStall> out;
-  auto grown = [](uint64_t now, uint64_t then) { return now > then ? (now - then) * 1e-9 : 0.0; };
   for (auto& [path, cs] : cur.cgroups) {
     if (cs.cls != "ls" || path == "/") continue;
     auto it = prev.cgroups.find(path);
@@ -95,13 +94,13 @@ std::map<std::string, LsReclaimStall> ls_reclaim_stall(const Snapshot& prev, con
     if (cur.bpf_active) {
       if (!cs.has_mem) continue;
       const colo_cg_mem before = p && p->has_mem ? p->mem : colo_cg_mem{};
-      st.direct_s = grown(cs.mem.direct_reclaim_ns, before.direct_reclaim_ns);
-      st.memcg_s = grown(cs.mem.memcg_reclaim_ns, before.memcg_reclaim_ns);
+      st.direct_s = grown_s(cs.mem.direct_reclaim_ns, before.direct_reclaim_ns);
+      st.memcg_s = grown_s(cs.mem.memcg_reclaim_ns, before.memcg_reclaim_ns);
     } else {
       // Without an earlier reading the total since boot says nothing.
       if (!p || !cs.psi_memory || !cs.psi_memory->some || !p->psi_memory || !p->psi_memory->some)
         continue;
-      st.memcg_s = grown(cs.psi_memory->some->total_us * 1000, p->psi_memory->some->total_us * 1000);
+      st.memcg_s = grown_s(cs.psi_memory->some->total_us * 1000, p->psi_memory->some->total_us * 1000);
     }
     if (st.direct_s > 0 || st.memcg_s > 0) out[path] = st;
   }

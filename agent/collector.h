@@ -64,6 +64,12 @@ struct Snapshot {
 
 const char* drop_source_name(int idx);
 
+// Growth of a cumulative ns counter between two readings, in seconds (never
+// negative: a counter that went back, e.g. a recreated cgroup, grew by 0).
+inline double grown_s(uint64_t now, uint64_t before) {
+  return now > before ? (now - before) * 1e-9 : 0;
+}
+
 // Reclaim stall of each LS cgroup between two snapshots, in seconds: global
 // direct reclaim and memcg reclaim from the kernel's counters when BPF is
 // active; without BPF, the cgroup's memory PSI "some" stall time (v2 or the

@@ -22,9 +22,6 @@
 namespace colo {
 namespace {
 
-// Growth of a cumulative ns counter between two readings (never negative).
-double grown_s(uint64_t now, uint64_t before) { return now > before ? (now - before) * 1e-9 : 0; }
-
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
@@ -377,7 +374,7 @@ void Controller::observe_ls_reclaim(double window_s,
   for (auto& [path, st] : ls) {
     double s = st.direct_s;
     for (auto& [level, n] : hit)
-      if (path == level || path.rfind(level + "/", 0) == 0) {
+      if (path_is_within(path, level)) {
         s += st.memcg_s;
         break;
       }
