@@ -257,7 +257,8 @@ void Controller::tick(const ClassTimes& t) {
     auto a = cpu_ctl_.tick(enabled_ ? last_colocatable_.cpu_cores : 0, healthy, now);
     apply_locked(a.amount, "tick", 0);
     if (a.changed) decide_locked("cpu allowance " + std::to_string(a.amount) + " cores", a.reason);
-    // The cpuset follows the allowance: whole cores LS is least busy on.
+    // The cpuset follows the allowance: whole cores LS is least busy on, as
+    // many as leave BE its allowance beside what LS uses on them.
     std::map<int, double> busy;
     if (prev_tick_ && t.mono_ns > prev_tick_->mono_ns) {
       double dt = (t.mono_ns - prev_tick_->mono_ns) * 1e-9;
@@ -268,7 +269,8 @@ void Controller::tick(const ClassTimes& t) {
       }
     }
     auto cpus =
-        choose_box_cpus(topo_, std::max(applied_.quota.value_or(0), BigBox::kFloorCores), busy);
+        choose_box_cpus(topo_, std::max(applied_.quota.value_or(0), BigBox::kFloorCores), busy, 1,
+                        applied_.cpus);
     if (cpus != applied_.cpus && box_.set_cpuset(cpus) == 0) applied_.cpus = cpus;
     // Memory: the colocatable amount, never below what BE holds now by more
     // than the kernel can reclaim in one step (EBUSY is retried next tick).

@@ -50,5 +50,27 @@ TEST(CpusetChoice, WithoutSmtPicksSingleCpus) {
   EXPECT_EQ(choose_box_cpus(nosmt(4), 2.2, busy), (std::vector<int>{0, 1, 2}));
 }
 
+TEST(CpusetChoice, WithoutSmtLsSpreadOverEveryCpuLeavesTheBoxEnoughCpus) {
+  // LS at half of each CPU: one CPU would give BE 0.5 of its 0.9 cores.
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 0.9, {{0, 0.5}, {1, 0.5}}), (std::vector<int>{0, 1}));
+  // LS on one CPU only: the other covers the allowance alone.
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 0.9, {{0, 1.0}, {1, 0.0}}), (std::vector<int>{1}));
+  // On SMT the box stays at ceil(3.0) threads (2 whole cores) however LS is
+  // spread: the other two cores' siblings stay free of BE.
+  std::map<int, double> half;
+  for (int c = 0; c < 8; c++) half[c] = 0.5;
+  EXPECT_EQ(choose_box_cpus(smt4x2(), 3.0, half).size(), 4u);
+  // More than everything LS leaves: all CPUs, no more.
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 1.9, {{0, 0.5}, {1, 0.5}}), (std::vector<int>{0, 1}));
+}
+
+TEST(CpusetChoice, ShrinkingNeedsAQuarterMoreThanTheAllowance) {
+  // CPU 1 is idle 0.7 of the time: enough for 0.6 cores, not for 1.25 x 0.6.
+  std::map<int, double> busy = {{0, 0.6}, {1, 0.3}};
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 0.6, busy, 1, {0, 1}), (std::vector<int>{0, 1}));
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 0.6, busy, 1, {1}), (std::vector<int>{1}));
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 0.5, busy, 1, {0, 1}), (std::vector<int>{1}));
+}
+
 }  // namespace
 }  // namespace colo
