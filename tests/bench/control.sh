@@ -6,7 +6,9 @@
 # Environment: CYCLES=20 (reaction cycles), ISO_SECONDS=10 (per isolation phase),
 #              BUILD=build, SECTIONS="reaction isolation",
 #              REACTION_POLICIES="static dynamic" (also static:C, dynamic:W:R[:P:G], see
-#              control_bench.cpp), ISO_POLICIES="dynamic",
+#              control_bench.cpp), ISO_POLICIES="dynamic" (the same, and quota:C: no
+#              agent, the static best practice with a fixed quota of C cores),
+#              ISO_ROUNDS=1 (every isolation row this many times; medians),
 #              BENCH_AGENT_LOG=FILE (a copy of the agent log of a reaction run).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

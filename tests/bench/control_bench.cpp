@@ -69,8 +69,24 @@ double percentile(std::vector<double> v, double p) {
 }
 
 // The box is "box" in `cg`'s tree.
-std::string agent_config(const TestCgroups& cg, const std::string& policy) {
+std::string agent_config(const TestCgroups& cg, const std::string& policy_arg) {
+  // "POLICY@k=v,k=v": controller settings for the row, e.g.
+  // "static:2.0@saturation=0.98,floor=0.5".
+  std::string policy = policy_arg, knobs;
+  if (auto at = policy_arg.find('@'); at != std::string::npos) {
+    policy = policy_arg.substr(0, at);
+    knobs = policy_arg.substr(at + 1);
+  }
   std::ostringstream c;
+  if (!knobs.empty()) {
+    c << "controller:\n";
+    std::istringstream kv(knobs);
+    for (std::string item; std::getline(kv, item, ',');) {
+      auto eq = item.find('=');
+      if (eq == std::string::npos) continue;
+      c << "  " << item.substr(0, eq) << ": " << item.substr(eq + 1) << "\n";
+    }
+  }
   c << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n  bigbox_create: false\n"
     << "  bigbox_paths:\n    memory: " << cg.mem_rel("box") << "\n"
     << "network:\n  interfaces: []\n"
@@ -79,6 +95,7 @@ std::string agent_config(const TestCgroups& cg, const std::string& policy) {
   // dynamic policy with cpu_watermark W, a system reserve of R cores and,
   // when given, smoothing peak_window P and grow_time_constant G (seconds).
   // "static:C": a fixed C cores (the watermark at 1, so up to all CPUs).
+  // Any of them may end in "@k=v,...": controller settings (see above).
   if (policy == "static")
     c << "policy:\n  mode: static\n  static:\n    cpu_cores: 1.4\n    memory: 1Gi\n";
   if (policy.rfind("static:", 0) == 0)
@@ -308,6 +325,12 @@ struct Isolation {
   }
 };
 
+std::string fmt2(double v) {
+  char b[32];
+  snprintf(b, sizeof b, "%.2f", v);
+  return b;
+}
+
 int isolation(int seconds) {
   for (const char* tool : {"nginx", "wrk", "stress-ng"})
     if (run_cmd({"sh", "-c", std::string("command -v ") + tool + " >/dev/null"}) != 0) {
@@ -337,7 +360,8 @@ int isolation(int seconds) {
     WrkResult half, full;
     double be_ops = NAN;
   };
-  std::vector<Row> rows;
+  // Rows by name in the order first run; each holds one result per round.
+  std::vector<std::pair<std::string, std::vector<Row>>> rows;
   auto run = [&](const std::string& name, const std::string& be_rel) {
     Row r{name};
     std::unique_ptr<Child> be;
@@ -352,40 +376,110 @@ int isolation(int seconds) {
       be->wait((2 * seconds + 30) * 1000);
       r.be_ops = parse_bogo(yaml);
     }
-    rows.push_back(r);
+    auto it = std::find_if(rows.begin(), rows.end(), [&](auto& e) { return e.first == name; });
+    if (it == rows.end()) it = rows.insert(rows.end(), {name, {}});
+    it->second.push_back(r);
     printf("  %-22s 50%%: %7.0f req/s p99 %7.3f ms   full: %7.0f req/s p99 %7.3f ms   BE %.0f bogo ops\n",
            name.c_str(), r.half.rps, r.half.p99_ms, r.full.rps, r.full.p99_ms, r.be_ops);
     fflush(stdout);
   };
-  printf("each row: %d s at ~50%% (%d conns, %.0f ms think time) then %d s at full load (32 conns)\n",
-         seconds, conns, d, seconds);
-  run("alone", "");
-  run("stock", "be-stock");
-  run("static", "be-static");
-  // One colo row per policy of ISO_POLICIES (default: the built-in dynamic
-  // policy), e.g. ISO_POLICIES="dynamic dynamic:0.95:0.1 static:1.0".
+  // ISO_ROUNDS=N: every row N times, the rows of a round one after another,
+  // so that a change of the machine's background hits all rows alike; the
+  // summary gives each row's median of its per-round ratios.
+  const char* rounds_env = getenv("ISO_ROUNDS");
+  const int rounds = std::max(1, rounds_env ? atoi(rounds_env) : 1);
+  // One row per entry of ISO_POLICIES (default: the built-in dynamic
+  // policy), e.g. ISO_POLICIES="dynamic dynamic:0.95:0.1 static:1.0 quota:1.0".
+  // "quota:C" is not colo: the static best practice plus a fixed CFS quota of
+  // C cores, set once. Beside "colo static:C" it tells what the quota costs LS
+  // from what colo's changes of it (and of the cpuset) cost.
   const char* env = getenv("ISO_POLICIES");
-  std::istringstream pols(env && *env ? env : "dynamic");
-  for (std::string pol; pols >> pol;) {
-    AgentProcess agent(agent_config(iso.cg, pol));
-    if (!agent.wait_ready()) {
-      fprintf(stderr, "agent not ready:\n%s\n", agent.log().c_str());
+  std::vector<std::string> policies;
+  {
+    std::istringstream pols(env && *env ? env : "dynamic");
+    for (std::string pol; pols >> pol;) policies.push_back(pol);
+  }
+  for (const auto& pol : policies) {
+    if (pol.rfind("quota:", 0) != 0) continue;
+    double cores = atof(pol.c_str() + 6);
+    if (!(cores > 0)) {
+      fprintf(stderr, "isolation: bad policy %s (quota:C, C > 0 cores)\n", pol.c_str());
+      return 2;
+    }
+    std::string rel = "be-" + pol.substr(0, 5) + "-" + pol.substr(6);
+    iso.cg.create(rel);
+    make_be_only(iso.cg, rel);
+    const std::string dir = iso.cg.cpu_dir(rel);
+    if (write_file(dir + "/cpu.cfs_period_us", "100000") != 0 ||
+        write_file(dir + "/cpu.cfs_quota_us", std::to_string(std::lround(cores * 100000))) != 0) {
+      fprintf(stderr, "isolation: could not set the quota of %s\n", dir.c_str());
       return 1;
     }
-    sleep_s(2);
-    run("colo " + pol, "box");
-    auto s = agent.scrape();
-    printf("  colo %s: %.0f fast-path cuts (ls_demand), %.0f urgent cuts\n", pol.c_str(),
-           metric(s, "colo_control_reaction_seconds_count", {{"trigger", "ls_demand"}}).value_or(0),
-           metric(s, "colo_control_reaction_seconds_count", {{"trigger", "urgent_latency"}})
-               .value_or(0));
   }
-  auto& alone = rows[0];
-  printf("\nLS p99 / alone            50%% load   full load   BE work / static best practice\n");
-  for (auto& r : rows)
-    printf("  %-22s %6.2fx    %6.2fx    %s\n", r.name.c_str(), r.half.p99_ms / alone.half.p99_ms,
-           r.full.p99_ms / alone.full.p99_ms,
-           std::isnan(r.be_ops) ? "-" : std::to_string(r.be_ops / rows[2].be_ops).substr(0, 4).c_str());
+  printf("each row: %d s at ~50%% (%d conns, %.0f ms think time) then %d s at full load (32 conns); "
+         "%d round(s)\n",
+         seconds, conns, d, seconds, rounds);
+  for (int round = 1; round <= rounds; round++) {
+    if (rounds > 1) printf("round %d\n", round);
+    run("alone", "");
+    run("stock", "be-stock");
+    run("static", "be-static");
+    for (const auto& pol : policies) {
+      if (pol.rfind("quota:", 0) == 0) {
+        run("no agent, " + pol, "be-" + pol.substr(0, 5) + "-" + pol.substr(6));
+        continue;
+      }
+      // "nobe:POLICY": the agent with that policy, and no BE work at all:
+      // what the agent itself (its programs on every switch, its 2 ms
+      // fast-path reads) costs LS.
+      const bool no_be = pol.rfind("nobe:", 0) == 0;
+      const std::string agent_pol = no_be ? pol.substr(5) : pol;
+      AgentProcess agent(agent_config(iso.cg, agent_pol));
+      if (!agent.wait_ready()) {
+        fprintf(stderr, "agent not ready:\n%s\n", agent.log().c_str());
+        return 1;
+      }
+      sleep_s(2);
+      run(no_be ? "colo " + agent_pol + ", no BE" : "colo " + pol, no_be ? "" : "box");
+      auto s = agent.scrape();
+      printf("  colo %s: %.0f fast-path cuts (ls_demand), %.0f urgent cuts\n", pol.c_str(),
+             metric(s, "colo_control_reaction_seconds_count", {{"trigger", "ls_demand"}}).value_or(0),
+             metric(s, "colo_control_reaction_seconds_count", {{"trigger", "urgent_latency"}})
+                 .value_or(0));
+    }
+    // Alone again at the end of the round: how far the machine drifted
+    // while the round ran (the ratios are to the round's first "alone").
+    run("alone, end of round", "");
+  }
+  // Per round, each row against that round's "alone" and "static".
+  const auto& alone = rows[0].second;
+  const auto& stat = rows[2].second;
+  auto median = [](std::vector<double> v) {
+    v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
+    return percentile(v, 0.5);
+  };
+  auto cell = [&](const std::vector<double>& v, const char* unit) {
+    std::string c = std::isnan(median(v)) ? "-" : (fmt2(median(v)) + unit);
+    if (v.size() > 1) {
+      c += " (";
+      for (size_t i = 0; i < v.size(); i++) c += (i ? " " : "") + fmt2(v[i]);
+      c += ")";
+    }
+    return c;
+  };
+  printf("\nLS p99 / alone and BE work / static best practice%s\n",
+         rounds > 1 ? ": median of the rounds (each round)" : "");
+  printf("  %-22s %-26s %-26s %s\n", "row", "50% load", "full load", "BE work");
+  for (auto& [name, rs] : rows) {
+    std::vector<double> half, full, be;
+    for (size_t i = 0; i < rs.size(); i++) {
+      half.push_back(rs[i].half.p99_ms / alone[i].half.p99_ms);
+      full.push_back(rs[i].full.p99_ms / alone[i].full.p99_ms);
+      be.push_back(rs[i].be_ops / stat[i].be_ops);
+    }
+    printf("  %-22s %-26s %-26s %s\n", name.c_str(), cell(half, "x").c_str(), cell(full, "x").c_str(),
+           cell(be, "").c_str());
+  }
   printf("goals: colo <= 1.10x alone at 50%% load, BE work >= 0.90 of the static best practice\n");
   return 0;
 }

@@ -9,10 +9,14 @@
 #     tool attached (alternating rounds, medians).   Goal: ratio >= 0.97.
 #     The same with runqlat alone, as the floor of any sched tracer here.
 #  3. Agent RSS with 1,000 cgroups tracked.          Goal: <= 32 MiB.
+#  floor (not in the default SECTIONS): what the cheapest sched_switch
+#     programs cost per run here, by the same stats (build/tests/colo_bench_floor):
+#     empty, reading the two task ids, one pid-keyed hash lookup.
 #
 # Builds nothing. Usage: tests/bench/overhead.sh  (see tests/bench/README.md)
 # Environment:
 #   COLO=build/colo          the colo binary (relative paths: to the repo root)
+#   FLOOR=build/tests/colo_bench_floor
 #   COLO_AGENT_ARGS=         extra arguments for `colo agent` (e.g. --config F)
 #   SECTIONS="cost pipe rss" which measurements to run, in this order
 #   DRY_RUN=1                run the agent with --dry-run, so that it never
@@ -43,6 +47,8 @@ COST_ROUNDS=${COST_ROUNDS:-1}
 PIPE_LOOPS=${PIPE_LOOPS:-500000}
 PIPE_ROUNDS=${PIPE_ROUNDS:-3}
 PIPE_CPU=${PIPE_CPU:-}
+FLOOR=${FLOOR:-build/tests/colo_bench_floor}
+[[ $FLOOR = /* ]] || FLOOR=$REPO/$FLOOR
 NCGROUPS=${NCGROUPS:-1000}
 COLLECT_INTERVAL=${COLLECT_INTERVAL:-1}
 POPULATE=${POPULATE:-1}
@@ -393,13 +399,24 @@ section_rss() {
   say
 }
 
+# ---------------------------------------------------------------- floor
+section_floor() {
+  [[ -x $FLOOR ]] || die "no $FLOOR (built with the tests)"
+  local loops=$MSG_LOOPS
+  if [[ $loops = auto ]]; then loops=400; fi
+  say "== floor: the cheapest sched_switch programs, by the same run-time stats"
+  "$FLOOR" "$loops"
+  say
+}
+
 # ---------------------------------------------------------------- run
 for s in $SECTIONS; do
   case $s in
+    floor) section_floor ;;
     cost) section_cost ;;
     pipe) section_pipe ;;
     rss) section_rss ;;
-    *) die "unknown section '$s' in SECTIONS (cost, pipe, rss)" ;;
+    *) die "unknown section '$s' in SECTIONS (floor, cost, pipe, rss)" ;;
   esac
 done
 
