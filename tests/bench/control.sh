@@ -9,7 +9,8 @@
 #              control_bench.cpp), ISO_POLICIES="dynamic" (the same, and quota:C: no
 #              agent, the static best practice with a fixed quota of C cores),
 #              ISO_ROUNDS=1 (every isolation row this many times; medians),
-#              BENCH_AGENT_LOG=FILE (a copy of the agent log of a reaction run).
+#              BENCH_AGENT_LOG=FILE (a copy of the agent log of a reaction run; of
+#              isolation rows: FILE.ROUND.POLICY).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-$REPO/build}

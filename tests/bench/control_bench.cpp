@@ -115,15 +115,16 @@ std::string agent_config(const TestCgroups& cg, const std::string& policy_arg) {
 
 // BENCH_AGENT_LOG=FILE: a copy of the agent's log (its decisions), to see why
 // the box moved as it did.
-void keep_agent_log(const AgentProcess& agent) {
-  const char* to = getenv("BENCH_AGENT_LOG");
-  if (!to || !*to) return;
+void keep_agent_log(const AgentProcess& agent, const std::string& suffix = "") {
+  const char* env = getenv("BENCH_AGENT_LOG");
+  if (!env || !*env) return;
+  const std::string to = env + suffix;
   std::ofstream out(to);
   out << agent.log();
   if (out.flush())
-    printf("agent log: %s\n", to);
+    printf("agent log: %s\n", to.c_str());
   else
-    fprintf(stderr, "could not write the agent log to %s\n", to);
+    fprintf(stderr, "could not write the agent log to %s\n", to.c_str());
 }
 
 // ------------------------------------------------------------------ reaction
@@ -441,6 +442,8 @@ int isolation(int seconds) {
       }
       sleep_s(2);
       run(no_be ? "colo " + agent_pol + ", no BE" : "colo " + pol, no_be ? "" : "box");
+      // BENCH_AGENT_LOG=FILE: each colo row's agent log as FILE.ROUND.POLICY.
+      keep_agent_log(agent, "." + std::to_string(round) + "." + pol);
       auto s = agent.scrape();
       printf("  colo %s: %.0f fast-path cuts (ls_demand), %.0f urgent cuts\n", pol.c_str(),
              metric(s, "colo_control_reaction_seconds_count", {{"trigger", "ls_demand"}}).value_or(0),
