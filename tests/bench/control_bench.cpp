@@ -457,9 +457,12 @@ int isolation(int seconds) {
   // Per round, each row against that round's "alone" and "static".
   const auto& alone = rows[0].second;
   const auto& stat = rows[2].second;
-  auto median = [](std::vector<double> v) {
+  auto median = [](std::vector<double> v) -> double {
     v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
-    return percentile(v, 0.5);
+    if (v.empty()) return NAN;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
   };
   auto cell = [&](const std::vector<double>& v, const char* unit) {
     std::string c = std::isnan(median(v)) ? "-" : (fmt2(median(v)) + unit);
