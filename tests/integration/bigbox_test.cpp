@@ -3,6 +3,7 @@
 // own uniquely named cgroups (memory nested under the test's memory cgroup).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -58,6 +59,32 @@ TEST(BigBoxReal, ExecRunsTheJobInTheBox) {
   rc = run_cmd({COLO_BINARY, "exec", "--config", cfg_path, "--", "/nonexistent/cmd"}, &out);
   EXPECT_EQ(rc, 127);
   EXPECT_NE(out.find("cannot run /nonexistent/cmd"), std::string::npos) << out;
+  unlink(cfg_path.c_str());
+}
+
+TEST(BigBoxReal, ExecRemovesTheCgroupsAJobMadeBelowItsOwn) {
+  COLO_REQUIRE_ROOT();
+  TestCgroups cg;
+  cg.create("box");
+  std::string cfg_path = "/tmp/" + unique_name("exec") + ".yaml";
+  {
+    std::ofstream(cfg_path) << box_config(cg);
+  }
+  const std::string box = cg.cpu_dir("box");
+  // The job makes two levels below its own cpu cgroup (as a job that runs
+  // its workers in cgroups of their own), leaves them empty, and exits.
+  std::string out;
+  int rc = run_cmd({COLO_BINARY, "exec", "--config", cfg_path, "--", "sh", "-c",
+                    "j=$(grep -o 'exec-[0-9]*' /proc/self/cgroup | head -1) && mkdir " + box +
+                        "/$j/worker " + box + "/$j/worker/inner && ls -d " + box +
+                        "/$j/worker/inner"},
+                   &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("/worker/inner"), std::string::npos) << out;
+  std::vector<std::string> left;
+  for (auto& e : std::filesystem::directory_iterator(box))
+    if (e.is_directory()) left.push_back(e.path().filename());
+  EXPECT_TRUE(left.empty()) << "left in the box: " << (left.empty() ? "" : left[0]) << "; " << out;
   unlink(cfg_path.c_str());
 }
 

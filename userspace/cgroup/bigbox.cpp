@@ -457,6 +457,12 @@ bool BigBox::remove_job(const std::string& name) {
   for (auto& box : dirs()) {
     std::string dir = box + "/" + name;
     if (opts_.dry_run || !is_dir(dir)) continue;
+    // Cgroups the job made below its own go first, deepest first: an empty
+    // one would keep the job's from going. One that still holds a task
+    // stays, and so does the job's (the failure shows there).
+    std::vector<std::string> below;
+    walk_dirs(dir, &below);
+    for (auto it = below.rbegin(); it != below.rend(); ++it) rmdir(it->c_str());
     if (rmdir(dir.c_str()) != 0) ok = false;
   }
   return ok;
