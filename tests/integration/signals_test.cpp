@@ -382,10 +382,17 @@ TEST_P(Signals, SmtInterference) {
   // The true overlap lies between the LS task's CPU time less the time the BE
   // task was off its CPU, and the LS task's CPU time.
   double be_off = be_wall - be_cpu;
+  // The BE hog (at the box's minimum weight) yields to anything else on its
+  // CPU: under load the true overlap is well below the LS task's CPU time.
+  std::cout << "SMT: BE ran " << be_cpu << " s of " << be_wall
+            << " s wall; the overlap lies between " << ls_cpu - be_off << " and " << ls_cpu
+            << " s\n";
   // Most runs measure within 3% of that; some read up to ~25% low with no
   // sign of lost events (colo's own CPU time for the LS cgroup matches the
   // task's to 1%; CI at 2076d85 read 2.873 s against 3.835 s, in tp_btf
-  // mode, as the earlier low readings). Not yet explained: see the closing
+  // mode, as the earlier low readings). On a quiet machine here, 5 of 10
+  // runs (both modes) read 6-16% below the lower bound, by chunks of
+  // 0.26-0.60 s. Not yet explained: see the closing
   // notes of issue 2. The bound below catches real breakage (wrong cgroup,
   // wrong class, no SMT), not that error.
   EXPECT_LE(overlap, 1.1 * ls_cpu);
