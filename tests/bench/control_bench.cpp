@@ -400,6 +400,8 @@ int isolation(int seconds) {
     std::istringstream pols(env && *env ? env : "dynamic");
     for (std::string pol; pols >> pol;) policies.push_back(pol);
   }
+  // The cgroup of a "quota:C" row: "be-quota-C".
+  auto quota_rel = [](const std::string& pol) { return "be-quota-" + pol.substr(6); };
   for (const auto& pol : policies) {
     if (pol.rfind("quota:", 0) != 0) continue;
     double cores = atof(pol.c_str() + 6);
@@ -407,7 +409,7 @@ int isolation(int seconds) {
       fprintf(stderr, "isolation: bad policy %s (quota:C, C > 0 cores)\n", pol.c_str());
       return 2;
     }
-    std::string rel = "be-" + pol.substr(0, 5) + "-" + pol.substr(6);
+    const std::string rel = quota_rel(pol);
     iso.cg.create(rel);
     make_be_only(iso.cg, rel);
     const std::string dir = iso.cg.cpu_dir(rel);
@@ -427,7 +429,7 @@ int isolation(int seconds) {
     run("static", "be-static");
     for (const auto& pol : policies) {
       if (pol.rfind("quota:", 0) == 0) {
-        run("no agent, " + pol, "be-" + pol.substr(0, 5) + "-" + pol.substr(6));
+        run("no agent, " + pol, quota_rel(pol));
         continue;
       }
       // "nobe:POLICY": the agent with that policy, and no BE work at all:
@@ -465,7 +467,8 @@ int isolation(int seconds) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
   };
   auto cell = [&](const std::vector<double>& v, const char* unit) {
-    std::string c = std::isnan(median(v)) ? "-" : (fmt2(median(v)) + unit);
+    const double m = median(v);
+    std::string c = std::isnan(m) ? "-" : (fmt2(m) + unit);
     if (v.size() > 1) {
       c += " (";
       for (size_t i = 0; i < v.size(); i++) c += (i ? " " : "") + fmt2(v[i]);

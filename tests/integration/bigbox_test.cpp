@@ -21,14 +21,24 @@ std::string box_config(const TestCgroups& cg) {
   return c.str();
 }
 
+// box_config() in a file for `colo exec --config`, removed with it (also
+// when an assertion ends the test early).
+struct BoxConfigFile {
+  explicit BoxConfigFile(const TestCgroups& cg) : path("/tmp/" + unique_name("exec") + ".yaml") {
+    std::ofstream(path) << box_config(cg);
+  }
+  ~BoxConfigFile() { unlink(path.c_str()); }
+  BoxConfigFile(const BoxConfigFile&) = delete;
+  BoxConfigFile& operator=(const BoxConfigFile&) = delete;
+  std::string path;
+};
+
 TEST(BigBoxReal, ExecRunsTheJobInTheBox) {
   COLO_REQUIRE_ROOT();
   TestCgroups cg;
   cg.create("box");  // tracked, so removed after the test
-  std::string cfg_path = "/tmp/" + unique_name("exec") + ".yaml";
-  {
-    std::ofstream(cfg_path) << box_config(cg);
-  }
+  const BoxConfigFile cfg(cg);
+  const std::string& cfg_path = cfg.path;
   std::string out;
   int rc = run_cmd({COLO_BINARY, "exec", "--config", cfg_path, "--", "sh", "-c",
                     "cat /proc/self/cgroup /proc/self/oom_score_adj; exit 7"},
@@ -59,17 +69,14 @@ TEST(BigBoxReal, ExecRunsTheJobInTheBox) {
   rc = run_cmd({COLO_BINARY, "exec", "--config", cfg_path, "--", "/nonexistent/cmd"}, &out);
   EXPECT_EQ(rc, 127);
   EXPECT_NE(out.find("cannot run /nonexistent/cmd"), std::string::npos) << out;
-  unlink(cfg_path.c_str());
 }
 
 TEST(BigBoxReal, ExecRemovesTheCgroupsAJobMadeBelowItsOwn) {
   COLO_REQUIRE_ROOT();
   TestCgroups cg;
   cg.create("box");
-  std::string cfg_path = "/tmp/" + unique_name("exec") + ".yaml";
-  {
-    std::ofstream(cfg_path) << box_config(cg);
-  }
+  const BoxConfigFile cfg(cg);
+  const std::string& cfg_path = cfg.path;
   const std::string box = cg.cpu_dir("box");
   // The job makes two levels below its own cpu cgroup (as a job that runs
   // its workers in cgroups of their own), leaves them empty, and exits.
@@ -85,7 +92,6 @@ TEST(BigBoxReal, ExecRemovesTheCgroupsAJobMadeBelowItsOwn) {
   for (auto& e : std::filesystem::directory_iterator(box))
     if (e.is_directory()) left.push_back(e.path().filename());
   EXPECT_TRUE(left.empty()) << "left in the box: " << (left.empty() ? "" : left[0]) << "; " << out;
-  unlink(cfg_path.c_str());
 }
 
 TEST(BigBoxReal, KnobsReachTheKernel) {
