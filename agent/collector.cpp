@@ -23,7 +23,8 @@ const char* class_name(uint32_t cls) {
 
 const char* drop_source_name(int idx) {
   static const char* names[COLO_DROP_MAX] = {"ringbuf_full",  "sched_map_full", "task_storage",
-                                             "mem_map_full",  "net_map_full",   "aggr_map_full"};
+                                             "mem_map_full",  "net_map_full",   "aggr_map_full",
+                                             "missed_switch"};
   return idx >= 0 && idx < COLO_DROP_MAX ? names[idx] : "unknown";
 }
 
@@ -48,6 +49,10 @@ const char* drop_meaning(int idx) {
       return "colo_net is full: egress of some cgroups is not counted; raise bpf.max_cgroups";
     case COLO_DROP_AGGR_MAP_FULL:
       return "colo_aggr update failed: some preemptor pairs are not counted";
+    case COLO_DROP_MISSED_SWITCH:
+      return "a context switch reached no tracer (its outgoing task was not the one the "
+             "last switch seen put on the CPU): the time since is split by the outgoing "
+             "task's own run time, so CPU time, SMT overlap and class demand stay close";
   }
   return "unknown drop source";
 }

@@ -388,37 +388,115 @@ static __always_inline bool is_aggressor_class(__u32 cls)
 	return cls == COLO_CLASS_BE || cls == COLO_CLASS_SYSTEM;
 }
 
+/* The class @t counts as while it runs in cgroup @cgid (0: idle). */
+static __always_inline __u32 running_class(struct colo_cpu_state *cs, struct task_struct *t,
+					   __u64 cgid, bool btf)
+{
+	__u32 cls;
+
+	if (!cgid)
+		return COLO_CLASS_IDLE;
+	cls = class_cached(cs, cgid);
+	if (cls == COLO_CLASS_LS)
+		cls = task_class(cls, btf ? t->flags : BPF_CORE_READ(t, flags),
+				 btf ? t->tgid : BPF_CORE_READ(t, tgid));
+	return cls;
+}
+
+/* Adds @ns of overlap of two siblings' classes: to an LS side when the other
+ * side is an aggressor. */
+static __always_inline void charge_overlap(__u64 a_cgid, __u32 a_cls, __u64 b_cgid, __u32 b_cls,
+					   __u64 ns)
+{
+	struct colo_cg_sched *st;
+
+	if (!ns)
+		return;
+	if (a_cls == COLO_CLASS_LS && a_cgid && is_aggressor_class(b_cls)) {
+		st = sched_stats(a_cgid);
+		if (st)
+			__sync_fetch_and_add(&st->smt_ns[b_cls & (COLO_CLASS_MAX - 1)], ns);
+	}
+	if (b_cls == COLO_CLASS_LS && b_cgid && is_aggressor_class(a_cls)) {
+		st = sched_stats(b_cgid);
+		if (st)
+			__sync_fetch_and_add(&st->smt_ns[a_cls & (COLO_CLASS_MAX - 1)], ns);
+	}
+}
+
+/*
+ * What @cpu runs now when its state @ss is stale: it missed a switch (see
+ * settle_missed_switch), so the task its last seen switch put there no longer
+ * runs there. The kernel's own answer is the run queue's current task, found
+ * through the cached task's run queue (no `runqueues` symbol needed). Fills
+ * the task's cgroup, class, and when it started running (from its own run
+ * time this stint; 0 when not known). False when @ss is current, or the
+ * answer cannot be had: the cached class is then used as it is.
+ */
+static __always_inline bool sibling_missed_switch(struct colo_cpu_state *cs,
+						  struct colo_cpu_state *ss, __u32 cpu, __u64 now,
+						  __u64 *cgid, __u32 *cls, __u64 *since)
+{
+	struct task_struct *t = (void *)ss->task, *curr;
+	struct rq *rq;
+	__u64 sum, start;
+
+	if (!t || (BPF_CORE_READ(t, on_cpu) && BPF_CORE_READ(t, thread_info.cpu) == cpu))
+		return false;
+	if (!bpf_core_field_exists(struct cfs_rq, rq))
+		return false;
+	rq = BPF_CORE_READ(t, se.cfs_rq, rq);
+	if (!rq || BPF_CORE_READ(rq, cpu) != cpu)
+		return false;
+	curr = BPF_CORE_READ(rq, curr);
+	if (!curr || curr == t)
+		return false;
+	*since = 0;
+	if (BPF_CORE_READ(curr, pid)) {
+		*cgid = task_cpu_cgid_fast(curr, false);
+		*cls = running_class(cs, curr, *cgid, false);
+		sum = BPF_CORE_READ(curr, se.sum_exec_runtime);
+		start = BPF_CORE_READ(curr, se.prev_sum_exec_runtime);
+		if (sum > start && sum - start < now)
+			*since = now - (sum - start);
+	} else {
+		*cgid = 0;
+		*cls = COLO_CLASS_IDLE;
+	}
+	return true;
+}
+
 /*
  * SMT interference, settled at every switch on either sibling: between two
  * such events both CPUs' states are constant, so the overlap since the last
- * event is exact. Userspace adds the unsettled part when it reads.
+ * event is exact. Userspace adds the unsettled part when it reads. A sibling
+ * whose last switch was missed is asked what it runs now (above): its stale
+ * class counts until the current task started, that task's after.
  */
 static __always_inline void settle_smt(struct colo_cpu_state *cs, __u64 cur_cgid, __u32 cur_cls,
 				       __u64 now)
 {
 	struct colo_cpu_state *ss;
-	struct colo_cg_sched *st;
-	__u32 sib = cs->sibling;
+	__u32 sib = cs->sibling, sib_cls, real_cls;
+	__u64 from = cs->acct_ns, sib_cgid, real_cgid, real_since;
 
 	if (sib == COLO_NO_SIBLING)
 		return;
 	ss = bpf_map_lookup_elem(&colo_cpu, &sib);
 	if (!ss)
 		return;
-	if (ss->since_ns && cs->acct_ns && now > cs->acct_ns) {
-		if (cur_cls == COLO_CLASS_LS && cur_cgid && is_aggressor_class(ss->cls)) {
-			st = sched_stats(cur_cgid);
-			if (st)
-				__sync_fetch_and_add(&st->smt_ns[ss->cls & (COLO_CLASS_MAX - 1)],
-						     now - cs->acct_ns);
+	if (ss->since_ns && from && now > from) {
+		sib_cgid = ss->cgid;
+		sib_cls = ss->cls & (COLO_CLASS_MAX - 1);
+		if (sibling_missed_switch(cs, ss, sib, now, &real_cgid, &real_cls, &real_since)) {
+			if (real_since > from && real_since < now) {
+				charge_overlap(cur_cgid, cur_cls, sib_cgid, sib_cls, real_since - from);
+				from = real_since;
+			}
+			sib_cgid = real_cgid;
+			sib_cls = real_cls;
 		}
-		if (ss->cls == COLO_CLASS_LS && ss->cgid && is_aggressor_class(cur_cls) &&
-		    now > ss->acct_ns && ss->acct_ns) {
-			st = sched_stats(ss->cgid);
-			if (st)
-				__sync_fetch_and_add(&st->smt_ns[cur_cls & (COLO_CLASS_MAX - 1)],
-						     now - ss->acct_ns);
-		}
+		charge_overlap(cur_cgid, cur_cls, sib_cgid, sib_cls, now - from);
 	}
 	cs->acct_ns = now;
 	ss->acct_ns = now;
@@ -465,6 +543,42 @@ static __always_inline struct colo_cg_sched *charge_cpu_time(struct colo_cpu_sta
 	return st;
 }
 
+/*
+ * A switch reached no tracer: @prev leaves the CPU, but the last switch seen
+ * here put another task on it (seen on this VM: switches out of the sandbox
+ * init's threads never fire sched_switch, so the CPU looked busy with them
+ * until the next switch, for up to 0.6 s). What the cached task ran and what
+ * @prev ran since are split by @prev's own run time in this stint (the
+ * scheduler's sum_exec_runtime since it was picked, fair class); when that is
+ * not known, all of it goes to @prev. Charges the cached task's part, and
+ * leaves cs->since_ns at the split.
+ */
+static __always_inline void settle_missed_switch(struct colo_cpu_state *cs,
+						 struct task_struct *prev, __u32 prev_pid, bool btf,
+						 __u64 now)
+{
+	__u64 split = cs->since_ns, sum, start, ran;
+	__u32 cls = cs->cls & (COLO_CLASS_MAX - 1);
+
+	colo_count_drop(COLO_DROP_MISSED_SWITCH);
+	if (btf) {
+		sum = prev->se.sum_exec_runtime;
+		start = prev->se.prev_sum_exec_runtime;
+	} else {
+		sum = BPF_CORE_READ(prev, se.sum_exec_runtime);
+		start = BPF_CORE_READ(prev, se.prev_sum_exec_runtime);
+	}
+	ran = sum - start;
+	if (prev_pid && sum > start && ran < now - cs->since_ns) /* idle keeps no sum */
+		split = now - ran;
+	if (split <= cs->since_ns)
+		return;
+	if (smt_enabled && split > cs->acct_ns)
+		settle_smt(cs, cs->cgid, cls, split);
+	charge_cpu_time(cs, cls, cs->cgid, split, false);
+	cs->since_ns = split;
+}
+
 static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 				     struct task_struct *next, bool btf)
 {
@@ -489,7 +603,11 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	if (!cs->since_ns) {
 		/* First switch seen on this CPU: learn prev the slow way. */
 		prev_cgid = prev_pid ? task_cpu_cgid_fast(prev, btf) : 0;
-		prev_cls = prev_pid ? colo_class_of(prev_cgid, cpu_hierarchy) : COLO_CLASS_IDLE;
+		prev_cls = running_class(cs, prev, prev_cgid, btf);
+	} else if ((__u64)prev != cs->task) {
+		settle_missed_switch(cs, prev, prev_pid, btf, now);
+		prev_cgid = prev_pid ? task_cpu_cgid_fast(prev, btf) : 0;
+		prev_cls = running_class(cs, prev, prev_cgid, btf);
 	}
 
 	ts = 0;
@@ -498,11 +616,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		w = bpf_map_lookup_elem(&colo_wake_ts, &next_pid);
 		next_cgid = next_cgid_cached(next, w, btf);
 		ts = take_runnable(w, &queued_cls);
-		next_cls = class_cached(cs, next_cgid);
-		if (next_cls == COLO_CLASS_LS)
-			next_cls = task_class(next_cls,
-					      btf ? next->flags : BPF_CORE_READ(next, flags),
-					      btf ? next->tgid : BPF_CORE_READ(next, tgid));
+		next_cls = running_class(cs, next, next_cgid, btf);
 	} else {
 		next_cgid = 0;
 		next_cls = COLO_CLASS_IDLE;
@@ -544,6 +658,8 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 
 	cs->cgid = next_cgid;
 	cs->cls = next_cls;
+	cs->pid = next_pid;
+	cs->task = (__u64)next;
 	cs->since_ns = now;
 	return 0;
 }
@@ -567,8 +683,8 @@ static __always_inline void on_attach(struct cgroup *dst, struct task_struct *ta
 		return; /* not running: its next switch-in reads the new cgroup */
 	cpu = task_cpu_of(task, btf);
 	cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
-	if (!cs || !cs->since_ns)
-		return;
+	if (!cs || !cs->since_ns || cs->task != (__u64)task)
+		return; /* not what the CPU's state says runs: its next switch repairs that */
 	now = bpf_ktime_get_ns();
 	prev_cls = cs->cls & (COLO_CLASS_MAX - 1);
 	if (smt_enabled)

@@ -93,10 +93,13 @@ struct colo_cpu_state {
 	__u64 stage_first_ns;/* when the oldest staged sample was taken */
 	__u64 stage_sum_ns;  /* staged total wait (adds to rq_sum_ns) */
 	__u32 stage_n;       /* stage entries in use */
-	__u32 __pad1;
-	__u32 stage_slot[COLO_STAGE_SLOTS];  /* histogram slot of each entry */
+	__u32 pid;           /* thread id of the task running now (0 = idle) */
+	__u8 stage_slot[COLO_STAGE_SLOTS];   /* histogram slot of each entry */
 	__u32 stage_count[COLO_STAGE_SLOTS]; /* samples in that slot (adds to rq_slots) */
+	__u32 __pad1;
+	__u64 task;          /* kernel address of the task running now (0 = unknown) */
 };
+/* 128 bytes: the CPUs' entries of colo_cpu (an array) share no cache line. */
 #define COLO_RUN_FLUSH_NS (10ull * 1000 * 1000)
 #define COLO_NO_SIBLING 0xffffffffu
 
@@ -178,6 +181,8 @@ enum colo_drop {
 	COLO_DROP_MEM_MAP_FULL,      /* colo_cg_mem or reclaim-start update failed */
 	COLO_DROP_NET_MAP_FULL,      /* colo_net update failed */
 	COLO_DROP_AGGR_MAP_FULL,     /* colo_aggr update failed */
+	COLO_DROP_MISSED_SWITCH,     /* a switch whose outgoing task is not the one
+				      * the last seen switch put on the CPU */
 	COLO_DROP_MAX,
 };
 

@@ -345,6 +345,8 @@ TEST_P(Signals, SmtInterference) {
   const std::string ls = cg.cpu_rel("ls");
   const std::map<std::string, std::string> be_aggr = {{"cgroup", ls}, {"aggressor_class", "be"}};
 
+  const std::string box = cg.cpu_rel("box");
+  auto sb0 = agent.scrape();
   std::string be_out = "/tmp/" + unique_name("be-hog") + ".out";
   auto be = Child::spawn({"taskset", "-c", "1", load_binary(), "hog", "5"}, cg.procs_files("box"),
                          be_out);
@@ -370,8 +372,12 @@ TEST_P(Signals, SmtInterference) {
                    counter(s0, "colo_cgroup_smt_interference_seconds_total", be_aggr);
   double ls_run = counter(s1, "colo_cgroup_cpu_seconds_total", {{"cgroup", ls}}) -
                   counter(s0, "colo_cgroup_cpu_seconds_total", {{"cgroup", ls}});
+  const double missed =
+      counter(s1, "colo_bpf_events_lost_total", {{"source", "missed_switch"}}) -
+      counter(s0, "colo_bpf_events_lost_total", {{"source", "missed_switch"}});
   std::cout << "SMT: LS ran " << ls_cpu << " s beside the BE hog (colo: " << ls_run
-            << " s of CPU); colo measured " << overlap << " s of overlap\n";
+            << " s of CPU); colo measured " << overlap << " s of overlap; " << missed
+            << " switches reached no tracer\n";
 
   ASSERT_TRUE(be->wait(10000));
   std::string be_report = read_file(be_out).value_or("");
@@ -387,16 +393,21 @@ TEST_P(Signals, SmtInterference) {
   std::cout << "SMT: BE ran " << be_cpu << " s of " << be_wall
             << " s wall; the overlap lies between " << ls_cpu - be_off << " and " << ls_cpu
             << " s\n";
-  // Most runs measure within 3% of that; some read up to ~25% low with no
-  // sign of lost events (colo's own CPU time for the LS cgroup matches the
-  // task's to 1%; CI at 2076d85 read 2.873 s against 3.835 s, in tp_btf
-  // mode, as the earlier low readings). On a quiet machine here, 5 of 10
-  // runs (both modes) read 6-16% below the lower bound, by chunks of
-  // 0.26-0.60 s. Not yet explained: see the closing
-  // notes of issue 2. The bound below catches real breakage (wrong cgroup,
-  // wrong class, no SMT), not that error.
+  // The issue's bound: 4 s of overlap measures 4 s +-10%. On this VM some
+  // context switches reach no tracer (switches out of the sandbox init's
+  // threads): before colo repaired those (settle_missed_switch,
+  // sibling_missed_switch), 5 of 10 quiet runs read 6-25% low.
   EXPECT_LE(overlap, 1.1 * ls_cpu);
-  EXPECT_GE(overlap, 0.6 * (ls_cpu - be_off)) << "BE was off its CPU for " << be_off << " s";
+  EXPECT_GE(overlap, 0.9 * (ls_cpu - be_off)) << "BE was off its CPU for " << be_off << " s";
+  // The BE hog's CPU time as colo charged it to the box (its whole life is
+  // between the two scrapes): a missed switch no longer hands a run of it to
+  // the task the last seen switch put on the CPU.
+  sleep_ms(300);  // the agent's last collection sees the hog's exit
+  auto sb1 = agent.scrape();
+  double box_cpu = counter(sb1, "colo_cgroup_cpu_seconds_total", {{"cgroup", box}}) -
+                   counter(sb0, "colo_cgroup_cpu_seconds_total", {{"cgroup", box}});
+  std::cout << "SMT: colo charged the box " << box_cpu << " s of CPU\n";
+  EXPECT_NEAR(box_cpu, be_cpu, 0.05 * be_cpu);
 
   sleep_ms(200);
   auto s2 = agent.scrape();
