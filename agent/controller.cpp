@@ -213,9 +213,10 @@ void Controller::on_fast_sample(const ClassTimes& t) {
         if (cpu_ctl_.allowance() <= usable - it->cores()) break;
         since = it->start_ns;
       }
-      auto a = cpu_ctl_.clamp_now("LS demand " + std::to_string(avg) + " cores leaves room for " +
-                                      std::to_string(std::max(room, 0.0)),
-                                  clock_.now_mono(), room);
+      auto a = cpu_ctl_.clamp_demand("LS demand " + std::to_string(avg) +
+                                         " cores leaves room for " +
+                                         std::to_string(std::max(room, 0.0)),
+                                     clock_.now_mono(), room);
       if (a.changed) {
         apply_locked(a.amount, "ls_demand", since);
         decide_locked("clamp cpu quota to " + std::to_string(a.amount) + " cores", a.reason);
@@ -229,6 +230,9 @@ void Controller::tick(const ClassTimes& t) {
   std::lock_guard<std::mutex> l(mu_);
   auto now = clock_.now_mono();
   auto [mem_total, mem_avail] = read_meminfo();
+  // What LS (with system) left of the saturated CPUs over this tick: how far
+  // the box may return after cuts for LS demand.
+  double room = std::numeric_limits<double>::infinity();
   if (prev_tick_ && t.mono_ns > prev_tick_->mono_ns) {
     double dt = (t.mono_ns - prev_tick_->mono_ns) * 1e-9;
     policy::NodeSample s;
@@ -238,6 +242,7 @@ void Controller::tick(const ClassTimes& t) {
     s.ls_cpu_cores = grown_s(t.ls_ns, prev_tick_->ls_ns) / dt;
     s.system_cpu_cores = grown_s(t.system_ns, prev_tick_->system_ns) / dt;
     s.be_cpu_cores = grown_s(t.be_ns, prev_tick_->be_ns) / dt;
+    room = capacity_cores() * cfg_.controller.saturation - s.ls_cpu_cores - s.system_cpu_cores;
     s.be_memory_bytes = box_.memory_usage().value_or(0);
     uint64_t used = mem_total > mem_avail ? mem_total - mem_avail : 0;
     s.ls_memory_bytes = used > s.be_memory_bytes ? used - s.be_memory_bytes : 0;
@@ -254,7 +259,7 @@ void Controller::tick(const ClassTimes& t) {
   // What it has, but never unlimited: an unadopted box starts at the floor.
   if (cfg_.cgroup.manage_bigbox && first_tick) apply_locked(cpu_ctl_.allowance(), "tick", 0);
   if (cfg_.cgroup.manage_bigbox && !first_tick) {
-    auto a = cpu_ctl_.tick(enabled_ ? last_colocatable_.cpu_cores : 0, healthy, now);
+    auto a = cpu_ctl_.tick(enabled_ ? last_colocatable_.cpu_cores : 0, healthy, now, room);
     apply_locked(a.amount, "tick", 0);
     if (a.changed) decide_locked("cpu allowance " + std::to_string(a.amount) + " cores", a.reason);
     // The cpuset follows the allowance: whole cores LS is least busy on, as

@@ -24,9 +24,26 @@ Allowance BoxController::result(double before, std::string reason) const {
 }
 
 Allowance BoxController::clamp_now(const std::string& why, MonoTime now, double to) {
+  disturbed_ = now;
+  return_to_.reset();  // LS was hurt: earn it all back, step by step
+  return cut(why, to);
+}
+
+Allowance BoxController::clamp_demand(const std::string& why, MonoTime now, double to) {
+  const double before = allowance();
+  Allowance a = cut(why, to);
+  if (a.changed) {
+    demand_cut_ = now;
+    // Since an urgent clamp (or the start), the box earned `before` with LS
+    // healthy; a series of demand cuts returns to the first one's level.
+    if (!return_to_) return_to_ = before;
+  }
+  return a;
+}
+
+Allowance BoxController::cut(const std::string& why, double to) {
   const double before = allowance();
   const double floor = cfg_.floor * target_;
-  disturbed_ = now;
   const double cut = std::max(floor, std::isfinite(to) ? to : 0.0);
   if (before <= cut + 0.01 * std::max(target_, 1.0)) {  // within 1%: no news
     allowance_ = before;
@@ -51,7 +68,7 @@ Allowance BoxController::lower_now(double target, const std::string& why, MonoTi
                             unit_.c_str()));
 }
 
-Allowance BoxController::tick(double target, bool ls_healthy, MonoTime now) {
+Allowance BoxController::tick(double target, bool ls_healthy, MonoTime now, double room) {
   target_ = std::isfinite(target) && target > 0 ? target : 0;
   if (!allowance_) {
     // Start low and earn the rest like after a clamp: the agent has not yet
@@ -63,7 +80,10 @@ Allowance BoxController::tick(double target, bool ls_healthy, MonoTime now) {
   }
   const double before = *allowance_;
   if (!disturbed_) disturbed_ = now;
-  if (!ls_healthy) disturbed_ = now;
+  if (!ls_healthy) {
+    disturbed_ = now;
+    return_to_.reset();
+  }
   if (before > target_) {
     allowance_ = target_;
     return result(before, fmt("target fell: %.2f -> %.2f %s", before, target_, unit_.c_str()));
@@ -78,12 +98,26 @@ Allowance BoxController::tick(double target, bool ls_healthy, MonoTime now) {
     return result(before, fmt("LS healthy for %s of %s: holding %.2f %s",
                               human(now - *disturbed_).c_str(), human(cfg_.hold).c_str(), before,
                               unit_.c_str()));
+  if (demand_cut_ && now - *demand_cut_ < cfg_.demand_hold)
+    return result(before, fmt("%s since a cut for LS demand, of %s: holding %.2f %s",
+                              human(now - *demand_cut_).c_str(), human(cfg_.demand_hold).c_str(),
+                              before, unit_.c_str()));
   if (last_step_ && now - *last_step_ < cfg_.tick)
     return result(before, fmt("next step in %s", human(cfg_.tick - (now - *last_step_)).c_str()));
-  allowance_ = std::min(target_, before + cfg_.step * target_);
+  const double step = before + cfg_.step * target_;
+  // Back after demand cuts: at once to the level before them, as far as LS
+  // leaves room; a step when that is less.
+  const double back = return_to_ ? std::min(*return_to_, std::isfinite(room) ? room : *return_to_)
+                                 : 0.0;
+  allowance_ = std::min(target_, std::max(step, back));
   last_step_ = now;
-  return result(before, fmt("grow: %.2f -> %.2f %s (target %.2f)", before, *allowance_,
-                            unit_.c_str(), target_));
+  std::string how = back > step ? fmt("return: %.2f -> %.2f %s (before the LS demand cuts %.2f, "
+                                      "room %.2f; target %.2f)",
+                                      before, *allowance_, unit_.c_str(), *return_to_, room, target_)
+                                : fmt("grow: %.2f -> %.2f %s (target %.2f)", before, *allowance_,
+                                      unit_.c_str(), target_);
+  if (return_to_ && *allowance_ >= *return_to_ - 1e-9) return_to_.reset();
+  return result(before, std::move(how));
 }
 
 }  // namespace colo::policy

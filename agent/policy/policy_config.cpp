@@ -402,6 +402,9 @@ void parse_controller_section(const YAML::Node& node, const std::string& field, 
     {"hold", H([&](N v, F ff) {
        dur(p, v, ff, Duration(0), Duration(minutes(10)), &out->hold);
      })},
+    {"demand_hold", H([&](N v, F ff) {
+       dur(p, v, ff, Duration(0), Duration(minutes(10)), &out->demand_hold);
+     })},
     {"step", H([&](N v, F ff) {
        ranged(p, v, ff, 0, true, 1, &out->step);
      })},
@@ -531,8 +534,15 @@ policy:
 controller:
   # Slow-path period; also the shortest time between two growth steps.
   tick: 100ms
-  # LS must stay healthy this long after a clamp before the box grows again.
+  # LS must stay healthy this long after an urgent clamp (an LS wait over its
+  # target) before the box grows again.
   hold: 500ms
+  # A cut for LS demand alone (the CPUs saturated, nobody waited too long) is
+  # capacity arithmetic, not harm: this long after it, the box may go back at
+  # once to what it had before the cut, as far as LS then leaves room (LS +
+  # system over the last tick against saturation x the CPUs); beyond that it
+  # grows step by step.
+  demand_hold: 100ms
   # Growth per step as a fraction of the colocatable amount: from the floor to
   # the full amount in 4 steps, 0.5s + 0.4s, inside the 2s recovery goal. With
   # the dynamic policy the amount itself comes back after an LS burst (held

@@ -78,7 +78,7 @@ struct PolicyConfig {
 struct ControllerConfig {
   // Slow-path period, and the shortest time between two growth steps.
   Duration tick = std::chrono::milliseconds(100);
-  // LS must have stayed healthy (no clamp, no unhealthy tick) this long.
+  // LS must have stayed healthy (no urgent clamp, no unhealthy tick) this long.
   Duration hold = std::chrono::milliseconds(500);
   double step = 0.20;   // growth per step, as a fraction of the target
   double floor = 0.20;  // a clamp cuts the allowance to this fraction of the target
@@ -97,6 +97,10 @@ struct ControllerConfig {
   // stall has been seen for memory_pressure_hold.
   double memory_pressure_stall = 0.001;
   Duration memory_pressure_hold = std::chrono::seconds(10);
+  // After a cut for LS demand alone (the CPUs saturated, no LS wait over its
+  // target), this long: then the box may return at once to what it had before
+  // the cut, as far as LS leaves room for it; beyond that, step by step.
+  Duration demand_hold = std::chrono::milliseconds(100);
 };
 
 // A trigger and a release level: pressure starts when the signal crosses

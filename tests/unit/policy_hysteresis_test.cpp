@@ -151,5 +151,73 @@ TEST(PolicyHysteresis, LowerNowFollowsTheTargetDownWithoutRestartingTheHold) {
   EXPECT_DOUBLE_EQ(r.run(100ms), 2);
 }
 
+
+// A cut for LS demand alone (the CPUs saturated, nobody waited too long) is
+// not harm: after demand_hold (100 ms) the box returns at once to what it had
+// before, as far as LS leaves room; the rest comes step by step.
+TEST(PolicyHysteresis, AfterCutsForDemandTheBoxReturnsAtOnceAsFarAsLsLeavesRoom) {
+  Rig r;
+  r.box.tick(10, true, r.clock.now_mono());
+  r.run(1000ms);  // 2 -> 8 (hold 500 ms, then 1 per tick)
+  ASSERT_DOUBLE_EQ(r.box.allowance(), 8);
+  // LS demand rises in two 10 ms windows: two cuts, the second lower.
+  Allowance a = r.box.clamp_demand("LS demand", r.clock.now_mono(), 5);
+  EXPECT_TRUE(a.changed);
+  EXPECT_DOUBLE_EQ(a.amount, 5);
+  r.clock.advance(10ms);
+  EXPECT_DOUBLE_EQ(r.box.clamp_demand("LS demand", r.clock.now_mono(), 4).amount, 4);
+  // Within demand_hold: held.
+  r.clock.advance(50ms);
+  a = r.box.tick(10, true, r.clock.now_mono(), 9);
+  EXPECT_DOUBLE_EQ(a.amount, 4);
+  EXPECT_NE(a.reason.find("since a cut for LS demand"), std::string::npos) << a.reason;
+  // After it: back to where the first cut found it (8), not further, though
+  // LS leaves 9 and the target is 10.
+  r.clock.advance(50ms);
+  a = r.box.tick(10, true, r.clock.now_mono(), 9);
+  EXPECT_DOUBLE_EQ(a.amount, 8);
+  EXPECT_NE(a.reason.find("return: 4.00 -> 8.00 cores"), std::string::npos) << a.reason;
+  // Then step by step.
+  r.clock.advance(100ms);
+  EXPECT_DOUBLE_EQ(r.box.tick(10, true, r.clock.now_mono(), 9).amount, 9);
+
+  // LS leaves less than before the cut: only that far (here 6), then steps.
+  r.box.clamp_demand("LS demand", r.clock.now_mono(), 3);
+  r.clock.advance(100ms);
+  EXPECT_DOUBLE_EQ(r.box.tick(10, true, r.clock.now_mono(), 6).amount, 6);
+  r.clock.advance(100ms);
+  EXPECT_DOUBLE_EQ(r.box.tick(10, true, r.clock.now_mono(), 6).amount, 7)
+      << "a step, from where the return stopped";
+  // LS leaves less than one step: a step.
+  r.box.clamp_demand("LS demand", r.clock.now_mono(), 3);
+  r.clock.advance(100ms);
+  EXPECT_DOUBLE_EQ(r.box.tick(10, true, r.clock.now_mono(), 2).amount, 4);
+}
+
+// An urgent clamp (LS waited too long) or an unhealthy tick is harm: the
+// full hold, and every bit earned back step by step, even after demand cuts.
+TEST(PolicyHysteresis, HarmAfterDemandCutsMeansTheFullHoldAndSteps) {
+  Rig r;
+  r.box.tick(10, true, r.clock.now_mono());
+  r.run(1000ms);  // 8
+  r.box.clamp_demand("LS demand", r.clock.now_mono(), 5);
+  r.box.clamp_now("urgent", r.clock.now_mono(), 4);
+  EXPECT_DOUBLE_EQ(r.box.allowance(), 4);
+  r.clock.advance(400ms);
+  EXPECT_DOUBLE_EQ(r.box.tick(10, true, r.clock.now_mono(), 9).amount, 4) << "hold 500 ms";
+  r.clock.advance(100ms);
+  EXPECT_DOUBLE_EQ(r.box.tick(10, true, r.clock.now_mono(), 9).amount, 5) << "one step";
+
+  Rig u;
+  u.box.tick(10, true, u.clock.now_mono());
+  u.run(1000ms);  // 8
+  u.box.clamp_demand("LS demand", u.clock.now_mono(), 4);
+  u.clock.advance(100ms);
+  EXPECT_DOUBLE_EQ(u.box.tick(10, false, u.clock.now_mono(), 9).amount, 4) << "unhealthy";
+  u.clock.advance(500ms);
+  EXPECT_DOUBLE_EQ(u.box.tick(10, true, u.clock.now_mono(), 9).amount, 5)
+      << "after the hold, one step: the return was forgotten";
+}
+
 }  // namespace
 }  // namespace colo::policy
