@@ -193,10 +193,14 @@ Snapshot Collector::collect() {
   if (programs_) {
     s.bpf_active = true;
     s.attach_mode = bpf::attach_mode_name(programs_->mode());
+    // CPU states around the map read: a CPU whose since_ns is the same in both
+    // did not switch in between, so its running slice is in neither the map
+    // nor its pending batch.
+    const auto cpus_before = programs_->read_cpus();
     std::unordered_map<uint64_t, colo_cg_sched> sched;
     programs_->read_sched(&sched);
-    auto cpus = programs_->read_cpus();
     s.mono_ns = mono_now_ns();
+    auto cpus = programs_->read_cpus();
 
     // Interference not yet settled by a switch (both siblings running on),
     // and CPU time the kernel batches per CPU before adding it to the map.
@@ -207,6 +211,12 @@ Snapshot Collector::collect() {
     for (size_t c = 0; c < cpus.size(); c++) {
       const auto& cs = cpus[c];
       if (cs.run_cgid) pending_run[cs.run_cgid] += cs.pending_run_ns;
+      // The task running now has run since since_ns: a CPU-bound task alone
+      // on its CPU may not switch for seconds, and its cgroup's CPU time
+      // would stand still until it does.
+      if (cs.cgid && cs.since_ns && s.mono_ns > cs.since_ns && c < cpus_before.size() &&
+          cpus_before[c].since_ns == cs.since_ns && cpus_before[c].cgid == cs.cgid)
+        pending_run[cs.cgid] += s.mono_ns - cs.since_ns;
       if (cs.stage_cgid && cs.stage_n && cs.stage_n <= COLO_STAGE_SLOTS) {
         colo_cg_sched& st = staged[cs.stage_cgid];
         for (uint32_t i = 0; i < cs.stage_n; i++)

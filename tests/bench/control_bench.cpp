@@ -443,14 +443,27 @@ int isolation(int seconds) {
         return 1;
       }
       sleep_s(2);
+      // What the agent itself spends over the row: its process (the control
+      // loop, fast-path reads, cgroup writes, scrapes) and its programs.
+      const auto s0 = agent.scrape();
+      const double t0 = mono_s();
       run(no_be ? "colo " + agent_pol + ", no BE" : "colo " + pol, no_be ? "" : "box");
+      const double wall = mono_s() - t0;
       // BENCH_AGENT_LOG=FILE: each colo row's agent log as FILE.ROUND.POLICY.
       keep_agent_log(agent, "." + std::to_string(round) + "." + pol);
       auto s = agent.scrape();
-      printf("  colo %s: %.0f fast-path cuts (ls_demand), %.0f urgent cuts\n", pol.c_str(),
-             metric(s, "colo_control_reaction_seconds_count", {{"trigger", "ls_demand"}}).value_or(0),
-             metric(s, "colo_control_reaction_seconds_count", {{"trigger", "urgent_latency"}})
-                 .value_or(0));
+      auto delta = [&](const char* name) {
+        return metric(s, name).value_or(0) - metric(s0, name).value_or(0);
+      };
+      auto cuts = [&](const char* trigger) {
+        return metric(s, "colo_control_reaction_seconds_count", {{"trigger", trigger}}).value_or(0) -
+               metric(s0, "colo_control_reaction_seconds_count", {{"trigger", trigger}}).value_or(0);
+      };
+      printf("  colo %s: %.0f fast-path cuts (ls_demand), %.0f urgent cuts; agent process %.2f%% "
+             "of a core, its BPF programs %.2f%%\n",
+             pol.c_str(), cuts("ls_demand"), cuts("urgent_latency"),
+             100 * delta("process_cpu_seconds_total") / wall,
+             100 * delta("colo_bpf_prog_run_seconds_total") / wall);
     }
     // Alone again at the end of the round: how far the machine drifted
     // while the round ran (the ratios are to the round's first "alone").
