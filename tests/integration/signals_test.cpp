@@ -303,7 +303,7 @@ TEST_P(Signals, CpuTimeGrowsWhileATaskRuns) {
             << " switches reached no tracer\n";
   // Without the running slice most steps showed none of the hog's time (the
   // median step was off by all of its 150 ms) and the worst by 0.3-0.7 s.
-  EXPECT_LT(err[err.size() / 2], 0.03);
+  EXPECT_LT(err[err.size() / 2], 0.05);
   if (m1 == m0) {
     // A switch that reached no tracer leaves the CPU's state naming another
     // task until the next switch (up to 0.6 s here): the hog's time shows
