@@ -79,8 +79,14 @@ Controller::Controller(const Config& cfg, BigBox box, Topology topo, const polic
   for (auto r : policy::all_reasons()) evictions_[policy::reason_name(r)] = 0;
   evictions_["disabled"] = 0;  // colo disable --evict
   for (const char* t : {"urgent_latency", "ls_demand", "tick"}) reactions_[t];
-  // A restarted agent continues from what the box has (never from unlimited).
-  if (auto q = box_.cpu_quota_cores()) cpu_ctl_.adopt(*q);
+  // A restarted agent continues from what the box has (never from unlimited),
+  // and so does the dynamic amount's smoothing: it would otherwise rise from
+  // zero and cut the adopted box for a second or two after every restart.
+  const auto adopted_cpu = box_.cpu_quota_cores();
+  if (adopted_cpu) cpu_ctl_.adopt(*adopted_cpu);
+  const auto adopted_mem = box_.memory_limit();
+  policy_.seed(adopted_cpu, adopted_mem ? std::optional<double>(static_cast<double>(*adopted_mem))
+                                        : std::nullopt);
   box_.set_min_weight();
   box_.set_oom_first();
 }

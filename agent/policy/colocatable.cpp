@@ -88,6 +88,14 @@ ColocatablePolicy::ColocatablePolicy(PolicyConfig cfg) : cfg_(std::move(cfg)) {}
 
 void ColocatablePolicy::reconfigure(PolicyConfig cfg) { cfg_ = std::move(cfg); }
 
+void ColocatablePolicy::seed(std::optional<double> cpu_cores,
+                             std::optional<double> memory_bytes) {
+  if (last_) return;
+  if (cpu_cores && std::isfinite(*cpu_cores) && *cpu_cores >= 0) smoothed_.cpu = *cpu_cores;
+  if (memory_bytes && std::isfinite(*memory_bytes) && *memory_bytes >= 0)
+    smoothed_.mem = *memory_bytes;
+}
+
 void ColocatablePolicy::observe(const NodeSample& s) {
   if (!usable(s) || (last_ && s.at < last_->at)) return;
   last_ = s;
@@ -247,8 +255,9 @@ Colocatable ColocatablePolicy::update(MonoTime now, WallTime wall) {
   const Duration age = last_ ? std::max(Duration(0), now - last_->at) : Duration(0);
   if (!last_ || age > cfg_.stale_after) {
     // Blind: BE gets nothing, and regains its share only as slowly as after
-    // an LS burst once samples are back.
-    smoothed_ = {};
+    // an LS burst once samples are back. Before the first sample an adopted
+    // box's seed stays (the controller keeps the box as it is until then).
+    if (last_) smoothed_ = {};
     grace_.reset();
     return finish({}, Phase::Stale,
                   last_ ? "stale: no node sample for " + human(age) + " (stale_after " +

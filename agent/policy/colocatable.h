@@ -64,6 +64,12 @@ class ColocatablePolicy {
   explicit ColocatablePolicy(PolicyConfig cfg);
   // A reload: smoothing, grace and the last output carry over.
   void reconfigure(PolicyConfig cfg);
+  // What the box already has, for an agent that adopts it: the dynamic
+  // amount grows from here (falls stay immediate) instead of from zero, so
+  // a restart does not cut BE and make it climb back. Only before the first
+  // sample; nullopt leaves that resource growing from zero (an unlimited
+  // box is never trusted as a starting point).
+  void seed(std::optional<double> cpu_cores, std::optional<double> memory_bytes);
   // Records a sample. Samples with no capacity or with negative or non-finite
   // values are dropped (they count as missing); so are out-of-order ones.
   void observe(const NodeSample& s);

@@ -38,7 +38,8 @@ struct Fixture {
   uint64_t be_ns = 0;  // BE's CPU time as the fast-path samples read it
 
   explicit Fixture(double adopted_quota_cores, uint64_t box_memory_usage = 0,
-                   std::function<void(Config&)> tweak = {}, int ticks = 2) {
+                   std::function<void(Config&)> tweak = {}, int ticks = 2,
+                   uint64_t adopted_memory_limit = 0 /* 0: unlimited */) {
     tmp.put("cpu/cgroup.procs", "");
     tmp.put("cpuset/cgroup.procs", "");
     tmp.put("cpuset/cpuset.cpus", "0-1\n");
@@ -55,7 +56,9 @@ struct Fixture {
                 "\n");
     tmp.put("cpuset/" + rel + "/cpuset.cpus", "0-1\n");
     tmp.put("cpuset/" + rel + "/cpuset.mems", "0\n");
-    tmp.put("memory/" + rel + "/memory.limit_in_bytes", "9223372036854771712\n");
+    tmp.put("memory/" + rel + "/memory.limit_in_bytes",
+            (adopted_memory_limit ? std::to_string(adopted_memory_limit) : "9223372036854771712") +
+                "\n");
     tmp.put("memory/" + rel + "/memory.usage_in_bytes", std::to_string(box_memory_usage) + "\n");
     tmp.put("memory/" + rel + "/cgroup.procs", "");
     tmp.put("unified/" + rel + "/cgroup.procs", "");
@@ -308,6 +311,33 @@ TEST(ControllerSlowPath, FirstTickLimitsAnUnlimitedBoxAtOnce) {
   // An adopted box keeps its quota on the first tick.
   Fixture g(0.9, 0, {}, 1);
   EXPECT_EQ(g.quota(), "90000");
+}
+
+// A restarted agent with the built-in dynamic policy adopts the box: the
+// amount's smoothing starts from the box's quota and memory limit, so the
+// box is not cut and made to climb back for a second or two after every
+// restart (it was: the second tick cut 0.9 cores to 0.25).
+TEST(ControllerSlowPath, RestartedDynamicAgentKeepsTheAdoptedBox) {
+  // Half of what the dynamic policy allows this machine's memory now (from
+  // the real /proc/meminfo; the test's own fixture box holds nothing).
+  auto [total, avail] = read_meminfo();
+  ASSERT_GT(total, 0u);
+  policy::PolicyConfig d;
+  const double raw = total * d.memory_watermark - static_cast<double>(total - avail) -
+                     static_cast<double>(d.reserve_memory_bytes);
+  ASSERT_GT(raw, 2.0 * (1ull << 30)) << "too little memory for the test";
+  const uint64_t adopted = static_cast<uint64_t>(raw / 2) & ~4095ull;
+  Fixture f(0.9, 0, [](Config& c) { c.policy.mode = policy::Mode::Dynamic; }, 2, adopted);
+  const std::string limit = f.tmp.path() + "/memory/colo.slice/bigbox/memory.limit_in_bytes";
+  for (int i = 0; i < 10; i++) {
+    EXPECT_EQ(f.quota(), "90000") << "after tick " << i + 2 << "\n" << f.ctl->status().dump(1);
+    EXPECT_GE(std::stoull(std::string(trim(read_file(limit).value_or("0")))), adopted)
+        << "after tick " << i + 2;
+    ClassTimes t;
+    t.mono_ns = (1000 + 100 * i) * kMs;
+    f.clock.advance(std::chrono::milliseconds(100));
+    f.ctl->tick(t);
+  }
 }
 
 // Memory pressure LS shares with BE (a limit above both, or global direct

@@ -357,6 +357,40 @@ TEST(PolicyColocatable, StaleOrMissingSignalsDegradeToZero) {
   EXPECT_EQ(r.policy.update(r.clock).phase, Phase::Stale);
 }
 
+// An agent that adopts a box seeds the smoothing with what the box has: the
+// amount starts there (not at zero) and only falls at once or rises slowly
+// from it. A seed is ignored once samples have arrived, and stale signals
+// afterwards still degrade to zero.
+TEST(PolicyColocatable, SeedFromAnAdoptedBoxIsWhereTheAmountStarts) {
+  PolicyConfig cfg = base_config();
+  cfg.grow_time_constant = 10s;
+  Rig r(cfg);
+  r.policy.seed(6.0, 30.0 * GiB);
+  EXPECT_EQ(r.policy.update(r.clock).phase, Phase::Stale) << "blind before the first sample";
+  r.clock.advance(100ms);
+  Colocatable c = r.feed(2.0);  // raw: 8.2 cores, 64 x 0.8 - 21 = 30.2 GiB
+  EXPECT_NEAR(c.cpu_cores, 6.0 + 2.2 * (1 - std::exp(-0.01)), 1e-6) << "rises from the seed";
+  EXPECT_NEAR(static_cast<double>(c.memory_bytes), 30.0 * GiB + 0.2 * GiB * (1 - std::exp(-0.01)),
+              2.0);
+  r.clock.advance(100ms);
+  EXPECT_NEAR(r.feed(10.0).cpu_cores, 0.2, 1e-9) << "falls at once, seed or not";
+  r.policy.seed(8.0, 40.0 * GiB);  // too late: samples came
+  r.clock.advance(100ms);
+  EXPECT_LT(r.feed(2.0).cpu_cores, 0.5);
+
+  // Only the resource given is seeded; nothing seeded rises from zero.
+  Rig m(cfg);
+  m.policy.seed(std::nullopt, 30.0 * GiB);
+  c = m.feed(2.0);
+  EXPECT_NEAR(c.cpu_cores, 0, 1e-9);
+  EXPECT_NEAR(static_cast<double>(c.memory_bytes), 30.0 * GiB, 2.0);
+  // Stale after the samples stopped: zero, and the seed does not come back.
+  m.clock.advance(6s);
+  EXPECT_EQ(m.policy.update(m.clock).memory_bytes, 0u);
+  m.clock.advance(100ms);
+  EXPECT_LT(static_cast<double>(m.feed(2.0).memory_bytes), 1.0 * GiB);
+}
+
 TEST(PolicyColocatable, WindowsAcrossMidnightAndWeekdays) {
   PolicyConfig cfg = base_config();
   cfg.windows = {window("fri-night", kFri, "22:00", "06:00", Level::Off),
