@@ -281,7 +281,7 @@ void Controller::tick(const ClassTimes& t) {
     }
     auto cpus =
         choose_box_cpus(topo_, std::max(applied_.quota.value_or(0), BigBox::kFloorCores), busy, 1,
-                        applied_.cpus);
+                        applied_.cpus, cfg_.controller.cpuset_cover);
     if (cpus != applied_.cpus && box_.set_cpuset(cpus) == 0) applied_.cpus = cpus;
     // Memory: the colocatable amount, never below what BE holds now by more
     // than the kernel can reclaim in one step (EBUSY is retried next tick).

@@ -7,7 +7,7 @@ namespace colo {
 
 std::vector<int> choose_box_cpus(const Topology& topo, double allowance_cores,
                                  const std::map<int, double>& ls_busy, int min_cpus,
-                                 const std::vector<int>& current) {
+                                 const std::vector<int>& current, double cover) {
   std::vector<std::vector<int>> cores = topo.cores;
   if (cores.empty())
     for (int c : topo.online) cores.push_back({c});
@@ -37,7 +37,8 @@ std::vector<int> choose_box_cpus(const Topology& topo, double allowance_cores,
   double idle = 0;  // what LS leaves on the CPUs taken so far
   for (auto& core : cores) {
     if (out.size() >= want) {
-      const double need = out.size() < current.size() ? 1.25 * allowance : allowance;
+      const double need =
+          std::clamp(cover, 0.0, 1.0) * (out.size() < current.size() ? 1.25 * allowance : allowance);
       if (idle >= need - 1e-9) break;
     }
     out.insert(out.end(), core.begin(), core.end());  // whole cores

@@ -420,6 +420,9 @@ void parse_controller_section(const YAML::Node& node, const std::string& field, 
     {"saturation", H([&](N v, F ff) {
        ranged(p, v, ff, 0, false, 1, &out->saturation);
      })},
+    {"cpuset_cover", H([&](N v, F ff) {
+       ranged(p, v, ff, 0, true, 1, &out->cpuset_cover);
+     })},
     {"memory_pressure_stall", H([&](N v, F ff) {
        ranged(p, v, ff, 0, false, 1, &out->memory_pressure_stall);
      })},
@@ -563,6 +566,12 @@ controller:
   # idle box is not cut for LS noise). The cut leaves LS this fraction of the
   # CPUs minus its demand (never less than the floor).
   saturation: 0.90
+  # The box's cpuset (without SMT): ceil(allowance) CPUs, the ones LS is least
+  # busy on, and more only while what LS leaves idle on them covers less than
+  # this fraction of the allowance. BE beside LS on the same CPU, held by a
+  # quota, costs LS more tail latency than BE on CPUs of its own (measured:
+  # tests/bench/RESULTS.md). 1: enough CPUs for the whole allowance.
+  cpuset_cover: 0.5
   # Memory pressure: LS tasks stalled in reclaim whose cause BE shares (global
   # direct reclaim, or a memory limit set above both them and the box, e.g.
   # kubepods) for at least this fraction of a collection window: the box's

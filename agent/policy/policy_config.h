@@ -101,6 +101,14 @@ struct ControllerConfig {
   // target), this long: then the box may return at once to what it had before
   // the cut, as far as LS leaves room for it; beyond that, step by step.
   Duration demand_hold = std::chrono::milliseconds(100);
+  // Without SMT the box's cpuset gets ceil(allowance) CPUs, and more only
+  // while what LS leaves idle on them covers less than this fraction of the
+  // allowance. 1: as many CPUs as make LS's leftovers cover all of it (BE
+  // gets its whole quota, spread over CPUs LS also runs on, under a CFS quota
+  // that throttles it there). Lower: fewer CPUs beside LS, at some cost to
+  // BE. tests/bench/RESULTS.md: at 25% nginx load a 1-CPU box cost LS p99
+  // 1.07x for 0.97 cores of BE, a 1-core quota over both CPUs 1.34x for 1.00.
+  double cpuset_cover = 0.5;
 };
 
 // A trigger and a release level: pressure starts when the signal crosses

@@ -11,6 +11,9 @@
 #              ISO_ROUNDS=1 (every isolation row this many times; medians),
 #              BENCH_AGENT_LOG=FILE (a copy of the agent log of a reaction run; of
 #              isolation rows: FILE.ROUND.POLICY).
+#   SECTIONS=mechanisms: MECH_ROWS="idle cpus:1 quota:1.0 quota:1.0@10ms cpus:1+quota:0.5
+#              quota:0.5" (ways to hold BE back, no agent; one row may be colo:POLICY),
+#              MECH_ROUNDS=8, MECH_SECONDS=3 (per phase), MECH_LOAD=0.5 (of nginx's peak).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-$REPO/build}
@@ -18,6 +21,7 @@ BENCH=$BUILD/tests/colo_bench_control
 CYCLES=${CYCLES:-20}
 ISO_SECONDS=${ISO_SECONDS:-10}
 SECTIONS=${SECTIONS:-reaction isolation}
+MECH_SECONDS=${MECH_SECONDS:-3}
 REACTION_POLICIES=${REACTION_POLICIES:-static dynamic}
 [[ $(id -u) -eq 0 ]] || { echo "control.sh: needs root" >&2; exit 1; }
 [[ -x $BENCH ]] || { echo "control.sh: $BENCH not built" >&2; exit 1; }
@@ -53,6 +57,9 @@ for s in $SECTIONS; do
     isolation)
       echo; echo "## isolation: nginx + wrk with BE stress-ng"
       "$BENCH" isolation "$ISO_SECONDS" ;;
+    mechanisms)
+      echo; echo "## mechanisms: nginx at ${MECH_LOAD:-0.5} of its peak beside BE held back by each mechanism, interleaved"
+      "$BENCH" mechanisms "$MECH_SECONDS" ;;
     *) echo "control.sh: unknown section $s" >&2; exit 2 ;;
   esac
 done

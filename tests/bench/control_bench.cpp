@@ -16,6 +16,14 @@
 //     cpu.shares=2 and cpu.idle=1) and with colo managing the box, in one run.
 //                                  Goals: LS p99 under colo <= 1.10x alone;
 //                                  BE work under colo >= 90% of static.
+//   colo_bench_control mechanisms [SECONDS]
+//     The same nginx at ~50% load, in short phases that alternate, round after
+//     round, between "alone" (the BE work stopped) and each way of holding BE
+//     back that MECH_ROWS lists, without the agent (or with it: "colo:POLICY"):
+//     per row, the median of the per-round LS p99 ratios to that round's
+//     "alone", and the cores BE got. Short interleaved phases put every row
+//     under the same background; 10 s rows one after another did not.
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -263,6 +271,15 @@ double parse_bogo(const std::string& out_path) {
   return NAN;
 }
 
+// The cgroup.procs files a BE task of `rel` goes into: every hierarchy, the
+// cpuset too (TestCgroups::procs_files() leaves it out), as colo exec and the
+// kubelet place BE tasks; otherwise the box's cpuset holds none of them.
+std::vector<std::string> be_procs_files(const TestCgroups& cg, const std::string& rel) {
+  auto files = cg.procs_files(rel);
+  if (!cg.cpuset_dir(rel).empty()) files.push_back(cg.cpuset_dir(rel) + "/cgroup.procs");
+  return files;
+}
+
 struct Isolation {
   TestCgroups cg;
   NetNs ns;
@@ -317,7 +334,7 @@ struct Isolation {
   std::unique_ptr<Child> start_be(const std::string& rel, int seconds, const std::string& out) {
     return Child::spawn({"stress-ng", "--cpu", "2", "--cpu-method", "int64", "--timeout",
                          std::to_string(seconds) + "s", "--metrics-brief"},
-                        cg.procs_files(rel), out);
+                        be_procs_files(cg, rel), out);
   }
 
   ~Isolation() {
@@ -506,6 +523,216 @@ int isolation(int seconds) {
   return 0;
 }
 
+
+// ---------------------------------------------------------------- mechanisms
+// The CPU time (ns) of the tasks in cpu cgroup `dir`, from /proc/PID/task/*/schedstat.
+uint64_t cgroup_task_cpu_ns(const std::string& dir) {
+  uint64_t sum = 0;
+  auto procs = read_file(dir + "/cgroup.procs").value_or("");
+  std::istringstream in(procs);
+  for (long pid; in >> pid;) {
+    const std::string tdir = "/proc/" + std::to_string(pid) + "/task";
+    DIR* d = opendir(tdir.c_str());
+    if (!d) continue;
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      auto st = read_file(tdir + "/" + e->d_name + "/schedstat");
+      if (st) sum += std::strtoull(st->c_str(), nullptr, 10);
+    }
+    closedir(d);
+  }
+  return sum;
+}
+
+// Signals every task in cpu cgroup `dir` (the bench's own BE cgroup only).
+void signal_cgroup(const std::string& dir, int sig) {
+  std::istringstream in(read_file(dir + "/cgroup.procs").value_or(""));
+  for (long pid; in >> pid;) ::kill(static_cast<pid_t>(pid), sig);
+}
+
+// A row of MECH_ROWS, parts joined by '+':
+//   idle         the static best practice (cpu.shares=2, cpu.idle=1) on all CPUs
+//   cpus:N       ... confined by cpuset to the last N online CPUs
+//   quota:C      ... with a CFS quota of C cores (100 ms period)
+//   quota:C@Pms  ... with a period of P ms
+//   colo:POLICY  BE in the agent's box, the agent running POLICY (one such row)
+struct Mechanism {
+  std::string name;
+  int cpus = 0;           // 0: all
+  double quota = -1;      // cores; < 0: none
+  long period_us = 100000;
+  std::string colo;       // agent policy, or ""
+};
+
+std::optional<Mechanism> parse_mechanism(const std::string& row) {
+  Mechanism m{row};
+  std::istringstream parts(row);
+  for (std::string p; std::getline(parts, p, '+');) {
+    if (p == "idle") continue;
+    if (p.rfind("cpus:", 0) == 0) {
+      m.cpus = atoi(p.c_str() + 5);
+      if (m.cpus <= 0) return std::nullopt;
+    } else if (p.rfind("quota:", 0) == 0) {
+      double ms = 100;
+      m.quota = atof(p.c_str() + 6);
+      if (auto at = p.find('@'); at != std::string::npos) ms = atof(p.c_str() + at + 1);
+      if (!(m.quota > 0) || !(ms >= 1 && ms <= 1000)) return std::nullopt;
+      m.period_us = std::lround(ms * 1000);
+    } else if (p.rfind("colo:", 0) == 0 && p.size() > 5) {
+      m.colo = p.substr(5);
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!m.colo.empty() && (m.cpus || m.quota > 0)) return std::nullopt;
+  return m;
+}
+
+int mechanisms(int seconds) {
+  for (const char* tool : {"nginx", "wrk", "stress-ng"})
+    if (run_cmd({"sh", "-c", std::string("command -v ") + tool + " >/dev/null"}) != 0) {
+      fprintf(stderr, "mechanisms: %s is not installed (apt-get install nginx wrk stress-ng)\n", tool);
+      return 1;
+    }
+  const char* rows_env = getenv("MECH_ROWS");
+  std::vector<Mechanism> rows;
+  {
+    std::istringstream in(rows_env && *rows_env
+                              ? rows_env
+                              : "idle cpus:1 quota:1.0 quota:1.0@10ms cpus:1+quota:0.5 quota:0.5");
+    int colo_rows = 0;
+    for (std::string r; in >> r;) {
+      auto m = parse_mechanism(r);
+      if (!m || (!m->colo.empty() && ++colo_rows > 1)) {
+        fprintf(stderr,
+                "mechanisms: bad row %s (idle, cpus:N, quota:C[@Pms] joined by '+', or one "
+                "colo:POLICY)\n",
+                r.c_str());
+        return 2;
+      }
+      rows.push_back(*m);
+    }
+  }
+  const char* rounds_env = getenv("MECH_ROUNDS");
+  const int rounds = std::max(1, rounds_env ? atoi(rounds_env) : 8);
+  const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+  Isolation iso;
+  if (!iso.ns.ok()) return 1;
+  for (const char* c : {"ls", "client", "box", "be-mech"}) iso.cg.create(c);
+  make_be_only(iso.cg, "be-mech");
+  if (!iso.start_nginx()) {
+    fprintf(stderr, "nginx did not start: %s\n", read_file(iso.dir + "/nginx.out").value_or("").c_str());
+    return 1;
+  }
+  WrkResult peak = iso.wrk(5, 32, 0);
+  const double d = 2;
+  // MECH_LOAD: the fraction of the peak rate the phases run at (default 0.5).
+  const char* load_env = getenv("MECH_LOAD");
+  const double load = load_env ? atof(load_env) : 0.5;
+  if (!(load > 0 && load <= 1)) {
+    fprintf(stderr, "mechanisms: MECH_LOAD=%s is not a fraction in (0, 1]\n", load_env);
+    return 2;
+  }
+  const int conns = std::max(1, static_cast<int>(std::lround(load * peak.rps * (d + peak.p50_ms) / 1000)));
+  printf("nginx peak %.0f req/s; phases of %d s at ~%.0f%% (%d conns, %.0f ms think time), %d rounds\n",
+         peak.rps, seconds, 100 * load, conns, d, rounds);
+
+  // The BE work runs for the whole bench and is stopped (SIGSTOP) while
+  // another row runs: the mechanism rows' in be-mech, the colo row's in box.
+  const std::string mech_dir = iso.cg.cpu_dir("be-mech"), box_dir = iso.cg.cpu_dir("box");
+  std::vector<std::unique_ptr<Child>> be;
+  be.push_back(Child::spawn({"stress-ng", "--cpu", "2", "--cpu-method", "int64"},
+                            be_procs_files(iso.cg, "be-mech"), iso.dir + "/be-mech.out"));
+  std::unique_ptr<AgentProcess> agent;
+  for (auto& m : rows)
+    if (!m.colo.empty()) {
+      agent = std::make_unique<AgentProcess>(agent_config(iso.cg, m.colo));
+      if (!agent->wait_ready()) {
+        fprintf(stderr, "agent not ready:\n%s\n", agent->log().c_str());
+        return 1;
+      }
+      be.push_back(Child::spawn({"stress-ng", "--cpu", "2", "--cpu-method", "int64"},
+                                be_procs_files(iso.cg, "box"), iso.dir + "/be-box.out"));
+    }
+  for (auto& c : be)
+    if (!c) return 1;
+  sleep_s(1);
+  auto apply = [&](const Mechanism& m) {
+    std::string cpus = ncpu > 1 ? "0-" + std::to_string(ncpu - 1) : "0";
+    if (m.cpus && m.cpus < ncpu)
+      cpus = ncpu - m.cpus == ncpu - 1 ? std::to_string(ncpu - 1)
+                                       : std::to_string(ncpu - m.cpus) + "-" + std::to_string(ncpu - 1);
+    const std::string cs = iso.cg.cpuset_dir("be-mech");
+    bool ok = cs.empty() || write_file(cs + "/cpuset.cpus", cpus) == 0;
+    ok = write_file(mech_dir + "/cpu.cfs_quota_us", "-1") == 0 && ok;
+    ok = write_file(mech_dir + "/cpu.cfs_period_us", std::to_string(m.period_us)) == 0 && ok;
+    if (m.quota > 0)
+      ok = write_file(mech_dir + "/cpu.cfs_quota_us",
+                      std::to_string(std::lround(m.quota * m.period_us))) == 0 && ok;
+    return ok;
+  };
+  struct Phase {
+    double p99_ms = NAN, rps = NAN, be_cores = NAN;
+  };
+  std::map<std::string, std::vector<Phase>> res;
+  std::vector<std::string> order{"alone"};
+  for (auto& m : rows) order.push_back(m.name);
+  for (int round = 1; round <= rounds; round++) {
+    printf("round %d:", round);
+    for (const auto& name : order) {
+      const Mechanism* m = nullptr;
+      for (auto& r : rows)
+        if (r.name == name) m = &r;
+      signal_cgroup(mech_dir, m && m->colo.empty() ? SIGCONT : SIGSTOP);
+      signal_cgroup(box_dir, m && !m->colo.empty() ? SIGCONT : SIGSTOP);
+      if (m && m->colo.empty() && !apply(*m)) {
+        fprintf(stderr, "\nmechanisms: could not set up %s\n", name.c_str());
+        return 1;
+      }
+      sleep_s(0.3);
+      const std::string be_dir = m && !m->colo.empty() ? box_dir : mech_dir;
+      const uint64_t c0 = cgroup_task_cpu_ns(be_dir);
+      const double t0 = mono_s();
+      WrkResult w = iso.wrk(seconds, conns, d);
+      Phase ph{w.p99_ms, w.rps, (cgroup_task_cpu_ns(be_dir) - c0) * 1e-9 / (mono_s() - t0)};
+      if (!m) ph.be_cores = 0;
+      res[name].push_back(ph);
+      printf("  %s %.2f ms %.2f cores", name.c_str(), ph.p99_ms, ph.be_cores);
+      fflush(stdout);
+    }
+    printf("\n");
+  }
+  signal_cgroup(mech_dir, SIGCONT);
+  signal_cgroup(box_dir, SIGCONT);
+  auto median = [](std::vector<double> v) -> double {
+    v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
+    if (v.empty()) return NAN;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  const auto& alone = res["alone"];
+  std::vector<double> ap;
+  for (auto& p : alone) ap.push_back(p.p99_ms);
+  printf("\nLS p99 at ~%.0f%% load: alone median %.3f ms (rounds %.3f-%.3f)\n", 100 * load, median(ap),
+         *std::min_element(ap.begin(), ap.end()), *std::max_element(ap.begin(), ap.end()));
+  printf("  %-24s %-16s %-16s %s\n", "row", "p99 / alone", "(of medians)", "BE cores (median)");
+  for (auto& m : rows) {
+    std::vector<double> ratio, p99, cores;
+    const auto& ps = res[m.name];
+    for (size_t i = 0; i < ps.size(); i++) {
+      ratio.push_back(ps[i].p99_ms / alone[i].p99_ms);
+      p99.push_back(ps[i].p99_ms);
+      cores.push_back(ps[i].be_cores);
+    }
+    printf("  %-24s %-16s %-16s %.2f\n", m.name.c_str(), (fmt2(median(ratio)) + "x").c_str(),
+           (fmt2(median(p99) / median(ap)) + "x").c_str(), median(cores));
+  }
+  if (agent) keep_agent_log(*agent);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -517,7 +744,9 @@ int main(int argc, char** argv) {
   if (mode == "reaction")
     return reaction(argc > 2 ? atoi(argv[2]) : 20, argc > 3 ? argv[3] : "static");
   if (mode == "isolation") return isolation(argc > 2 ? atoi(argv[2]) : 10);
+  if (mode == "mechanisms") return mechanisms(argc > 2 ? atoi(argv[2]) : 3);
   fprintf(stderr, "usage: colo_bench_control reaction [CYCLES] [static|dynamic|dynamic:W:R[:P:G]]\n"
-                  "       colo_bench_control isolation [SECONDS]\n");
+                  "       colo_bench_control isolation [SECONDS]\n"
+                  "       colo_bench_control mechanisms [SECONDS]\n");
   return 2;
 }

@@ -64,6 +64,25 @@ TEST(CpusetChoice, WithoutSmtLsSpreadOverEveryCpuLeavesTheBoxEnoughCpus) {
   EXPECT_EQ(choose_box_cpus(nosmt(2), 1.9, {{0, 0.5}, {1, 0.5}}), (std::vector<int>{0, 1}));
 }
 
+// With cover < 1, CPUs beyond ceil(allowance) are added only while LS leaves
+// less than that fraction of the allowance on the chosen ones: a 1-core box
+// beside LS at 0.3 of each CPU stays on one CPU at cover 0.5 (0.7 >= 0.5),
+// and spreads at cover 1 (0.7 < 1.0) or when LS takes more (0.4 < 0.5).
+TEST(CpusetChoice, CoverBelowOneKeepsTheBoxOnFewerCpus) {
+  const std::map<int, double> light = {{0, 0.3}, {1, 0.3}}, heavy = {{0, 0.6}, {1, 0.6}};
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 1.0, light, 1, {}, 0.5), (std::vector<int>{1}));
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 1.0, light, 1, {}, 1.0), (std::vector<int>{0, 1}));
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 1.0, heavy, 1, {}, 0.5), (std::vector<int>{0, 1}));
+  // Shrinking still needs a quarter more: LS leaves 0.35 of CPU 1, enough
+  // for 0.5 x 0.6 but not for 1.25 x 0.5 x 0.6.
+  const std::map<int, double> most = {{0, 0.65}, {1, 0.65}};
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 0.6, most, 1, {1}, 0.5), (std::vector<int>{1}));
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 0.6, most, 1, {0, 1}, 0.5), (std::vector<int>{0, 1}));
+  EXPECT_EQ(choose_box_cpus(nosmt(2), 1.0, light, 1, {0, 1}, 0.5), (std::vector<int>{1}));
+  // Never fewer than ceil(allowance) CPUs, whatever the cover.
+  EXPECT_EQ(choose_box_cpus(nosmt(4), 2.5, {}, 1, {}, 0.1).size(), 3u);
+}
+
 TEST(CpusetChoice, ShrinkingNeedsAQuarterMoreThanTheAllowance) {
   // CPU 1 is idle 0.7 of the time: enough for 0.6 cores, not for 1.25 x 0.6.
   std::map<int, double> busy = {{0, 0.6}, {1, 0.3}};

@@ -58,6 +58,7 @@ TEST(PolicyConfig, DefaultYamlParsesToTheBuiltInDefaults) {
   EXPECT_EQ(r.controller.hold, c.hold);
   EXPECT_EQ(r.controller.step, c.step);
   EXPECT_EQ(r.controller.floor, c.floor);
+  EXPECT_EQ(r.controller.cpuset_cover, c.cpuset_cover);
   EvictionConfig e;
   EXPECT_EQ(r.eviction.dry_run, e.dry_run);
   EXPECT_EQ(r.eviction.cooldown, e.cooldown);
@@ -90,7 +91,7 @@ TEST(PolicyConfig, ParsesEverything) {
   stop_growing_before: 5m
   grace_period: 0s
 controller: {tick: 250ms, hold: 2s, step: 0.25, floor: 0, memory_pressure_stall: 0.01,
-             memory_pressure_hold: 30s}
+             memory_pressure_hold: 30s, cpuset_cover: 1}
 eviction:
   dry_run: true
   cooldown: 1m
@@ -129,6 +130,7 @@ eviction:
   EXPECT_EQ(p.windows[2].level.fraction, 1.0);
   EXPECT_EQ(r.controller.tick, 250ms);
   EXPECT_EQ(r.controller.floor, 0.0);
+  EXPECT_EQ(r.controller.cpuset_cover, 1.0);
   EXPECT_DOUBLE_EQ(r.controller.memory_pressure_stall, 0.01);
   EXPECT_EQ(r.controller.memory_pressure_hold, 30s);
   EXPECT_TRUE(r.eviction.dry_run);
@@ -208,6 +210,7 @@ INSTANTIATE_TEST_SUITE_P(PolicyConfigTable, PolicyConfigBad, ::testing::Values(
   BadCase{"controller:\n  tick: 1ms\n", 2, "controller.tick", "out of range"},
   BadCase{"controller:\n  step: 0\n", 2, "controller.step", "must be in (0, 1]"},
   BadCase{"controller:\n  floor: -0.1\n", 2, "controller.floor", "must be in [0, 1]"},
+  BadCase{"controller:\n  cpuset_cover: 0\n", 2, "controller.cpuset_cover", "must be in (0, 1]"},
   BadCase{"controller:\n  hold: soon\n", 2, "controller.hold", "expected a duration"},
   BadCase{"controller:\n  memory_pressure_stall: 1.5\n", 2, "controller.memory_pressure_stall",
           "must be in [0, 1]"},
