@@ -69,6 +69,16 @@ long read_long(const std::string& path) {
   }
 }
 
+// The median of the values that are not NaN (the mean of the middle two for
+// an even count); NaN when there are none.
+double median(std::vector<double> v) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return NAN;
   std::sort(v.begin(), v.end());
@@ -271,6 +281,27 @@ double parse_bogo(const std::string& out_path) {
   return NAN;
 }
 
+// nginx, wrk and stress-ng are installed; else says which is not, as `who`.
+bool tools_installed(const char* who) {
+  for (const char* tool : {"nginx", "wrk", "stress-ng"})
+    if (run_cmd({"sh", "-c", std::string("command -v ") + tool + " >/dev/null"}) != 0) {
+      fprintf(stderr, "%s: %s is not installed (apt-get install nginx wrk stress-ng)\n", who, tool);
+      return false;
+    }
+  return true;
+}
+
+// The BE work of every row: CPU-bound, with hardly any memory footprint.
+std::vector<std::string> be_work_argv() {
+  return {"stress-ng", "--cpu", "2", "--cpu-method", "int64"};
+}
+
+// wrk connections that make `load` of the closed-loop `peak` rate when each
+// waits `think_ms` between its requests.
+int conns_for(const WrkResult& peak, double load, double think_ms) {
+  return std::max(1, static_cast<int>(std::lround(load * peak.rps * (think_ms + peak.p50_ms) / 1000)));
+}
+
 // The cgroup.procs files a BE task of `rel` goes into: every hierarchy, the
 // cpuset too (TestCgroups::procs_files() leaves it out), as colo exec and the
 // kubelet place BE tasks; otherwise the box's cpuset holds none of them.
@@ -332,9 +363,9 @@ struct Isolation {
 
   // BE work: stress-ng --cpu 2 in `rel` for `seconds`, started now; returns it.
   std::unique_ptr<Child> start_be(const std::string& rel, int seconds, const std::string& out) {
-    return Child::spawn({"stress-ng", "--cpu", "2", "--cpu-method", "int64", "--timeout",
-                         std::to_string(seconds) + "s", "--metrics-brief"},
-                        be_procs_files(cg, rel), out);
+    auto argv = be_work_argv();
+    argv.insert(argv.end(), {"--timeout", std::to_string(seconds) + "s", "--metrics-brief"});
+    return Child::spawn(argv, be_procs_files(cg, rel), out);
   }
 
   ~Isolation() {
@@ -350,12 +381,7 @@ std::string fmt2(double v) {
 }
 
 int isolation(int seconds) {
-  for (const char* tool : {"nginx", "wrk", "stress-ng"})
-    if (run_cmd({"sh", "-c", std::string("command -v ") + tool + " >/dev/null"}) != 0) {
-      fprintf(stderr, "isolation: %s is not installed (apt-get install nginx wrk stress-ng)\n",
-              tool);
-      return 1;
-    }
+  if (!tools_installed("isolation")) return 1;
   Isolation iso;
   if (!iso.ns.ok()) return 1;
   for (const char* c : {"ls", "client", "box", "be-stock", "be-static"}) iso.cg.create(c);
@@ -371,7 +397,7 @@ int isolation(int seconds) {
   // ~50%: each connection waits 2 ms between requests (wrk's delay() is in
   // whole ms), with as many connections as make half the peak rate.
   const double d = 2;
-  const int conns = std::max(1, static_cast<int>(std::lround(0.5 * peak.rps * (d + peak.p50_ms) / 1000)));
+  const int conns = conns_for(peak, 0.5, d);
 
   struct Row {
     std::string name;
@@ -469,12 +495,11 @@ int isolation(int seconds) {
       // BENCH_AGENT_LOG=FILE: each colo row's agent log as FILE.ROUND.POLICY.
       keep_agent_log(agent, "." + std::to_string(round) + "." + pol);
       auto s = agent.scrape();
-      auto delta = [&](const char* name) {
-        return metric(s, name).value_or(0) - metric(s0, name).value_or(0);
+      auto delta = [&](const char* name, const std::map<std::string, std::string>& labels = {}) {
+        return metric(s, name, labels).value_or(0) - metric(s0, name, labels).value_or(0);
       };
       auto cuts = [&](const char* trigger) {
-        return metric(s, "colo_control_reaction_seconds_count", {{"trigger", trigger}}).value_or(0) -
-               metric(s0, "colo_control_reaction_seconds_count", {{"trigger", trigger}}).value_or(0);
+        return delta("colo_control_reaction_seconds_count", {{"trigger", trigger}});
       };
       printf("  colo %s: %.0f fast-path cuts (ls_demand), %.0f urgent cuts; agent process %.2f%% "
              "of a core, its BPF programs %.2f%%\n",
@@ -489,13 +514,6 @@ int isolation(int seconds) {
   // Per round, each row against that round's "alone" and "static".
   const auto& alone = rows[0].second;
   const auto& stat = rows[2].second;
-  auto median = [](std::vector<double> v) -> double {
-    v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
-    if (v.empty()) return NAN;
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  };
   auto cell = [&](const std::vector<double>& v, const char* unit) {
     const double m = median(v);
     std::string c = std::isnan(m) ? "-" : (fmt2(m) + unit);
@@ -589,11 +607,7 @@ std::optional<Mechanism> parse_mechanism(const std::string& row) {
 }
 
 int mechanisms(int seconds) {
-  for (const char* tool : {"nginx", "wrk", "stress-ng"})
-    if (run_cmd({"sh", "-c", std::string("command -v ") + tool + " >/dev/null"}) != 0) {
-      fprintf(stderr, "mechanisms: %s is not installed (apt-get install nginx wrk stress-ng)\n", tool);
-      return 1;
-    }
+  if (!tools_installed("mechanisms")) return 1;
   const char* rows_env = getenv("MECH_ROWS");
   std::vector<Mechanism> rows;
   {
@@ -634,7 +648,7 @@ int mechanisms(int seconds) {
     fprintf(stderr, "mechanisms: MECH_LOAD=%s is not a fraction in (0, 1]\n", load_env);
     return 2;
   }
-  const int conns = std::max(1, static_cast<int>(std::lround(load * peak.rps * (d + peak.p50_ms) / 1000)));
+  const int conns = conns_for(peak, load, d);
   printf("nginx peak %.0f req/s; phases of %d s at ~%.0f%% (%d conns, %.0f ms think time), %d rounds\n",
          peak.rps, seconds, 100 * load, conns, d, rounds);
 
@@ -642,8 +656,8 @@ int mechanisms(int seconds) {
   // another row runs: the mechanism rows' in be-mech, the colo row's in box.
   const std::string mech_dir = iso.cg.cpu_dir("be-mech"), box_dir = iso.cg.cpu_dir("box");
   std::vector<std::unique_ptr<Child>> be;
-  be.push_back(Child::spawn({"stress-ng", "--cpu", "2", "--cpu-method", "int64"},
-                            be_procs_files(iso.cg, "be-mech"), iso.dir + "/be-mech.out"));
+  be.push_back(Child::spawn(be_work_argv(), be_procs_files(iso.cg, "be-mech"),
+                            iso.dir + "/be-mech.out"));
   std::unique_ptr<AgentProcess> agent;
   for (auto& m : rows)
     if (!m.colo.empty()) {
@@ -652,8 +666,8 @@ int mechanisms(int seconds) {
         fprintf(stderr, "agent not ready:\n%s\n", agent->log().c_str());
         return 1;
       }
-      be.push_back(Child::spawn({"stress-ng", "--cpu", "2", "--cpu-method", "int64"},
-                                be_procs_files(iso.cg, "box"), iso.dir + "/be-box.out"));
+      be.push_back(Child::spawn(be_work_argv(), be_procs_files(iso.cg, "box"),
+                                iso.dir + "/be-box.out"));
     }
   for (auto& c : be)
     if (!c) return 1;
@@ -705,13 +719,6 @@ int mechanisms(int seconds) {
   }
   signal_cgroup(mech_dir, SIGCONT);
   signal_cgroup(box_dir, SIGCONT);
-  auto median = [](std::vector<double> v) -> double {
-    v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
-    if (v.empty()) return NAN;
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  };
   const auto& alone = res["alone"];
   std::vector<double> ap;
   for (auto& p : alone) ap.push_back(p.p99_ms);
