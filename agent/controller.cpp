@@ -132,6 +132,16 @@ void Controller::apply_locked(double cores, const std::string& trigger, uint64_t
   }
 }
 
+std::string Controller::narrow_cpuset_locked(double cores) {
+  if (!cfg_.controller.fast_cpuset || applied_.cpus.size() <= 1) return "";
+  auto cpus = choose_box_cpus(topo_, std::max(cores, BigBox::kFloorCores), tick_busy_, 1,
+                              applied_.cpus, cfg_.controller.cpuset_cover);
+  // Only fewer CPUs: the tick widens the set again as the allowance grows.
+  if (cpus.size() >= applied_.cpus.size() || box_.set_cpuset(cpus) != 0) return "";
+  applied_.cpus = cpus;
+  return "; cpuset " + format_cpu_list(cpus);
+}
+
 bool Controller::be_in_way(uint32_t after_cls, uint32_t queued_cls) {
   return after_cls == COLO_CLASS_BE && queued_cls != COLO_CLASS_LS && queued_cls != COLO_CLASS_SYSTEM;
 }
@@ -144,7 +154,8 @@ void Controller::on_urgent(uint64_t kernel_ts_ns, const std::string& why, bool b
   auto a = cpu_ctl_.clamp_now(why, clock_.now_mono());
   if (a.changed) {
     apply_locked(a.amount, "urgent_latency", kernel_ts_ns);
-    decide_locked("clamp cpu quota to " + std::to_string(a.amount) + " cores", a.reason);
+    const std::string narrowed = narrow_cpuset_locked(applied_.quota.value_or(a.amount));
+    decide_locked("clamp cpu quota to " + std::to_string(a.amount) + " cores" + narrowed, a.reason);
   }
 }
 
@@ -207,7 +218,8 @@ void Controller::on_fast_sample(const ClassTimes& t) {
                                     clock_.now_mono());
         if (a.changed) {
           apply_locked(a.amount, "ls_demand", since);
-          decide_locked("cpu allowance " + std::to_string(a.amount) + " cores", a.reason);
+          const std::string narrowed = narrow_cpuset_locked(applied_.quota.value_or(a.amount));
+          decide_locked("cpu allowance " + std::to_string(a.amount) + " cores" + narrowed, a.reason);
         }
       }
     }
@@ -225,7 +237,8 @@ void Controller::on_fast_sample(const ClassTimes& t) {
                                      clock_.now_mono(), room);
       if (a.changed) {
         apply_locked(a.amount, "ls_demand", since);
-        decide_locked("clamp cpu quota to " + std::to_string(a.amount) + " cores", a.reason);
+        const std::string narrowed = narrow_cpuset_locked(applied_.quota.value_or(a.amount));
+        decide_locked("clamp cpu quota to " + std::to_string(a.amount) + " cores" + narrowed, a.reason);
       }
     }
   }
@@ -279,6 +292,7 @@ void Controller::tick(const ClassTimes& t) {
           busy[cpu] = (ns - it->second) * 1e-9 / dt;
       }
     }
+    tick_busy_ = busy;
     auto cpus =
         choose_box_cpus(topo_, std::max(applied_.quota.value_or(0), BigBox::kFloorCores), busy, 1,
                         applied_.cpus, cfg_.controller.cpuset_cover);

@@ -109,6 +109,10 @@ class Controller : public prometheus::Collectable {
     std::optional<uint64_t> memory;
   };
   void apply_locked(double cores, const std::string& trigger, uint64_t signal_ns);
+  // Fast path, after a cut to `cores`: the cpuset the tick would choose for
+  // them, if it has fewer CPUs than the box has now (controller.fast_cpuset).
+  // Returns what to add to the decision ("; cpuset 1"), or "".
+  std::string narrow_cpuset_locked(double cores);
   void decide_locked(const std::string& what, const std::string& reason);
   void observe_reaction_locked(const std::string& trigger, double seconds);
   void evict_locked(policy::MonoTime now);
@@ -144,6 +148,8 @@ class Controller : public prometheus::Collectable {
   std::optional<std::map<std::string, uint64_t>> limit_hits_;  // the box's ancestors' last counts
   policy::Colocatable last_colocatable_{};
   Applied applied_;
+  // LS use per CPU over the last tick, 0..1 (the cpuset choice's input).
+  std::map<int, double> tick_busy_;
   std::atomic<bool> enabled_{true};
   std::optional<ClassTimes> prev_tick_, prev_fast_;
   struct FastSample {

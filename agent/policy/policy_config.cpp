@@ -423,6 +423,7 @@ void parse_controller_section(const YAML::Node& node, const std::string& field, 
     {"cpuset_cover", H([&](N v, F ff) {
        ranged(p, v, ff, 0, true, 1, &out->cpuset_cover);
      })},
+    {"fast_cpuset", H([&](N v, F ff) { p.boolean(v, ff, &out->fast_cpuset); })},
     {"memory_pressure_stall", H([&](N v, F ff) {
        ranged(p, v, ff, 0, false, 1, &out->memory_pressure_stall);
      })},
@@ -572,6 +573,10 @@ controller:
   # quota, costs LS more tail latency than BE on CPUs of its own (measured:
   # tests/bench/RESULTS.md). 1: enough CPUs for the whole allowance.
   cpuset_cover: 0.5
+  # A fast-path cut also narrows the box's cpuset at once (by the rule above),
+  # instead of at the next tick: a cut quota alone throttles BE on every CPU
+  # of the box, beside LS, until then. false: the cpuset moves at ticks only.
+  fast_cpuset: true
   # Memory pressure: LS tasks stalled in reclaim whose cause BE shares (global
   # direct reclaim, or a memory limit set above both them and the box, e.g.
   # kubepods) for at least this fraction of a collection window: the box's

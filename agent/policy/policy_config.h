@@ -109,6 +109,12 @@ struct ControllerConfig {
   // BE. tests/bench/RESULTS.md: at 25% nginx load a 1-CPU box cost LS p99
   // 1.07x for 0.97 cores of BE, a 1-core quota over both CPUs 1.34x for 1.00.
   double cpuset_cover = 0.5;
+  // A fast-path cut (LS demand, urgent event) also takes the box off the CPUs
+  // the lower allowance no longer needs (by the rule above, with LS's per-CPU
+  // use over the last tick), at once: a cut quota alone throttles BE on every
+  // CPU of the box, beside LS, until the next tick moves the cpuset. Only
+  // narrows; the tick widens it again as the allowance grows back.
+  bool fast_cpuset = true;
 };
 
 // A trigger and a release level: pressure starts when the signal crosses

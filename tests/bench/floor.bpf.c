@@ -78,3 +78,52 @@ int BPF_PROG(floor_storage, bool preempt, struct task_struct *prev, struct task_
 	}
 	return 0;
 }
+
+/*
+ * The least a run-queue latency tracer can do, for the pipe floor
+ * (colo_bench_floor pipe): a timestamp per wakeup into a pid-keyed hash, and
+ * at switch-in a lookup and a delete (runqlat's mechanism without its
+ * histogram or filters). And the same two tracepoints with empty programs:
+ * what attaching anything costs.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, __u64);
+} floor_start SEC(".maps");
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(floor_wake_empty, struct task_struct *p)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch_empty, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(floor_wake_store, struct task_struct *p)
+{
+	__u32 pid = p->pid;
+	__u64 ts = bpf_ktime_get_ns();
+
+	bpf_map_update_elem(&floor_start, &pid, &ts, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch_take, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 pid = next->pid;
+	__u64 *tsp = bpf_map_lookup_elem(&floor_start, &pid);
+
+	if (tsp) {
+		floor_sink += bpf_ktime_get_ns() - *tsp;
+		bpf_map_delete_elem(&floor_start, &pid);
+	}
+	return 0;
+}

@@ -5,12 +5,27 @@
 // measured. Root only.
 //
 //   colo_bench_floor [LOOPS]   runs `perf bench sched messaging -l LOOPS` (400)
+//   colo_bench_floor pipe [ROUNDS [LOOPS [CPU]]]
+//        `perf bench sched pipe -l LOOPS` (500000) throughput, ROUNDS (5) rounds
+//        (with CPU: both tasks pinned there, `taskset -c CPU`: every op is two
+//        context switches and two wakeups on one CPU, which is steadier)
+//        alternating: no program; empty programs on sched_wakeup and
+//        sched_switch; the least a run-queue latency tracer does there (a
+//        timestamp per wakeup into a pid-keyed hash, a lookup and a delete at
+//        switch-in); and libbpf-tools runqlat (/usr/sbin/runqlat, if
+//        installed), the same plus a histogram. BPF run-time stats stay off.
+//        Prints each side's median over no program: the first two are the
+//        pipe throughput no run-queue latency tracer can beat on this machine.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -33,6 +48,132 @@ Stat stat_of(const bpf_program* p) {
   return s;
 }
 
+// ops/s that `perf bench sched pipe -l LOOPS` reports; 0 if it did not run.
+double pipe_ops(int loops, int cpu) {
+  const std::string cmd = (cpu >= 0 ? "taskset -c " + std::to_string(cpu) + " " : std::string()) +
+                          "perf bench sched pipe -l " + std::to_string(loops) + " 2>&1";
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return 0;
+  char line[256];
+  double ops = 0;
+  while (fgets(line, sizeof(line), f)) {
+    double v;
+    if (strstr(line, "ops/sec") && sscanf(line, " %lf", &v) == 1) ops = v;
+  }
+  pclose(f);
+  return ops;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// libbpf-tools runqlat with its programs attached (it prints "Tracing" then),
+// until stop_runqlat(); -1 if it could not start.
+pid_t start_runqlat() {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    // Line-buffered: its "Tracing" line would otherwise wait in stdio's buffer.
+    execlp("stdbuf", "stdbuf", "-oL", "/usr/sbin/runqlat", "3600", "1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  FILE* f = fdopen(fds[0], "r");
+  char line[256];
+  bool tracing = false;
+  while (f && fgets(line, sizeof(line), f))
+    if (strstr(line, "Tracing")) {
+      tracing = true;
+      break;
+    }
+  if (f) fclose(f);  // runqlat writes nothing more until SIGINT (then EPIPE is fine)
+  if (!tracing && pid > 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return -1;
+  }
+  return pid;
+}
+
+void stop_runqlat(pid_t pid) {
+  kill(pid, SIGINT);
+  waitpid(pid, nullptr, 0);
+}
+
+int pipe_floor(int rounds, int loops, int cpu) {
+  colo_floor* skel = colo_floor__open();
+  if (!skel) {
+    fprintf(stderr, "colo_bench_floor: could not open floor.bpf.c\n");
+    return 1;
+  }
+  // Only the pipe pairs load: the sched_switch floor programs stay out of it.
+  for (bpf_program* p : {skel->progs.floor_empty, skel->progs.floor_fields, skel->progs.floor_lookup,
+                         skel->progs.floor_storage})
+    bpf_program__set_autoload(p, false);
+  if (colo_floor__load(skel) != 0) {
+    fprintf(stderr, "colo_bench_floor: could not load floor.bpf.c (tp_btf needs BTF)\n");
+    colo_floor__destroy(skel);
+    return 1;
+  }
+  struct Side {
+    const char* name;
+    std::vector<bpf_program*> progs;
+    std::vector<double> ops;
+    bool runqlat = false;
+  };
+  std::vector<Side> sides = {
+      {"no program", {}, {}},
+      {"empty programs", {skel->progs.floor_wake_empty, skel->progs.floor_switch_empty}, {}},
+      {"timestamp store + lookup/delete", {skel->progs.floor_wake_store, skel->progs.floor_switch_take}, {}}};
+  if (access("/usr/sbin/runqlat", X_OK) == 0) sides.push_back({"libbpf-tools runqlat", {}, {}, true});
+  printf("`%sperf bench sched pipe -l %d`, %d rounds, sides alternating (ops/s):\n",
+         cpu >= 0 ? ("taskset -c " + std::to_string(cpu) + " ").c_str() : "", loops, rounds);
+  for (int r = 1; r <= rounds; r++) {
+    for (Side& s : sides) {
+      std::vector<bpf_link*> links;
+      bool ok = true;
+      for (bpf_program* p : s.progs) {
+        bpf_link* l = bpf_program__attach(p);
+        if (!l) {
+          fprintf(stderr, "colo_bench_floor: could not attach %s\n", bpf_program__name(p));
+          ok = false;
+          break;
+        }
+        links.push_back(l);
+      }
+      pid_t rq = -1;
+      if (ok && s.runqlat && (rq = start_runqlat()) < 0) {
+        fprintf(stderr, "colo_bench_floor: runqlat did not start\n");
+        ok = false;
+      }
+      const double ops = ok ? pipe_ops(loops, cpu) : 0;
+      if (rq > 0) stop_runqlat(rq);
+      for (bpf_link* l : links) bpf_link__destroy(l);
+      if (!ok) {
+        colo_floor__destroy(skel);
+        return 1;
+      }
+      s.ops.push_back(ops);
+      printf("  round %d  %-32s %10.0f\n", r, s.name, ops);
+      fflush(stdout);
+    }
+  }
+  const double base = median(sides[0].ops);
+  for (const Side& s : sides)
+    printf("median  %-32s %10.0f ops/s  %.3f of no program\n", s.name, median(s.ops),
+           base > 0 ? median(s.ops) / base : 0.0);
+  colo_floor__destroy(skel);
+  return base > 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -40,15 +181,26 @@ int main(int argc, char** argv) {
     fprintf(stderr, "colo_bench_floor: needs root\n");
     return 1;
   }
+  if (argc > 1 && strcmp(argv[1], "pipe") == 0)
+    return pipe_floor(argc > 2 ? atoi(argv[2]) : 5, argc > 3 ? atoi(argv[3]) : 500000,
+                      argc > 4 ? atoi(argv[4]) : -1);
   const int loops = argc > 1 ? atoi(argv[1]) : 400;
   int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
   if (stats_fd < 0) {
     fprintf(stderr, "colo_bench_floor: could not enable BPF run-time stats (%d)\n", stats_fd);
     return 1;
   }
-  colo_floor* skel = colo_floor__open_and_load();
+  colo_floor* skel = colo_floor__open();
   if (!skel) {
+    fprintf(stderr, "colo_bench_floor: could not open floor.bpf.c\n");
+    return 1;
+  }
+  for (bpf_program* p : {skel->progs.floor_wake_empty, skel->progs.floor_switch_empty,
+                         skel->progs.floor_wake_store, skel->progs.floor_switch_take})
+    bpf_program__set_autoload(p, false);
+  if (colo_floor__load(skel) != 0) {
     fprintf(stderr, "colo_bench_floor: could not load floor.bpf.c (tp_btf needs BTF)\n");
+    colo_floor__destroy(skel);
     return 1;
   }
   // In this order: programs on one tracepoint run in attach order.

@@ -9,9 +9,14 @@
 #     tool attached (alternating rounds, medians).   Goal: ratio >= 0.97.
 #     The same with runqlat alone, as the floor of any sched tracer here.
 #  3. Agent RSS with 1,000 cgroups tracked.          Goal: <= 32 MiB.
+#     And what the agent spends of a CPU over CPU_SECONDS, before the
+#     cgroups exist and with them (each collection rescans the hierarchies).
 #  floor (not in the default SECTIONS): what the cheapest sched_switch
 #     programs cost per run here, by the same stats (build/tests/colo_bench_floor):
-#     empty, reading the two task ids, one pid-keyed hash lookup.
+#     empty, reading the two task ids, one pid-keyed hash lookup. Then pipe
+#     throughput (pinned) with no program, empty programs on sched_wakeup and
+#     sched_switch, the least a run-queue latency tracer does (a timestamp
+#     per wakeup, a lookup and a delete at switch-in), and runqlat.
 #
 # Builds nothing. Usage: tests/bench/overhead.sh  (see tests/bench/README.md)
 # Environment:
@@ -32,6 +37,7 @@
 #                            empty: unpinned
 #   NCGROUPS=1000            cgroups created for the RSS measurement
 #   COLLECT_INTERVAL=1       the agent's collect interval in seconds (config)
+#   CPU_SECONDS=10           window of the agent CPU measurement in section 3
 #   POPULATE=1               run one short task in each cgroup so the kernel
 #                            side has per-cgroup entries too (0: empty cgroups)
 set -euo pipefail
@@ -52,6 +58,7 @@ FLOOR=${FLOOR:-build/tests/colo_bench_floor}
 NCGROUPS=${NCGROUPS:-1000}
 COLLECT_INTERVAL=${COLLECT_INTERVAL:-1}
 POPULATE=${POPULATE:-1}
+CPU_SECONDS=${CPU_SECONDS:-10}
 DRY_RUN=${DRY_RUN:-1}
 SECTIONS=${SECTIONS:-cost pipe rss}
 
@@ -345,6 +352,16 @@ section_pipe() {
 
 # ---------------------------------------------------------------- 3. RSS
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$AGENT_PID/status"; }
+# The agent's CPU (user + system, all threads) over CPU_SECONDS, in % of one CPU.
+agent_cpu_pct() {
+  local hz t0 t1
+  hz=$(getconf CLK_TCK)
+  # Fields 14 and 15 of /proc/PID/stat; the command name (field 2) may hold spaces.
+  t0=$(sed 's/.*) //' "/proc/$AGENT_PID/stat" | awk '{ print $12 + $13 }')
+  sleep "$CPU_SECONDS"
+  t1=$(sed 's/.*) //' "/proc/$AGENT_PID/stat" | awk '{ print $12 + $13 }')
+  awk -v a="$t0" -v b="$t1" -v hz="$hz" -v s="$CPU_SECONDS" 'BEGIN { printf "%.2f\n", 100 * (b - a) / hz / s }'
+}
 tracked() {
   local n
   n=$("$COLO" status --socket "$SOCK" -o json 2>/dev/null | jq -r '.tracked_cgroups // 0' 2>/dev/null) || true
@@ -365,6 +382,8 @@ section_rss() {
   start_agent
   sleep "$((3 * COLLECT_INTERVAL))"
   say "before: VmRSS $(rss_kb) kB, tracked cgroups $(tracked)"
+  cpu_before=$(agent_cpu_pct)
+  say "before: agent CPU $cpu_before% of a CPU over ${CPU_SECONDS}s"
   for h in "${hier[@]}"; do
     mkdir "$h/$CG_NAME"
     CG_DIRS+=("$h/$CG_NAME")
@@ -392,8 +411,10 @@ section_rss() {
   rss=$(rss_kb)
   hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$AGENT_PID/status")
   ntracked=$(tracked)
+  cpu_after=$(agent_cpu_pct)
   sched_entries=$(bpftool map dump pinned "$PIN/colo_cg_sched" --json 2>/dev/null | jq length || echo "?")
   say "after 3 collect intervals: VmRSS $rss kB ($(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB), VmHWM $hwm kB, tracked cgroups $ntracked, colo_cg_sched entries $sched_entries"
+  say "agent CPU over ${CPU_SECONDS}s with them: $cpu_after% of a CPU (before: $cpu_before%)"
   stop_agent
   remove_cgroups
   say
@@ -406,6 +427,11 @@ section_floor() {
   if [[ $loops = auto ]]; then loops=400; fi
   say "== floor: the cheapest sched_switch programs, by the same run-time stats"
   "$FLOOR" "$loops"
+  say
+  # And what the least a run-queue latency tracer does costs pipe throughput
+  # (pinned to one CPU, as PIPE_CPU; CPU 1 if unset: steadier than unpinned).
+  say "== floor: pipe throughput under the least a run-queue latency tracer does"
+  "$FLOOR" pipe "$PIPE_ROUNDS" "$PIPE_LOOPS" "${PIPE_CPU:-1}"
   say
 }
 
@@ -433,4 +459,5 @@ if [[ -n ${pipe_ratio:-} ]]; then
 fi
 if [[ -n ${rss:-} ]]; then
   say "agent RSS, $ntracked cgroups tracked: $rss kB   (goal <= 32768 kB: $(verdict "$(awk -v k="$rss" 'BEGIN { print (k + 0 <= 32768) }')"))"
+  say "agent CPU with them: $cpu_after% of a CPU (without: $cpu_before%)"
 fi

@@ -147,6 +147,44 @@ TEST(ControllerFastPath, LsJumpCutsTheQuotaWithinHalfTheWindow) {
   EXPECT_EQ(feed(f, t, ls, 1.0, 20), -1);
 }
 
+// Two ticks with LS at 0.3 of each CPU (the box keeps both CPUs for its 1.4
+// cores), then LS jumps to 1 core: the fast path cuts the quota below one
+// core, and with controller.fast_cpuset the cpuset drops to the one CPU that
+// leaves BE enough at that cut, in the same sample, not at the next tick.
+std::string cpuset_after_a_cut(bool fast_cpuset, int* cut_at) {
+  Fixture f(1.4, 0, [&](Config& c) { c.controller.fast_cpuset = fast_cpuset; });
+  const std::string file = f.tmp.path() + "/cpuset/colo.slice/bigbox/cpuset.cpus";
+  ClassTimes t;
+  uint64_t ls = 0;
+  for (int i = 0; i < 2; i++) {
+    f.clock.advance(std::chrono::milliseconds(100));
+    ls += 30 * kMs;
+    t.mono_ns = (1000 + 100 * i) * kMs;
+    t.ls_ns = 2 * ls;
+    t.ls_ns_by_cpu = {{0, ls}, {1, ls}};
+    f.ctl->tick(t);
+  }
+  EXPECT_EQ(trim(read_file(file).value_or("?")), "0-1") << f.ctl->status().dump(1);
+  EXPECT_EQ(f.quota(), "140000");
+  uint64_t tn = t.mono_ns, ls_total = t.ls_ns;
+  *cut_at = -1;
+  for (int i = 0; i < 40 && *cut_at < 0; i++) {
+    fast_sample(f, tn, ls_total, 1.0);
+    if (std::stod(f.quota()) < 100000) *cut_at = i;
+  }
+  return std::string(trim(read_file(file).value_or("?")));
+}
+
+TEST(ControllerFastPath, ACutBelowOneCpuNarrowsTheCpusetAtOnce) {
+  int at = -1;
+  EXPECT_EQ(cpuset_after_a_cut(true, &at), "1")
+      << "0.8 cores need one CPU when LS leaves 0.7 of it (cover 0.5)";
+  EXPECT_GE(at, 0) << "no cut below one core";
+  // Without it, the same cut leaves BE throttled on both CPUs until a tick.
+  EXPECT_EQ(cpuset_after_a_cut(false, &at), "0-1");
+  EXPECT_GE(at, 0);
+}
+
 TEST(ControllerFastPath, LsTakingEverythingCutsToTheFloor) {
   Fixture f(1.4);
   uint64_t t = 1000 * kMs, ls = 0;

@@ -59,6 +59,7 @@ TEST(PolicyConfig, DefaultYamlParsesToTheBuiltInDefaults) {
   EXPECT_EQ(r.controller.step, c.step);
   EXPECT_EQ(r.controller.floor, c.floor);
   EXPECT_EQ(r.controller.cpuset_cover, c.cpuset_cover);
+  EXPECT_EQ(r.controller.fast_cpuset, c.fast_cpuset);
   EvictionConfig e;
   EXPECT_EQ(r.eviction.dry_run, e.dry_run);
   EXPECT_EQ(r.eviction.cooldown, e.cooldown);
@@ -91,7 +92,7 @@ TEST(PolicyConfig, ParsesEverything) {
   stop_growing_before: 5m
   grace_period: 0s
 controller: {tick: 250ms, hold: 2s, step: 0.25, floor: 0, memory_pressure_stall: 0.01,
-             memory_pressure_hold: 30s, cpuset_cover: 1}
+             memory_pressure_hold: 30s, cpuset_cover: 1, fast_cpuset: false}
 eviction:
   dry_run: true
   cooldown: 1m
@@ -131,6 +132,7 @@ eviction:
   EXPECT_EQ(r.controller.tick, 250ms);
   EXPECT_EQ(r.controller.floor, 0.0);
   EXPECT_EQ(r.controller.cpuset_cover, 1.0);
+  EXPECT_FALSE(r.controller.fast_cpuset);
   EXPECT_DOUBLE_EQ(r.controller.memory_pressure_stall, 0.01);
   EXPECT_EQ(r.controller.memory_pressure_hold, 30s);
   EXPECT_TRUE(r.eviction.dry_run);
@@ -211,6 +213,7 @@ INSTANTIATE_TEST_SUITE_P(PolicyConfigTable, PolicyConfigBad, ::testing::Values(
   BadCase{"controller:\n  step: 0\n", 2, "controller.step", "must be in (0, 1]"},
   BadCase{"controller:\n  floor: -0.1\n", 2, "controller.floor", "must be in [0, 1]"},
   BadCase{"controller:\n  cpuset_cover: 0\n", 2, "controller.cpuset_cover", "must be in (0, 1]"},
+  BadCase{"controller:\n  fast_cpuset: sometimes\n", 2, "controller.fast_cpuset", "expected"},
   BadCase{"controller:\n  hold: soon\n", 2, "controller.hold", "expected a duration"},
   BadCase{"controller:\n  memory_pressure_stall: 1.5\n", 2, "controller.memory_pressure_stall",
           "must be in [0, 1]"},
