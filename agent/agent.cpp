@@ -208,6 +208,32 @@ nlohmann::json Agent::top_json(const Snapshot* prev, const Snapshot& cur) {
   return j;
 }
 
+Agent::ControlWindow Agent::control_window(const Snapshot& prev, const Snapshot& cur) {
+  ControlWindow w;
+  w.window_s = cur.mono_ns > prev.mono_ns ? (cur.mono_ns - prev.mono_ns) * kNs : 0;
+  for (auto& [path, cs] : cur.cgroups) {
+    const bool ls = cs.cls == "ls", be = cs.cls == "be";
+    if (!ls && !be) continue;
+    auto it = prev.cgroups.find(path);
+    const CgroupSignals* p = it != prev.cgroups.end() ? &it->second : nullptr;
+    auto grown = [](uint64_t now, uint64_t before) { return now - std::min(now, before); };
+    if (ls) {
+      if (grown(cs.rq_count, p ? p->rq_count : 0) == 0) continue;
+      std::array<uint64_t, COLO_HIST_SLOTS> slots = cs.rq_slots;
+      if (p)
+        for (size_t i = 0; i < slots.size(); i++) slots[i] = grown(slots[i], p->rq_slots[i]);
+      const double p99 = hist_quantile(slots.data(), slots.size(), 0.99);
+      w.worst_ls_p99 = std::max(w.worst_ls_p99.value_or(0), p99);
+    } else {
+      const double run = grown(cs.run_ns, p ? p->run_ns : 0) * kNs;
+      w.be_run_s += run;
+      w.be_wait_s += grown(cs.rq_sum_ns, p ? p->rq_sum_ns : 0) * kNs;
+      if (w.window_s > 0) w.be_cores[path] = run / w.window_s;
+    }
+  }
+  return w;
+}
+
 nlohmann::json Agent::status_json() {
   nlohmann::json j;
   j["version"] = COLO_VERSION;
@@ -371,7 +397,16 @@ int Agent::run() {
       LOG_INFO("kubernetes mode: colo's own cgroup %s counts as system", p->c_str());
     }
   }
-  collector_ = std::make_unique<Collector>(cfg_, *layout, *topo, programs_.get());
+  // With the kernel side, the hierarchies are walked when it saw a cgroup
+  // come, go or be renamed (and every 10 collections anyway), and PSI is read
+  // for 100 cgroups per collection in turn; without it, all at every one.
+  CollectorOptions copts;
+  if (bpf::Programs* p = programs_.get()) {
+    copts.tree_gen = [p] { return p->cgroup_tree_gen(); };
+    copts.walk_every = 10;
+    copts.psi_per_collect = 100;
+  }
+  collector_ = std::make_unique<Collector>(cfg_, *layout, *topo, programs_.get(), std::move(copts));
   if (cfg_.cgroup.manage_bigbox) {
     BigBox::Options bo;
     bo.rel_path = cfg_.cgroup.bigbox;
@@ -513,25 +548,10 @@ int Agent::run() {
       if (controller_) {
         // The worst LS run-queue p99 over the last window, for eviction.
         // BE's CPU time and run-queue wait, for its CPU satisfaction.
-        std::optional<double> worst;
-        double be_run = 0, be_wait = 0, window = 0;
-        std::map<std::string, double> be_cores;
-        if (prev && snap->bpf_active) {
-          auto top = top_json(prev.get(), *snap);
-          window = top["window_seconds"].get<double>();
-          for (auto& row : top["cgroups"]) {
-            if (row["class"] == "ls" && row["runqueue_events"].get<uint64_t>() > 0)
-              worst = std::max(worst.value_or(0), row["runqueue_p99_seconds"].get<double>());
-            if (row["class"] == "be") {
-              be_run += row["cpu_seconds"].get<double>();
-              be_wait += row["runqueue_wait_seconds"].get<double>();
-              if (window > 0)
-                be_cores[row["cgroup"].get<std::string>()] = row["cpu_seconds"].get<double>() / window;
-            }
-          }
-        }
-        controller_->set_ls_latency_p99(worst);
-        controller_->observe_be_cpu(window, be_run, be_wait, std::move(be_cores));
+        ControlWindow w;
+        if (prev && snap->bpf_active) w = control_window(*prev, *snap);
+        controller_->set_ls_latency_p99(w.worst_ls_p99);
+        controller_->observe_be_cpu(w.window_s, w.be_run_s, w.be_wait_s, std::move(w.be_cores));
         // LS reclaim stall over the window, for the memory-pressure rule
         // (with BPF from the kernel's counters, else from PSI).
         if (prev && snap->mono_ns > prev->mono_ns)

@@ -3,6 +3,7 @@
 #pragma once
 #include <atomic>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -36,6 +37,18 @@ class Agent {
 
   // JSON views served on the control socket (public for tests).
   static nlohmann::json top_json(const Snapshot* prev, const Snapshot& cur);
+  // What the control loop takes from each collection window: the worst LS
+  // run-queue p99 (of cgroups with samples in it), and BE's CPU time and
+  // run-queue wait, with each BE cgroup's cores. The numbers top_json shows,
+  // without building and sorting its rows for every cgroup (with 1,000
+  // cgroups that was a quarter of the agent's CPU time).
+  struct ControlWindow {
+    double window_s = 0;
+    std::optional<double> worst_ls_p99;
+    double be_run_s = 0, be_wait_s = 0;
+    std::map<std::string, double> be_cores;  // by cgroup path
+  };
+  static ControlWindow control_window(const Snapshot& prev, const Snapshot& cur);
 
  private:
   bool load_config(Config* out);

@@ -78,8 +78,12 @@ std::string ifname_of(uint32_t ifindex) {
 }  // namespace
 
 Collector::Collector(const Config& cfg, CgroupLayout layout, Topology topo,
-                     bpf::Programs* programs)
-    : cfg_(cfg), layout_(std::move(layout)), topo_(std::move(topo)), programs_(programs) {
+                     bpf::Programs* programs, CollectorOptions opts)
+    : cfg_(cfg),
+      layout_(std::move(layout)),
+      topo_(std::move(topo)),
+      programs_(programs),
+      opts_(std::move(opts)) {
   cpu_h_ = layout_.for_controller("cpu");
   mem_h_ = layout_.for_controller("memory");
   v2_h_ = layout_.unified();
@@ -152,18 +156,46 @@ void Collector::sync_classes() {
 
 void Collector::read_psi(Snapshot* s) {
   if (!v2_idx_) return;
-  for (auto& [id, path] : v2_idx_->entries()) {
+  const auto& entries = v2_idx_->entries();
+  auto read_one = [&](const std::string& path) {
     std::string dir = path == "/" ? v2_h_->mount : v2_h_->mount + path;
     auto rd = [&](const char* file) -> std::optional<Psi> {
       auto text = read_file(dir + "/" + file);
       return text ? parse_psi(*text) : std::nullopt;
     };
     auto cpu = rd("cpu.pressure");
-    if (!cpu) continue;  // PSI off, or the cgroup vanished
+    if (!cpu) {  // PSI off, or the cgroup vanished
+      psi_.erase(path);
+      return;
+    }
+    psi_[path] = {cpu, rd("memory.pressure"), rd("io.pressure")};
+  };
+  if (!opts_.psi_per_collect || entries.size() <= opts_.psi_per_collect) {
+    psi_.clear();
+    for (auto& [id, path] : entries) read_one(path);
+  } else {
+    // In turn by cgroup id, from where the last turn stopped; the root (the
+    // node's PSI on v2) at every collection.
+    std::vector<uint64_t> ids;
+    ids.reserve(entries.size());
+    for (auto& [id, path] : entries) ids.push_back(id);
+    std::sort(ids.begin(), ids.end());
+    auto it = psi_next_ ? std::lower_bound(ids.begin(), ids.end(), *psi_next_) : ids.begin();
+    for (size_t n = 0; n < opts_.psi_per_collect; n++, ++it) {
+      if (it == ids.end()) it = ids.begin();
+      read_one(entries.at(*it));
+    }
+    psi_next_ = it == ids.end() ? ids.front() : *it;
+    if (auto root = v2_idx_->id_of("/"); root) read_one("/");
+    // Readings of cgroups that are gone.
+    for (auto p = psi_.begin(); p != psi_.end();)
+      p = v2_idx_->id_of(p->first) ? std::next(p) : psi_.erase(p);
+  }
+  for (auto& [path, r] : psi_) {
     CgroupSignals& cs = s->cgroups[path];
-    cs.psi_cpu = cpu;
-    cs.psi_memory = rd("memory.pressure");
-    cs.psi_io = rd("io.pressure");
+    cs.psi_cpu = r.cpu;
+    cs.psi_memory = r.memory;
+    cs.psi_io = r.io;
   }
   // A root without PSI files (v1 hosts): the node's PSI from /proc/pressure.
   auto root = s->cgroups.find("/");
@@ -183,10 +215,21 @@ void Collector::read_psi(Snapshot* s) {
 
 Snapshot Collector::collect() {
   Snapshot s;
-  if (cpu_idx_) cpu_idx_->rescan();
-  if (mem_idx_) mem_idx_->rescan();
-  if (v2_idx_) v2_idx_->rescan();
-  sync_classes();
+  bool walk = true;
+  if (opts_.tree_gen) {
+    const uint32_t gen = opts_.tree_gen();
+    walk = !walked_gen_ || *walked_gen_ != gen || ++since_walk_ >= std::max(opts_.walk_every, 1u);
+    if (walk) {
+      walked_gen_ = gen;
+      since_walk_ = 0;
+    }
+  }
+  if (walk) {
+    if (cpu_idx_) cpu_idx_->rescan();
+    if (mem_idx_) mem_idx_->rescan();
+    if (v2_idx_) v2_idx_->rescan();
+    sync_classes();  // the classes follow from the paths and the config alone
+  }
   read_psi(&s);
   s.tracked_cgroups = cpu_idx_ ? cpu_idx_->size() : 0;
 

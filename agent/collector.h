@@ -4,6 +4,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -80,10 +81,30 @@ struct LsReclaimStall {
 };
 std::map<std::string, LsReclaimStall> ls_reclaim_stall(const Snapshot& prev, const Snapshot& cur);
 
+// How much cgroupfs each collection reads. With 1,000 cgroups in each of two
+// hierarchies, walking them and reading every cgroup's three PSI files at
+// every collection cost the agent 14% of a CPU on this project's 2-vCPU VM
+// against 2% without them (tests/bench/RESULTS.md).
+struct CollectorOptions {
+  // The kernel side's count of cgroups created, removed or renamed (any
+  // hierarchy). Set: the hierarchies are walked again only when it moved
+  // (read before the walk: a change during one brings another), and at least
+  // every `walk_every` collections (a missed event is repaired within that).
+  // Unset: at every collection.
+  std::function<uint32_t()> tree_gen;
+  unsigned walk_every = 10;
+  // Cgroups whose PSI files are read per collection, in turn (PSI totals are
+  // cumulative, so a cgroup read later loses nothing; the others keep their
+  // last reading). 0: every cgroup at every collection, as without BPF, where
+  // the LS cgroups' memory PSI is the reclaim-stall signal of each window.
+  size_t psi_per_collect = 0;
+};
+
 class Collector {
  public:
   // `programs` may be null: cgroupfs-only mode.
-  Collector(const Config& cfg, CgroupLayout layout, Topology topo, bpf::Programs* programs);
+  Collector(const Config& cfg, CgroupLayout layout, Topology topo, bpf::Programs* programs,
+            CollectorOptions opts = {});
   // Rescans cgroups, refreshes the class map, reads everything. Never throws.
   Snapshot collect();
   // Class of a path relative to the hierarchy root, by the configured box
@@ -103,6 +124,15 @@ class Collector {
   const Hierarchy* mem_h_ = nullptr;
   const Hierarchy* v2_h_ = nullptr;
   std::unique_ptr<CgroupIndex> cpu_idx_, mem_idx_, v2_idx_;
+  CollectorOptions opts_;
+  std::optional<uint32_t> walked_gen_;  // tree_gen when the hierarchies were last walked
+  unsigned since_walk_ = 0;             // collections since
+  // PSI of the v2 cgroups, by path, as last read; where the next turn starts.
+  struct PsiReading {
+    std::optional<Psi> cpu, memory, io;
+  };
+  std::unordered_map<std::string, PsiReading> psi_;
+  std::optional<uint64_t> psi_next_;
   std::map<std::pair<uint64_t, uint32_t>, uint32_t> pushed_classes_;
   bool gc_done_ = false;
   std::unordered_map<uint64_t, uint64_t> last_run_ns_;  // by cpu-hierarchy cgroup id

@@ -117,6 +117,10 @@ struct {
 /* Bumped by every task migration between cgroups (any hierarchy). */
 volatile __u32 cgroup_gen = 0;
 
+/* Bumped by every cgroup created, removed or renamed (any hierarchy): the
+ * agent walks the hierarchies again only when it moved. (.bss) */
+volatile __u32 tree_gen = 0;
+
 /* A zeroed value to create colo_cg_sched entries from (too big for the stack). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -702,6 +706,7 @@ static __always_inline void forget_cgroup(struct cgroup *cgrp)
 	__u32 hier = BPF_CORE_READ(cgrp, root, hierarchy_id);
 	struct colo_class_key ck = { .cgid = cgroup_id_of(cgrp), .hierarchy = hier };
 
+	__sync_fetch_and_add(&tree_gen, 1);
 	if (hier == cpu_hierarchy)
 		bpf_map_delete_elem(&colo_cg_sched, &ck.cgid);
 	bpf_map_delete_elem(&colo_class, &ck);
@@ -731,6 +736,20 @@ SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(colo_rmdir_btf, struct cgroup *cgrp, const char *path)
 {
 	forget_cgroup(cgrp);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(colo_mkdir_btf, struct cgroup *cgrp, const char *path)
+{
+	__sync_fetch_and_add(&tree_gen, 1);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_rename")
+int BPF_PROG(colo_rename_btf, struct cgroup *cgrp, const char *path)
+{
+	__sync_fetch_and_add(&tree_gen, 1);
 	return 0;
 }
 
@@ -809,6 +828,20 @@ SEC("raw_tp/cgroup_rmdir")
 int BPF_PROG(colo_rmdir_raw, struct cgroup *cgrp, const char *path)
 {
 	forget_cgroup(cgrp);
+	return 0;
+}
+
+SEC("raw_tp/cgroup_mkdir")
+int BPF_PROG(colo_mkdir_raw, struct cgroup *cgrp, const char *path)
+{
+	__sync_fetch_and_add(&tree_gen, 1);
+	return 0;
+}
+
+SEC("raw_tp/cgroup_rename")
+int BPF_PROG(colo_rename_raw, struct cgroup *cgrp, const char *path)
+{
+	__sync_fetch_and_add(&tree_gen, 1);
 	return 0;
 }
 

@@ -314,6 +314,34 @@ TEST_P(Signals, CpuTimeGrowsWhileATaskRuns) {
   EXPECT_EQ(agent.stop(), 0);
 }
 
+// The agent walks the hierarchies when the kernel side saw a cgroup come or
+// go (and every 10 collections regardless): a cgroup made while it runs is
+// named at the next collection, not up to 10 s later, and one removed drops
+// out as soon.
+TEST_P(Signals, ACgroupMadeWhileRunningIsNamedAtTheNextCollection) {
+  TestCgroups cg;
+  cg.create("box");
+  std::string cfg = base_config(cg, GetParam());
+  cfg.replace(cfg.find("collect_interval: 20ms"), 22, "collect_interval: 1s");
+  AgentProcess agent(cfg);
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  sleep_ms(2500);  // past the first walks
+  cg.create("late");
+  const std::string late = cg.cpu_rel("late");
+  auto hog = Child::spawn({load_binary(), "hog", "6"}, cg.procs_files("late"));
+  ASSERT_TRUE(hog);
+  double seen_after = -1;
+  for (int i = 0; i < 40 && seen_after < 0; i++) {
+    sleep_ms(100);
+    if (counter(agent.scrape(), "colo_cgroup_cpu_seconds_total", {{"cgroup", late}}) > 0)
+      seen_after = (i + 1) * 0.1;
+  }
+  std::cout << "a cgroup made while the agent ran was named after " << seen_after << " s\n";
+  // Two collections (1 s each) at most: not the 10-collection fallback.
+  EXPECT_GT(seen_after, 0) << "not named within 4 s";
+  EXPECT_LE(seen_after, 2.5);
+}
+
 // Everything on CPU 0, no BE at all: an LS hog, an LS waker, and the agent in
 // a cgroup of its own. The waker's urgent events name LS as what it queued
 // behind (the hog, running on the CPU it was woken onto) and as what it ran

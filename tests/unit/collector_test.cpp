@@ -30,7 +30,7 @@ class CollectorTest : public ::testing::Test {
            "full avg10=0.00 avg60=0.00 avg300=0.00 total=3\n";
   }
 
-  Collector make() {
+  Collector make(CollectorOptions opts = {}) {
     Config cfg;
     cfg.cgroup.root = root_;
     cfg.cgroup.bigbox = "/bigbox";
@@ -38,7 +38,17 @@ class CollectorTest : public ::testing::Test {
     std::string err;
     auto layout = CgroupLayout::from_tree(root_, &err);
     EXPECT_TRUE(layout) << err;
-    return Collector(cfg, *layout, Topology{}, nullptr);
+    return Collector(cfg, *layout, Topology{}, nullptr, std::move(opts));
+  }
+  void put_psi(const std::string& rel, uint64_t total) {
+    fs::create_directories(root_ + rel);
+    std::ofstream(root_ + rel + "/cpu.pressure")
+        << "some avg10=0.00 avg60=0.00 avg300=0.00 total=" << total << "\n";
+  }
+  static uint64_t cpu_total(const Snapshot& s, const std::string& path) {
+    auto it = s.cgroups.find(path);
+    if (it == s.cgroups.end() || !it->second.psi_cpu || !it->second.psi_cpu->some) return 0;
+    return it->second.psi_cpu->some->total_us;
   }
   test::TempDir tmp_{"colo-collector"};
   const std::string root_ = tmp_.path();
@@ -133,6 +143,63 @@ TEST_F(CollectorTest, VanishedCgroupIsSkipped) {
   fs::remove_all(root_ + "/svc");
   Snapshot s = c.collect();
   EXPECT_FALSE(s.cgroups.count("/svc"));
+}
+
+// With the kernel's count of cgroup changes, a cgroup made since the last
+// walk is seen as soon as the count moves, and without it within walk_every
+// collections (a missed event); nothing is walked in between.
+TEST_F(CollectorTest, WalksTheHierarchiesWhenTheKernelSawThemChange) {
+  uint32_t gen = 7;
+  CollectorOptions o;
+  o.tree_gen = [&] { return gen; };
+  o.walk_every = 4;
+  Collector c = make(o);
+  c.collect();
+  put_psi("/new1", 11);
+  EXPECT_EQ(cpu_total(c.collect(), "/new1"), 0u) << "walked although nothing changed";
+  gen++;
+  EXPECT_EQ(cpu_total(c.collect(), "/new1"), 11u) << "the count moved: walk";
+  put_psi("/new2", 22);
+  // Collections 1..3 after that walk do not walk; the 4th does.
+  for (int i = 1; i < 4; i++) EXPECT_EQ(cpu_total(c.collect(), "/new2"), 0u) << i;
+  EXPECT_EQ(cpu_total(c.collect(), "/new2"), 22u) << "not walked within walk_every collections";
+  // Without the kernel's count: at every collection.
+  Collector every = make();
+  every.collect();
+  put_psi("/new3", 33);
+  EXPECT_EQ(cpu_total(every.collect(), "/new3"), 33u);
+}
+
+// PSI in turn: each collection reads psi_per_collect cgroups (and the root);
+// the others keep their last reading, every cgroup is read within
+// ceil(n / psi_per_collect) collections, and a removed one is dropped.
+TEST_F(CollectorTest, PsiIsReadInTurnWithinABudget) {
+  for (int i = 0; i < 6; i++) put_psi("/p" + std::to_string(i), 100 + i);
+  put_psi("", 1);  // the root
+  CollectorOptions o;
+  o.psi_per_collect = 3;
+  Collector c = make(o);
+  Snapshot s;
+  // 11 cgroups with the fixture's: every one read within 4 collections.
+  for (int i = 0; i < 4; i++) s = c.collect();
+  for (int i = 0; i < 6; i++) EXPECT_EQ(cpu_total(s, "/p" + std::to_string(i)), 100u + i) << i;
+  for (int i = 0; i < 6; i++) put_psi("/p" + std::to_string(i), 200 + i);
+  put_psi("", 2);
+  s = c.collect();
+  int fresh = 0, kept = 0;
+  for (int i = 0; i < 6; i++) {
+    const uint64_t v = cpu_total(s, "/p" + std::to_string(i));
+    fresh += v == 200u + i;
+    kept += v == 100u + i;
+  }
+  EXPECT_LE(fresh, 3);
+  EXPECT_EQ(fresh + kept, 6) << "a cgroup not read this time lost its reading";
+  EXPECT_EQ(cpu_total(s, "/"), 2u) << "the root is read at every collection";
+  for (int i = 0; i < 3; i++) s = c.collect();
+  for (int i = 0; i < 6; i++) EXPECT_EQ(cpu_total(s, "/p" + std::to_string(i)), 200u + i) << i;
+  fs::remove_all(root_ + "/p3");
+  s = c.collect();
+  EXPECT_FALSE(s.cgroups.count("/p3"));
 }
 
 }  // namespace

@@ -501,6 +501,10 @@ std::array<uint64_t, N> sum_percpu_array(int fd, int ncpus) {
 }
 }  // namespace
 
+uint32_t Programs::cgroup_tree_gen() const {
+  return __atomic_load_n(&impl_->sched->bss->tree_gen, __ATOMIC_RELAXED);
+}
+
 std::array<uint64_t, COLO_CLASS_MAX> Programs::read_class_ns() const {
   return sum_percpu_array<COLO_CLASS_MAX>(bpf_map__fd(impl_->sched->maps.colo_class_ns),
                                           impl_->ncpus);

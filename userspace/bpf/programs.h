@@ -88,6 +88,10 @@ class Programs {
   std::array<uint64_t, COLO_DROP_MAX> read_drops() const;
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, uint64_t>> read_aggressors() const;
   std::vector<ProgStats> prog_stats() const;
+  // Cgroups created, removed or renamed since load (any hierarchy), as the
+  // kernel side counts them: the hierarchies need walking again only when
+  // it moved.
+  uint32_t cgroup_tree_gen() const;
 
   // Class map upkeep (the kernel side learns be/system cgroups from it).
   int set_class(uint64_t cgid, uint32_t hierarchy, uint32_t cls);
