@@ -34,6 +34,35 @@ nlohmann::json class_map(const std::array<uint64_t, COLO_CLASS_MAX>& a, double s
   return j;
 }
 
+// The reading of `path` in `prev`, if both exist.
+const CgroupSignals* earlier(const Snapshot* prev, const std::string& path) {
+  if (!prev) return nullptr;
+  auto it = prev->cgroups.find(path);
+  return it != prev->cgroups.end() ? &it->second : nullptr;
+}
+
+// What a counter grew by (0 if it went back, e.g. a recreated cgroup).
+uint64_t grown(uint64_t now, uint64_t before) { return now - std::min(now, before); }
+
+// A cgroup's run-queue histogram, wait and CPU time over a window: what grew
+// since its reading `p` (null: since the agent started). colo top and the
+// control loop take the same numbers from here.
+struct SchedWindow {
+  std::array<uint64_t, COLO_HIST_SLOTS> slots;
+  uint64_t count, sum_ns, run_ns;
+};
+
+SchedWindow sched_window(const CgroupSignals& cs, const CgroupSignals* p) {
+  SchedWindow w{cs.rq_slots, cs.rq_count, cs.rq_sum_ns, cs.run_ns};
+  if (p) {
+    for (size_t i = 0; i < w.slots.size(); i++) w.slots[i] = grown(w.slots[i], p->rq_slots[i]);
+    w.count = grown(w.count, p->rq_count);
+    w.sum_ns = grown(w.sum_ns, p->rq_sum_ns);
+    w.run_ns = grown(w.run_ns, p->run_ns);
+  }
+  return w;
+}
+
 }  // namespace
 
 std::vector<std::string> default_route_interfaces() {
@@ -125,43 +154,34 @@ nlohmann::json Agent::top_json(const Snapshot* prev, const Snapshot& cur) {
   j["class_cpu_seconds"] = class_map(cur.class_ns, kNs, true);
   auto rows = nlohmann::json::array();
   for (auto& [path, cs] : cur.cgroups) {
-    const CgroupSignals* p = nullptr;
-    if (prev) {
-      auto it = prev->cgroups.find(path);
-      if (it != prev->cgroups.end()) p = &it->second;
-    }
+    const CgroupSignals* p = earlier(prev, path);
     // Over the last window when there is one, else since the agent started.
-    std::array<uint64_t, COLO_HIST_SLOTS> slots = cs.rq_slots;
-    uint64_t count = cs.rq_count, sum = cs.rq_sum_ns, run = cs.run_ns;
+    const SchedWindow sw = sched_window(cs, p);
     auto pre = cs.preempted_by, smt = cs.smt_ns;
     uint64_t reclaim = cs.mem.direct_reclaim_ns + cs.mem.memcg_reclaim_ns;
     if (p) {
-      for (size_t i = 0; i < slots.size(); i++) slots[i] -= std::min<uint64_t>(slots[i], p->rq_slots[i]);
-      count -= std::min<uint64_t>(count, p->rq_count);
-      sum -= std::min<uint64_t>(sum, p->rq_sum_ns);
-      run -= std::min<uint64_t>(run, p->run_ns);
       for (int c = 0; c < COLO_CLASS_MAX; c++) {
-        pre[c] -= std::min<uint64_t>(pre[c], p->preempted_by[c]);
-        smt[c] -= std::min<uint64_t>(smt[c], p->smt_ns[c]);
+        pre[c] = grown(pre[c], p->preempted_by[c]);
+        smt[c] = grown(smt[c], p->smt_ns[c]);
       }
-      reclaim -= std::min<uint64_t>(reclaim, p->mem.direct_reclaim_ns + p->mem.memcg_reclaim_ns);
+      reclaim = grown(reclaim, p->mem.direct_reclaim_ns + p->mem.memcg_reclaim_ns);
     }
     nlohmann::json r;
     r["cgroup"] = path;
     r["class"] = cs.cls;
-    r["runqueue_events"] = count;
-    r["runqueue_p50_seconds"] = hist_quantile(slots.data(), slots.size(), 0.5);
-    r["runqueue_p99_seconds"] = hist_quantile(slots.data(), slots.size(), 0.99);
-    r["runqueue_wait_seconds"] = sum * kNs;
+    r["runqueue_events"] = sw.count;
+    r["runqueue_p50_seconds"] = hist_quantile(sw.slots.data(), sw.slots.size(), 0.5);
+    r["runqueue_p99_seconds"] = hist_quantile(sw.slots.data(), sw.slots.size(), 0.99);
+    r["runqueue_wait_seconds"] = sw.sum_ns * kNs;
     // Compact log2 histogram for bars: counts per octave of microseconds.
     auto oct = nlohmann::json::array();
     for (int o = 0; o < COLO_HIST_OCTAVES; o++) {
       uint64_t n = 0;
-      for (int s = 0; s < COLO_HIST_SUBSLOTS; s++) n += slots[1 + o * COLO_HIST_SUBSLOTS + s];
+      for (int s = 0; s < COLO_HIST_SUBSLOTS; s++) n += sw.slots[1 + o * COLO_HIST_SUBSLOTS + s];
       oct.push_back(n);
     }
     r["runqueue_octaves_us"] = oct;
-    r["cpu_seconds"] = run * kNs;
+    r["cpu_seconds"] = sw.run_ns * kNs;
     r["preemptions"] = class_map(pre, 1, false);
     nlohmann::json sj;
     sj["be"] = smt[COLO_CLASS_BE] * kNs;
@@ -214,20 +234,15 @@ Agent::ControlWindow Agent::control_window(const Snapshot& prev, const Snapshot&
   for (auto& [path, cs] : cur.cgroups) {
     const bool ls = cs.cls == "ls", be = cs.cls == "be";
     if (!ls && !be) continue;
-    auto it = prev.cgroups.find(path);
-    const CgroupSignals* p = it != prev.cgroups.end() ? &it->second : nullptr;
-    auto grown = [](uint64_t now, uint64_t before) { return now - std::min(now, before); };
+    const SchedWindow sw = sched_window(cs, earlier(&prev, path));
     if (ls) {
-      if (grown(cs.rq_count, p ? p->rq_count : 0) == 0) continue;
-      std::array<uint64_t, COLO_HIST_SLOTS> slots = cs.rq_slots;
-      if (p)
-        for (size_t i = 0; i < slots.size(); i++) slots[i] = grown(slots[i], p->rq_slots[i]);
-      const double p99 = hist_quantile(slots.data(), slots.size(), 0.99);
+      if (sw.count == 0) continue;
+      const double p99 = hist_quantile(sw.slots.data(), sw.slots.size(), 0.99);
       w.worst_ls_p99 = std::max(w.worst_ls_p99.value_or(0), p99);
     } else {
-      const double run = grown(cs.run_ns, p ? p->run_ns : 0) * kNs;
+      const double run = sw.run_ns * kNs;
       w.be_run_s += run;
-      w.be_wait_s += grown(cs.rq_sum_ns, p ? p->rq_sum_ns : 0) * kNs;
+      w.be_wait_s += sw.sum_ns * kNs;
       if (w.window_s > 0) w.be_cores[path] = run / w.window_s;
     }
   }

@@ -132,14 +132,25 @@ void Controller::apply_locked(double cores, const std::string& trigger, uint64_t
   }
 }
 
-std::string Controller::narrow_cpuset_locked(double cores) {
-  if (!cfg_.controller.fast_cpuset || applied_.cpus.size() <= 1) return "";
-  auto cpus = choose_box_cpus(topo_, std::max(cores, BigBox::kFloorCores), tick_busy_, 1,
-                              applied_.cpus, cfg_.controller.cpuset_cover);
-  // Only fewer CPUs: the tick widens the set again as the allowance grows.
-  if (cpus.size() >= applied_.cpus.size() || box_.set_cpuset(cpus) != 0) return "";
-  applied_.cpus = cpus;
-  return "; cpuset " + format_cpu_list(cpus);
+std::vector<int> Controller::box_cpus_locked(double quota_cores) const {
+  return choose_box_cpus(topo_, std::max(quota_cores, BigBox::kFloorCores), tick_busy_, 1,
+                         applied_.cpus, cfg_.controller.cpuset_cover);
+}
+
+void Controller::cut_locked(const std::string& what, double cores, const std::string& trigger,
+                            uint64_t signal_ns, const std::string& reason) {
+  apply_locked(cores, trigger, signal_ns);
+  std::string decision = what + " " + std::to_string(cores) + " cores";
+  // The cpuset the tick would choose for the quota now, if it has fewer CPUs
+  // (only fewer: the tick widens the set again as the allowance grows).
+  if (cfg_.controller.fast_cpuset && applied_.cpus.size() > 1) {
+    auto cpus = box_cpus_locked(applied_.quota.value_or(cores));
+    if (cpus.size() < applied_.cpus.size() && box_.set_cpuset(cpus) == 0) {
+      applied_.cpus = cpus;
+      decision += "; cpuset " + format_cpu_list(cpus);
+    }
+  }
+  decide_locked(decision, reason);
 }
 
 bool Controller::be_in_way(uint32_t after_cls, uint32_t queued_cls) {
@@ -153,9 +164,7 @@ void Controller::on_urgent(uint64_t kernel_ts_ns, const std::string& why, bool b
   if (!cfg_.cgroup.manage_bigbox) return;
   auto a = cpu_ctl_.clamp_now(why, clock_.now_mono());
   if (a.changed) {
-    apply_locked(a.amount, "urgent_latency", kernel_ts_ns);
-    const std::string narrowed = narrow_cpuset_locked(applied_.quota.value_or(a.amount));
-    decide_locked("clamp cpu quota to " + std::to_string(a.amount) + " cores" + narrowed, a.reason);
+    cut_locked("clamp cpu quota to", a.amount, "urgent_latency", kernel_ts_ns, a.reason);
   }
 }
 
@@ -217,9 +226,7 @@ void Controller::on_fast_sample(const ClassTimes& t) {
                                               std::to_string(sys_avg) + " cores over the fast window",
                                     clock_.now_mono());
         if (a.changed) {
-          apply_locked(a.amount, "ls_demand", since);
-          const std::string narrowed = narrow_cpuset_locked(applied_.quota.value_or(a.amount));
-          decide_locked("cpu allowance " + std::to_string(a.amount) + " cores" + narrowed, a.reason);
+          cut_locked("cpu allowance", a.amount, "ls_demand", since, a.reason);
         }
       }
     }
@@ -236,9 +243,7 @@ void Controller::on_fast_sample(const ClassTimes& t) {
                                          std::to_string(std::max(room, 0.0)),
                                      clock_.now_mono(), room);
       if (a.changed) {
-        apply_locked(a.amount, "ls_demand", since);
-        const std::string narrowed = narrow_cpuset_locked(applied_.quota.value_or(a.amount));
-        decide_locked("clamp cpu quota to " + std::to_string(a.amount) + " cores" + narrowed, a.reason);
+        cut_locked("clamp cpu quota to", a.amount, "ls_demand", since, a.reason);
       }
     }
   }
@@ -283,19 +288,16 @@ void Controller::tick(const ClassTimes& t) {
     if (a.changed) decide_locked("cpu allowance " + std::to_string(a.amount) + " cores", a.reason);
     // The cpuset follows the allowance: whole cores LS is least busy on, as
     // many as leave BE its allowance beside what LS uses on them.
-    std::map<int, double> busy;
+    tick_busy_.clear();
     if (prev_tick_ && t.mono_ns > prev_tick_->mono_ns) {
       double dt = (t.mono_ns - prev_tick_->mono_ns) * 1e-9;
       for (auto& [cpu, ns] : t.ls_ns_by_cpu) {
         auto it = prev_tick_->ls_ns_by_cpu.find(cpu);
         if (it != prev_tick_->ls_ns_by_cpu.end() && ns >= it->second)
-          busy[cpu] = (ns - it->second) * 1e-9 / dt;
+          tick_busy_[cpu] = (ns - it->second) * 1e-9 / dt;
       }
     }
-    tick_busy_ = busy;
-    auto cpus =
-        choose_box_cpus(topo_, std::max(applied_.quota.value_or(0), BigBox::kFloorCores), busy, 1,
-                        applied_.cpus, cfg_.controller.cpuset_cover);
+    auto cpus = box_cpus_locked(applied_.quota.value_or(0));
     if (cpus != applied_.cpus && box_.set_cpuset(cpus) == 0) applied_.cpus = cpus;
     // Memory: the colocatable amount, never below what BE holds now by more
     // than the kernel can reclaim in one step (EBUSY is retried next tick).

@@ -109,10 +109,14 @@ class Controller : public prometheus::Collectable {
     std::optional<uint64_t> memory;
   };
   void apply_locked(double cores, const std::string& trigger, uint64_t signal_ns);
-  // Fast path, after a cut to `cores`: the cpuset the tick would choose for
-  // them, if it has fewer CPUs than the box has now (controller.fast_cpuset).
-  // Returns what to add to the decision ("; cpuset 1"), or "".
-  std::string narrow_cpuset_locked(double cores);
+  // The cpuset for a box of `quota_cores`: the CPUs LS was least busy on
+  // over the last tick (cpuset_choice.h), from the box's CPUs now.
+  std::vector<int> box_cpus_locked(double quota_cores) const;
+  // A fast-path cut: the quota to `cores` (its reaction timed from
+  // `signal_ns`), with controller.fast_cpuset the cpuset the tick would
+  // choose for it if that has fewer CPUs, and the decision ("WHAT N cores").
+  void cut_locked(const std::string& what, double cores, const std::string& trigger,
+                  uint64_t signal_ns, const std::string& reason);
   void decide_locked(const std::string& what, const std::string& reason);
   void observe_reaction_locked(const std::string& trigger, double seconds);
   void evict_locked(policy::MonoTime now);
@@ -148,7 +152,8 @@ class Controller : public prometheus::Collectable {
   std::optional<std::map<std::string, uint64_t>> limit_hits_;  // the box's ancestors' last counts
   policy::Colocatable last_colocatable_{};
   Applied applied_;
-  // LS use per CPU over the last tick, 0..1 (the cpuset choice's input).
+  // LS use per CPU over the last tick, 0..1 (the cpuset choice's input; the
+  // fast path's too, between ticks).
   std::map<int, double> tick_busy_;
   std::atomic<bool> enabled_{true};
   std::optional<ClassTimes> prev_tick_, prev_fast_;
