@@ -40,8 +40,9 @@ const char* drop_meaning(int idx) {
       return "colo_cg_sched is full: cgroups beyond bpf.max_cgroups get no run-queue, "
              "preemption or SMT signals; raise bpf.max_cgroups";
     case COLO_DROP_TASK_STORAGE:
-      return "colo_wake_ts could not take a new thread: the wait of that wakeup is not "
-             "measured";
+      return "colo_wake_ts: a thread took the slot of another whose wait was pending "
+             "(thread ids equal modulo 65,536, possible where pid_max is larger): that "
+             "wait is not measured";
     case COLO_DROP_MEM_MAP_FULL:
       return "colo_cg_mem is full: cgroups beyond bpf.max_cgroups get no reclaim signals; "
              "raise bpf.max_cgroups";

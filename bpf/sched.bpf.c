@@ -51,6 +51,8 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1); /* set to the number of possible CPUs before load */
+	/* Mmapable only for its page-aligned values: see colo_cpu_state. */
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct colo_cpu_state);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -78,16 +80,22 @@ struct {
 } colo_urg_rl SEC(".maps");
 
 /*
- * Per thread (by thread id): when it last became runnable (0: it has been
- * given a CPU since), and its cpu cgroup as read at an earlier switch-in.
+ * Per thread: when it last became runnable (0: it has been given a CPU
+ * since), and its cpu cgroup as read at an earlier switch-in.
  *
- * An entry lives as long as its thread (colo_exit_* removes it) so that the
- * hot path is a lookup and plain stores: an update or a delete per wakeup, as
- * libbpf-tools runqlat does them, takes the bucket lock and recycles an
- * element each time. LRU: on a node with more threads than it holds, the
- * threads that slept longest lose their entry (and, if they wake, one sample)
- * rather than new threads getting none. Task storage measured no cheaper on
- * this kernel (tests/bench/RESULTS.md) and needs 5.11+.
+ * A direct-mapped table indexed by thread id modulo its size, the thread id
+ * kept as a tag: a wakeup and a switch-in each touch one cache line of it,
+ * with no hash, bucket or lock. A pid-keyed LRU hash, which colo used before,
+ * cost 1.7-2.1x as much per wakeup and switch-in here (colo_bench_floor
+ * compare, tests/bench/RESULTS.md): its bucket array and its elements are
+ * cold in the caches on a busy node; libbpf-tools runqlat's update and delete
+ * per wakeup take the bucket lock as well. The size (COLO_WAKE_SLOTS) covers every
+ * thread id where pid_max is 65536 or less (this VM: 32768). Above it, two
+ * threads whose ids are equal modulo the size share a slot: only a wakeup
+ * that finds the other thread's wait still pending loses one (counted as
+ * COLO_DROP_TASK_STORAGE), and a switch-in that finds the other thread's tag
+ * reads its cgroup the slow way. Two such threads on two CPUs at the same
+ * instant can tear an entry into one wrong sample: neither is worth a lock.
  *
  * The cgroup cache saves the chain task->cgroups->subsys[cpu]->cgroup->kn->id
  * (four dependent loads, or probe reads on raw_tp) at most switch-ins. It is
@@ -105,14 +113,30 @@ struct colo_wake {
 	 * of the task that took its CPU; woken, the class running on the CPU it
 	 * was woken onto (COLO_CLASS_IDLE: none; COLO_CLASS_MAX: not known). */
 	__u32 queued_cls;
+	__u32 pid;  /* the thread this slot holds (0: none) */
+	__u32 __pad[7]; /* one cache line per slot: threads with neighbouring ids
+			 * on two CPUs do not share one */
 };
 
+#define COLO_WAKE_SLOTS 65536 /* a power of two */
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, COLO_WAKE_SLOTS);
+	/* Mmapable only for its page-aligned values: a slot is one cache line. */
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct colo_wake);
 } colo_wake_ts SEC(".maps");
+
+/* The slot of thread @pid, if it holds that thread. */
+static __always_inline struct colo_wake *wake_slot(__u32 pid)
+{
+	__u32 i = pid & (COLO_WAKE_SLOTS - 1);
+	struct colo_wake *w = bpf_map_lookup_elem(&colo_wake_ts, &i);
+
+	return w && w->pid == pid ? w : 0;
+}
 
 /* Bumped by every task migration between cgroups (any hierarchy). */
 volatile __u32 cgroup_gen = 0;
@@ -249,25 +273,32 @@ static __always_inline void stage_sample(struct colo_cpu_state *cs, __u64 cgid, 
 	}
 }
 
-/* Remember when @p became runnable, behind a task of class @queued_cls;
- * @fresh: a new task (no cached cgroup). */
+/* Remember when thread @pid became runnable, behind a task of class
+ * @queued_cls; @fresh: a new task (no cached cgroup). */
+static __always_inline void mark_runnable_pid(__u32 pid, __u64 now, bool fresh, __u32 queued_cls)
+{
+	__u32 i = pid & (COLO_WAKE_SLOTS - 1);
+	struct colo_wake *w = bpf_map_lookup_elem(&colo_wake_ts, &i);
+
+	if (!w)
+		return;
+	if (w->pid != pid) {
+		/* Another thread's slot (or none's): take it over. */
+		if (w->pid && w->ts)
+			colo_count_drop(COLO_DROP_TASK_STORAGE); /* its pending wait is lost */
+		w->pid = pid;
+		fresh = true;
+	}
+	w->ts = now;
+	w->queued_cls = queued_cls;
+	if (fresh)
+		w->css = 0; /* a new thread, or a reused id: not the old cgroup */
+}
+
 static __always_inline void mark_runnable(struct task_struct *p, bool btf, __u64 now, bool fresh,
 					  __u32 queued_cls)
 {
-	__u32 pid = btf ? p->pid : BPF_CORE_READ(p, pid);
-	struct colo_wake *w, init = { .ts = now, .queued_cls = queued_cls };
-
-	w = bpf_map_lookup_elem(&colo_wake_ts, &pid);
-	if (w) {
-		w->ts = now;
-		w->queued_cls = queued_cls;
-		if (fresh)
-			w->css = 0; /* a reused thread id: not the old thread's cgroup */
-		return;
-	}
-	if (bpf_map_update_elem(&colo_wake_ts, &pid, &init, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&colo_wake_ts, &pid))
-		colo_count_drop(COLO_DROP_TASK_STORAGE);
+	mark_runnable_pid(btf ? p->pid : BPF_CORE_READ(p, pid), now, fresh, queued_cls);
 }
 
 /*
@@ -286,6 +317,14 @@ static __always_inline __u32 task_class(__u32 cgroup_cls, __u32 flags, __u32 tgi
 	return cgroup_cls;
 }
 
+/* Makes @cls what other CPUs see running here: a write only when it changed,
+ * so that their reads hit a cache line this CPU does not keep dirtying. */
+static __always_inline void publish_class(struct colo_cpu_state *cs, __u32 cls)
+{
+	if (cs->pub_cls != cls + 1)
+		cs->pub_cls = cls + 1;
+}
+
 /* The class running on @cpu now, as its last switch cached it
  * (COLO_CLASS_MAX: no switch seen there yet). Another CPU's entry is read
  * without a lock: a torn or stale class only misnames one wait. */
@@ -293,7 +332,7 @@ static __always_inline __u32 class_on_cpu(__u32 cpu)
 {
 	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
 
-	return cs && cs->since_ns ? cs->cls & (COLO_CLASS_MAX - 1) : COLO_CLASS_MAX;
+	return cs && cs->pub_cls ? (cs->pub_cls - 1) & (COLO_CLASS_MAX - 1) : COLO_CLASS_MAX;
 }
 
 /* A woken task: runnable from now on the CPU the kernel put it on, behind
@@ -617,7 +656,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	ts = 0;
 	queued_cls = COLO_CLASS_MAX;
 	if (next_pid) {
-		w = bpf_map_lookup_elem(&colo_wake_ts, &next_pid);
+		w = wake_slot(next_pid);
 		next_cgid = next_cgid_cached(next, w, btf);
 		ts = take_runnable(w, &queued_cls);
 		next_cls = running_class(cs, next, next_cgid, btf);
@@ -627,9 +666,8 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	}
 
 	/* A task that loses its CPU while runnable waits again from now, behind
-	 * next. Marked after next's entry was used, not before: an insert into
-	 * the LRU map may recycle an element, and no element pointer is kept
-	 * across one. */
+	 * next. Marked after next's entry was used, not before: when the two
+	 * threads' ids share a slot, prev takes it over. */
 	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
 	if (runnable)
 		mark_runnable(prev, btf, now, false, next_cls);
@@ -662,6 +700,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 
 	cs->cgid = next_cgid;
 	cs->cls = next_cls;
+	publish_class(cs, next_cls);
 	cs->pid = next_pid;
 	cs->task = (__u64)next;
 	cs->since_ns = now;
@@ -698,6 +737,7 @@ static __always_inline void on_attach(struct cgroup *dst, struct task_struct *ta
 	cgid = cgroup_id_of(dst);
 	cs->cgid = cgid;
 	cs->cls = class_cached(cs, cgid);
+	publish_class(cs, cs->cls);
 	cs->since_ns = now;
 }
 
@@ -782,12 +822,20 @@ int BPF_PROG(colo_transfer_raw, struct cgroup *dst, const char *path, struct tas
 	return 0;
 }
 
-/* A thread that exits frees its colo_wake_ts entry (its id may be reused). */
+/* A thread that exits frees its colo_wake_ts slot (its id may be reused). */
+static __always_inline void forget_pid(__u32 pid)
+{
+	struct colo_wake *w = wake_slot(pid);
+
+	if (w) {
+		w->pid = 0;
+		w->ts = 0;
+	}
+}
+
 static __always_inline void forget_task(struct task_struct *p, bool btf)
 {
-	__u32 pid = btf ? p->pid : BPF_CORE_READ(p, pid);
-
-	bpf_map_delete_elem(&colo_wake_ts, &pid);
+	forget_pid(btf ? p->pid : BPF_CORE_READ(p, pid));
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -876,5 +924,32 @@ SEC("raw_tp/colo_test_class")
 int colo_test_class(void *ctx)
 {
 	test_class_out = task_class(test_class_in[0], test_class_in[1], test_class_in[2]);
+	return 0;
+}
+
+/* BPF_PROG_TEST_RUN entry: the colo_wake_ts slot table on given thread ids.
+ * op 1: thread test_wake_pid became runnable at test_wake_now; 2: it is
+ * switched in (test_wake_out: the time it became runnable, 0 if its slot has
+ * none for it); 3: it exits. Never attached. */
+__u32 test_wake_op = 0;
+__u32 test_wake_pid = 0;
+__u64 test_wake_now = 0;
+__u64 test_wake_out = 0;
+
+SEC("raw_tp/colo_test_wake")
+int colo_test_wake(void *ctx)
+{
+	struct colo_wake *w;
+	__u32 cls;
+
+	test_wake_out = 0;
+	if (test_wake_op == 1) {
+		mark_runnable_pid(test_wake_pid, test_wake_now, false, COLO_CLASS_LS);
+	} else if (test_wake_op == 2) {
+		w = wake_slot(test_wake_pid);
+		test_wake_out = take_runnable(w, &cls);
+	} else if (test_wake_op == 3) {
+		forget_pid(test_wake_pid);
+	}
 	return 0;
 }

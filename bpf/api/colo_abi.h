@@ -73,7 +73,7 @@ struct colo_aggr_val {
 
 /* Per-CPU state of colo_cpu (array, index = CPU), for SMT accounting and
  * per-class CPU time. Written only by the CPU itself in sched_switch, read
- * by its sibling. It also stages per-cgroup counters so that most switches
+ * by its sibling, and its pub_cls by any CPU that wakes a task onto it. It also stages per-cgroup counters so that most switches
  * touch no shared map entry: CPU time and run-queue samples are added to
  * colo_cg_sched when another cgroup's samples come, when the stage is full,
  * or after COLO_RUN_FLUSH_NS. Readers add what is staged. */
@@ -98,8 +98,13 @@ struct colo_cpu_state {
 	__u32 stage_count[COLO_STAGE_SLOTS]; /* samples in that slot (adds to rq_slots) */
 	__u32 __pad1;
 	__u64 task;          /* kernel address of the task running now (0 = unknown) */
+	/* Its own cache line, read by other CPUs at every wakeup onto this one,
+	 * written only when the class running here changes. */
+	__u32 pub_cls;       /* class running now + 1 (0 = no switch seen yet) */
+	__u32 __pad2[15];
 };
-/* 128 bytes: the CPUs' entries of colo_cpu (an array) share no cache line. */
+/* 192 bytes, in an mmapable array (page-aligned values): no two CPUs' entries
+ * share a cache line, and pub_cls has one to itself. */
 #define COLO_RUN_FLUSH_NS (10ull * 1000 * 1000)
 #define COLO_NO_SIBLING 0xffffffffu
 
@@ -177,7 +182,7 @@ struct colo_urgent_event {
 enum colo_drop {
 	COLO_DROP_RINGBUF_FULL = 0,  /* urgent event not delivered */
 	COLO_DROP_SCHED_MAP_FULL,    /* colo_cg_sched update failed */
-	COLO_DROP_TASK_STORAGE,      /* wakeup-timestamp map update failed */
+	COLO_DROP_TASK_STORAGE,      /* a pending wait lost to a thread sharing its colo_wake_ts slot */
 	COLO_DROP_MEM_MAP_FULL,      /* colo_cg_mem or reclaim-start update failed */
 	COLO_DROP_NET_MAP_FULL,      /* colo_net update failed */
 	COLO_DROP_AGGR_MAP_FULL,     /* colo_aggr update failed */

@@ -127,3 +127,215 @@ int BPF_PROG(floor_switch_take, bool preempt, struct task_struct *prev, struct t
 	}
 	return 0;
 }
+
+/*
+ * The layout of a per-CPU state array that each CPU writes at every switch
+ * and other CPUs read at wakeups (colo_cpu): colo_bench_floor layout. Packed:
+ * 128-byte values in a plain array, whose values start 312 bytes into the
+ * map's allocation on 6.x kernels (offsetof(struct bpf_array, value)), so
+ * each entry straddles three cache lines and shares one with each neighbour;
+ * the wakeup reads the class from a line the target CPU dirties at every
+ * switch. Aligned: 192-byte values in a mmapable array (page-aligned values),
+ * the class others read on a line of its own written only when it changes.
+ */
+struct floor_cpu {
+	__u64 cgid, since, acct;
+	__u32 cls, sib;
+	__u64 a[11];
+	__u64 task;
+	__u32 pub, pad;
+	__u64 b[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* set to the number of possible CPUs before load */
+	__type(key, __u32);
+	__type(value, __u64[16]);
+} floor_cpu_packed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* set to the number of possible CPUs before load */
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct floor_cpu);
+} floor_cpu_aligned SEC(".maps");
+
+static __always_inline void floor_cpu_write(struct floor_cpu *c, struct task_struct *next, bool pub)
+{
+	__u32 cls = next->pid ? 0 : 3;
+
+	c->cgid = (__u64)next->cgroups;
+	c->since = bpf_ktime_get_ns();
+	c->cls = cls;
+	c->a[8] += 1; /* the stage counters, on the second line */
+	c->task = (__u64)next;
+	if (pub && c->pub != cls + 1)
+		c->pub = cls + 1;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch_packed, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct floor_cpu *c = (void *)bpf_map_lookup_elem(&floor_cpu_packed, &cpu);
+
+	if (c)
+		floor_cpu_write(c, next, false);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(floor_wake_packed, struct task_struct *p)
+{
+	__u32 cpu = p->thread_info.cpu;
+	struct floor_cpu *c = (void *)bpf_map_lookup_elem(&floor_cpu_packed, &cpu);
+
+	if (c)
+		floor_sink += c->since ? c->cls : 4;
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch_aligned, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct floor_cpu *c = bpf_map_lookup_elem(&floor_cpu_aligned, &cpu);
+
+	if (c)
+		floor_cpu_write(c, next, true);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(floor_wake_aligned, struct task_struct *p)
+{
+	__u32 cpu = p->thread_info.cpu;
+	struct floor_cpu *c = bpf_map_lookup_elem(&floor_cpu_aligned, &cpu);
+
+	if (c)
+		floor_sink += c->pub ? c->pub - 1 : 4;
+	return 0;
+}
+
+/*
+ * Per-thread wake-time stores, as colo_wake_ts uses one (colo_bench_floor
+ * compare): a wakeup stores the time in the thread's entry, creating it if
+ * needed; a switch-in reads and clears it. Same code on different maps.
+ */
+#define FLOOR_WAKE_STORE(name, map, vtype)						\
+SEC("tp_btf/sched_wakeup")								\
+int BPF_PROG(floor_wake_##name, struct task_struct *p)					\
+{											\
+	__u32 pid = p->pid;								\
+	vtype *v = bpf_map_lookup_elem(&map, &pid);					\
+											\
+	if (v) {									\
+		v->ts = bpf_ktime_get_ns();						\
+	} else {									\
+		vtype init = { .ts = bpf_ktime_get_ns() };				\
+		bpf_map_update_elem(&map, &pid, &init, BPF_NOEXIST);			\
+	}										\
+	return 0;									\
+}											\
+											\
+SEC("tp_btf/sched_switch")								\
+int BPF_PROG(floor_switch_##name, bool preempt, struct task_struct *prev,		\
+	     struct task_struct *next)							\
+{											\
+	__u32 pid = next->pid;								\
+	vtype *v = bpf_map_lookup_elem(&map, &pid);					\
+											\
+	if (v && v->ts) {								\
+		floor_sink += bpf_ktime_get_ns() - v->ts;				\
+		v->ts = 0;								\
+	}										\
+	return 0;									\
+}
+
+struct floor_ts {
+	__u64 ts;
+};
+
+/* colo_wake_ts's shape: LRU hash of 65536, 32-byte value (an element spans
+ * two cache lines). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct floor_val);
+} floor_lru64k SEC(".maps");
+FLOOR_WAKE_STORE(lru64k, floor_lru64k, struct floor_val)
+
+/* The same with an 8-byte value: an element is one 64-byte line. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct floor_ts);
+} floor_lru64k8 SEC(".maps");
+FLOOR_WAKE_STORE(lru64k8, floor_lru64k8, struct floor_ts)
+
+/* 8192 entries, 32-byte value: an eighth of the bucket array. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct floor_val);
+} floor_lru8k SEC(".maps");
+FLOOR_WAKE_STORE(lru8k, floor_lru8k, struct floor_val)
+
+/* colo_wake_ts's shape since the LRU hash: 65536 slots of one cache line in a
+ * mmapable (page-aligned) array, indexed by thread id modulo 65536 and
+ * tagged with it (only the tag check differs from a plain array by id). */
+struct floor_slot {
+	__u64 ts, css, cgid;
+	__u32 gen, cls, pid, pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct floor_slot);
+} floor_slots SEC(".maps");
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(floor_wake_slots, struct task_struct *p)
+{
+	__u32 pid = p->pid, i = pid & 65535;
+	struct floor_slot *v = bpf_map_lookup_elem(&floor_slots, &i);
+
+	if (v) {
+		if (v->pid != pid) {
+			v->pid = pid;
+			v->css = 0;
+		}
+		v->ts = bpf_ktime_get_ns();
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch_slots, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 pid = next->pid, i = pid & 65535;
+	struct floor_slot *v = bpf_map_lookup_elem(&floor_slots, &i);
+
+	if (v && v->pid == pid && v->ts) {
+		floor_sink += bpf_ktime_get_ns() - v->ts;
+		v->ts = 0;
+	}
+	return 0;
+}
+
+/* An array indexed by thread id (pid_max entries here): no bucket, no hash. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct floor_val);
+} floor_bypid SEC(".maps");
+FLOOR_WAKE_STORE(bypid, floor_bypid, struct floor_val)

@@ -16,6 +16,15 @@
 //        installed), the same plus a histogram. BPF run-time stats stay off.
 //        Prints each side's median over no program: the first two are the
 //        pipe throughput no run-queue latency tracer can beat on this machine.
+//   colo_bench_floor layout [ROUNDS [LOOPS]]
+//        a per-CPU state array written at every switch and read at wakeups by
+//        other CPUs (colo_cpu), packed (128-byte values of a plain array, as
+//        colo had it) and aligned (a mmapable array: page-aligned values, the
+//        class read by others on a line of its own): both attached at once,
+//        ROUNDS (3) rounds of `perf bench sched messaging -l LOOPS` (400) in
+//        each attach order; prints ns/run per side and packed/aligned.
+//   colo_bench_floor compare ROUNDS LOOPS PROG[,PROG...] PROG[,PROG...]
+//        the same for any two sets of floor.bpf.c programs, A and B.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <signal.h>
@@ -174,6 +183,115 @@ int pipe_floor(int rounds, int loops, int cpu) {
   return base > 0 ? 0 : 1;
 }
 
+// Two sides of floor.bpf.c programs (program names), attached at once in
+// each order for ROUNDS rounds; ns per run of each side (its programs
+// together), and the ratio A/B per order: programs on one tracepoint run in
+// attach order, and the first one pays for cache lines the second then finds
+// warm, so only the same position compares.
+int compare_floor(int rounds, int loops, const char* name_a, const std::vector<std::string>& a,
+                  const char* name_b, const std::vector<std::string>& b) {
+  int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (stats_fd < 0) {
+    fprintf(stderr, "colo_bench_floor: could not enable BPF run-time stats (%d)\n", stats_fd);
+    return 1;
+  }
+  colo_floor* skel = colo_floor__open();
+  if (!skel) {
+    fprintf(stderr, "colo_bench_floor: could not open floor.bpf.c\n");
+    return 1;
+  }
+  struct Side {
+    const char* name;
+    std::vector<bpf_program*> progs;
+    std::vector<double> first, second;  // ns/run when attached first / second
+  };
+  std::vector<Side> sides = {{name_a, {}, {}, {}}, {name_b, {}, {}, {}}};
+  bpf_program* p;
+  bpf_object__for_each_program(p, skel->obj) bpf_program__set_autoload(p, false);
+  for (int i = 0; i < 2; i++)
+    for (const std::string& n : i == 0 ? a : b) {
+      p = bpf_object__find_program_by_name(skel->obj, n.c_str());
+      if (!p) {
+        fprintf(stderr, "colo_bench_floor: no program %s in floor.bpf.c\n", n.c_str());
+        colo_floor__destroy(skel);
+        return 1;
+      }
+      bpf_program__set_autoload(p, true);
+      sides[i].progs.push_back(p);
+    }
+  const int ncpus = libbpf_num_possible_cpus();
+  bpf_map__set_max_entries(skel->maps.floor_cpu_packed, ncpus);
+  bpf_map__set_max_entries(skel->maps.floor_cpu_aligned, ncpus);
+  if (colo_floor__load(skel) != 0) {
+    fprintf(stderr, "colo_bench_floor: could not load floor.bpf.c (tp_btf needs BTF)\n");
+    colo_floor__destroy(skel);
+    return 1;
+  }
+  printf("%s vs %s under `perf bench sched messaging -l %d`, both attached, ns/run:\n", name_a,
+         name_b, loops);
+  for (int r = 1; r <= rounds; r++) {
+    for (int order = 0; order < 2; order++) {
+      Side* seq[2] = {&sides[order], &sides[1 - order]};
+      std::vector<bpf_link*> links;
+      std::vector<Stat> before[2];
+      for (int i = 0; i < 2; i++)
+        for (bpf_program* q : seq[i]->progs) {
+          bpf_link* l = bpf_program__attach(q);
+          if (!l) {
+            fprintf(stderr, "colo_bench_floor: could not attach %s\n", bpf_program__name(q));
+            return 1;
+          }
+          links.push_back(l);
+        }
+      for (int i = 0; i < 2; i++)
+        for (bpf_program* q : seq[i]->progs) before[i].push_back(stat_of(q));
+      const std::string cmd = "perf bench sched messaging -l " + std::to_string(loops) + " >/dev/null 2>&1";
+      if (system(cmd.c_str()) != 0) fprintf(stderr, "colo_bench_floor: '%s' failed\n", cmd.c_str());
+      double v[2] = {0, 0};
+      for (int i = 0; i < 2; i++) {
+        double ns = 0, runs = 0;
+        for (size_t j = 0; j < seq[i]->progs.size(); j++) {
+          Stat s = stat_of(seq[i]->progs[j]);
+          ns += s.ns - before[i][j].ns;
+          runs += s.runs - before[i][j].runs;
+        }
+        v[i] = runs > 0 ? ns / runs : 0;
+        (i == 0 ? seq[i]->first : seq[i]->second).push_back(v[i]);
+      }
+      for (bpf_link* l : links) bpf_link__destroy(l);
+      const double va = order == 0 ? v[0] : v[1], vb = order == 0 ? v[1] : v[0];
+      printf("  round %d, %-8s first: %-8s %7.1f  %-8s %7.1f  %s/%s %.3f\n", r, seq[0]->name,
+             name_a, va, name_b, vb, name_a, name_b, vb > 0 ? va / vb : 0.0);
+      fflush(stdout);
+    }
+  }
+  for (const char* pos : {"first", "second"}) {
+    const bool f = pos[0] == 'f';
+    const double ma = median(f ? sides[0].first : sides[0].second),
+                 mb = median(f ? sides[1].first : sides[1].second);
+    printf("median attached %-6s: %-8s %7.1f  %-8s %7.1f ns/run  %s/%s %.3f\n", pos, name_a, ma,
+           name_b, mb, name_a, name_b, mb > 0 ? ma / mb : 0.0);
+  }
+  colo_floor__destroy(skel);
+  close(stats_fd);
+  return 0;
+}
+
+std::vector<std::string> split_names(const char* s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (const char* c = s;; c++) {
+    if (*c == ',' || *c == 0) {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+      if (!*c) break;
+    } else {
+      cur += *c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -184,6 +302,13 @@ int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "pipe") == 0)
     return pipe_floor(argc > 2 ? atoi(argv[2]) : 5, argc > 3 ? atoi(argv[3]) : 500000,
                       argc > 4 ? atoi(argv[4]) : -1);
+  if (argc > 1 && strcmp(argv[1], "layout") == 0)
+    return compare_floor(argc > 2 ? atoi(argv[2]) : 3, argc > 3 ? atoi(argv[3]) : 400, "packed",
+                         {"floor_wake_packed", "floor_switch_packed"}, "aligned",
+                         {"floor_wake_aligned", "floor_switch_aligned"});
+  if (argc > 5 && strcmp(argv[1], "compare") == 0)
+    return compare_floor(atoi(argv[2]), atoi(argv[3]), "A", split_names(argv[4]), "B",
+                         split_names(argv[5]));
   const int loops = argc > 1 ? atoi(argv[1]) : 400;
   int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
   if (stats_fd < 0) {

@@ -13,7 +13,9 @@
 #     cgroups exist and with them (each collection rescans the hierarchies).
 #  floor (not in the default SECTIONS): what the cheapest sched_switch
 #     programs cost per run here, by the same stats (build/tests/colo_bench_floor):
-#     empty, reading the two task ids, one pid-keyed hash lookup. Then pipe
+#     empty, reading the two task ids, one pid-keyed hash lookup; the
+#     per-thread store as a pid-keyed LRU hash vs colo's tagged slot array,
+#     and the per-CPU state packed vs cache-line aligned. Then pipe
 #     throughput (pinned) with no program, empty programs on sched_wakeup and
 #     sched_switch, the least a run-queue latency tracer does (a timestamp
 #     per wakeup, a lookup and a delete at switch-in), and runqlat.
@@ -427,6 +429,15 @@ section_floor() {
   if [[ $loops = auto ]]; then loops=400; fi
   say "== floor: the cheapest sched_switch programs, by the same run-time stats"
   "$FLOOR" "$loops"
+  say
+  # The per-thread wake-time store: a pid-keyed LRU hash (colo_wake_ts until
+  # this comparison) against the tagged slot array colo uses, and the layout
+  # of the per-CPU state (colo_cpu), each pair attached at once in both orders.
+  say "== floor: per-thread wake-time store, LRU hash (A) vs tagged slot array (B)"
+  "$FLOOR" compare 3 "$loops" floor_wake_lru64k,floor_switch_lru64k floor_wake_slots,floor_switch_slots
+  say
+  say "== floor: per-CPU state, packed plain array vs aligned mmapable array"
+  "$FLOOR" layout 3 "$loops"
   say
   # And what the least a run-queue latency tracer does costs pipe throughput
   # (pinned to one CPU, as PIPE_CPU; CPU 1 if unset: steadier than unpinned).

@@ -18,7 +18,8 @@ static_assert(offsetof(colo_cg_sched, smt_ns) == offsetof(colo_cg_sched, preempt
 static_assert(offsetof(colo_cg_sched, run_ns) == offsetof(colo_cg_sched, smt_ns) + 32);
 static_assert(offsetof(colo_cg_sched, urgent_events) == offsetof(colo_cg_sched, run_ns) + 8);
 static_assert(sizeof(colo_aggr_key) == 16 && sizeof(colo_aggr_val) == 16);
-static_assert(sizeof(colo_cpu_state) == 128 && offsetof(colo_cpu_state, task) == 120);
+static_assert(sizeof(colo_cpu_state) == 192 && offsetof(colo_cpu_state, task) == 120);
+static_assert(offsetof(colo_cpu_state, pub_cls) == 128);
 static_assert(offsetof(colo_cpu_state, run_cgid) == 40 && offsetof(colo_cpu_state, cls_cgid) == 48);
 static_assert(offsetof(colo_cpu_state, cls_cls) == 56 && offsetof(colo_cpu_state, cls_gen) == 60);
 static_assert(offsetof(colo_cpu_state, stage_cgid) == 64 && offsetof(colo_cpu_state, stage_n) == 88);

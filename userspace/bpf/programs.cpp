@@ -250,6 +250,7 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   choose_flavour(s->obj, btf);
   bpf_program__set_autoload(s->progs.colo_test_slot, false);  // BPF_PROG_TEST_RUN only
   bpf_program__set_autoload(s->progs.colo_test_class, false);  // BPF_PROG_TEST_RUN only
+  bpf_program__set_autoload(s->progs.colo_test_wake, false);  // BPF_PROG_TEST_RUN only
   bpf_program__set_autoload(s->progs.colo_learn_self, opts.quiet_self);  // run once, below
   bpf_program__set_autoattach(s->progs.colo_learn_self, false);
   int e = colo_sched__load(s);
