@@ -56,7 +56,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct colo_cpu_state);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} colo_cpu SEC(".maps");
+} colo_cpu_state SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -330,7 +330,7 @@ static __always_inline void publish_class(struct colo_cpu_state *cs, __u32 cls)
  * without a lock: a torn or stale class only misnames one wait. */
 static __always_inline __u32 class_on_cpu(__u32 cpu)
 {
-	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
 
 	return cs && cs->pub_cls ? (cs->pub_cls - 1) & (COLO_CLASS_MAX - 1) : COLO_CLASS_MAX;
 }
@@ -525,7 +525,7 @@ static __always_inline void settle_smt(struct colo_cpu_state *cs, __u64 cur_cgid
 
 	if (sib == COLO_NO_SIBLING)
 		return;
-	ss = bpf_map_lookup_elem(&colo_cpu, &sib);
+	ss = bpf_map_lookup_elem(&colo_cpu_state, &sib);
 	if (!ss)
 		return;
 	if (ss->since_ns && from && now > from) {
@@ -634,7 +634,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	__u64 next_cgid, prev_cgid, ts;
 	bool runnable;
 
-	cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
+	cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
 	if (!cs)
 		return 0;
 	prev_pid = btf ? prev->pid : BPF_CORE_READ(prev, pid);
@@ -725,7 +725,7 @@ static __always_inline void on_attach(struct cgroup *dst, struct task_struct *ta
 	if (!(btf ? task->on_cpu : BPF_CORE_READ(task, on_cpu)))
 		return; /* not running: its next switch-in reads the new cgroup */
 	cpu = task_cpu_of(task, btf);
-	cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
+	cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
 	if (!cs || !cs->since_ns || cs->task != (__u64)task)
 		return; /* not what the CPU's state says runs: its next switch repairs that */
 	now = bpf_ktime_get_ns();

@@ -71,7 +71,7 @@ struct colo_aggr_val {
 	__u64 last_ns;       /* bpf_ktime_get_ns() of the last one */
 };
 
-/* Per-CPU state of colo_cpu (array, index = CPU), for SMT accounting and
+/* Per-CPU state of colo_cpu_state (array, index = CPU), for SMT accounting and
  * per-class CPU time. Written only by the CPU itself in sched_switch, read
  * by its sibling, and its pub_cls by any CPU that wakes a task onto it. It also stages per-cgroup counters so that most switches
  * touch no shared map entry: CPU time and run-queue samples are added to

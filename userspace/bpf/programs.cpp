@@ -243,7 +243,7 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   }
   set_cgroup_knobs(s, opts);
   s->rodata->smt_enabled = !opts.sibling_of.empty();
-  bpf_map__set_max_entries(s->maps.colo_cpu, ncpus);
+  bpf_map__set_max_entries(s->maps.colo_cpu_state, ncpus);
   bpf_map__set_max_entries(s->maps.colo_cg_sched, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_events, opts.ringbuf_bytes);
@@ -400,7 +400,7 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
   im.sched->data->urgent_interval_ns = opts.urgent_interval_ns;
 
   // Siblings into the per-CPU state (keeping live state of adopted pinned maps).
-  int cpu_fd = bpf_map__fd(im.sched->maps.colo_cpu);
+  int cpu_fd = bpf_map__fd(im.sched->maps.colo_cpu_state);
   for (int c = 0; c < im.ncpus; c++) {
     uint32_t key = c;
     colo_cpu_state st{};
@@ -481,7 +481,7 @@ bool Programs::read_net(NetCounters* out) const {
 
 std::vector<colo_cpu_state> Programs::read_cpus() const {
   std::vector<colo_cpu_state> out(impl_->ncpus);
-  int fd = bpf_map__fd(impl_->sched->maps.colo_cpu);
+  int fd = bpf_map__fd(impl_->sched->maps.colo_cpu_state);
   for (int c = 0; c < impl_->ncpus; c++) {
     uint32_t k = c;
     if (bpf_map_lookup_elem(fd, &k, &out[c]) != 0) out[c] = colo_cpu_state{};
