@@ -339,3 +339,52 @@ struct {
 	__type(value, struct floor_val);
 } floor_bypid SEC(".maps");
 FLOOR_WAKE_STORE(bypid, floor_bypid, struct floor_val)
+
+/*
+ * A run-queue wait without any store of colo's own: the kernel keeps when a
+ * task was queued (task->sched_info.last_queued, in its run queue's clock,
+ * with CONFIG_SCHED_INFO, which TASK_DELAY_ACCT and SCHEDSTATS select) and
+ * clears it at switch-in, after the sched_switch tracepoint. So a switch-in
+ * alone can read the wait, with no wakeup program: colo_bench_floor compare
+ * against floor_wake_slots,floor_switch_slots, by ns per switch.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch_schedinfo, bool preempt, struct task_struct *prev,
+	     struct task_struct *next)
+{
+	/* The run queue through the task's fair-class queue (`runqueues` is
+	 * not in kallsyms here); the scheduler has just used all three lines. */
+	struct rq *rq = next->se.cfs_rq->rq;
+	__u64 q = next->sched_info.last_queued;
+
+	if (q && rq && rq->clock > q)
+		floor_sink += rq->clock - q;
+	return 0;
+}
+
+/*
+ * What last_queued misses (colo_bench_floor migrations): a queued task that
+ * load balancing moves to another CPU is dequeued first, which adds its wait
+ * so far to run_delay and clears last_queued; the new CPU queues it afresh.
+ * Such a move is a migration of a task that is on a run queue
+ * (TASK_ON_RQ_MIGRATING, 2); a wakeup's choice of CPU happens before it is
+ * queued (on_rq 0). Counts both, and the switches, over one run.
+ */
+__u64 floor_switches = 0, floor_migrations = 0, floor_queued_moves = 0;
+
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(floor_migrate, struct task_struct *p, int dest_cpu)
+{
+	__sync_fetch_and_add(&floor_migrations, 1);
+	if (p->on_rq == 2)
+		__sync_fetch_and_add(&floor_queued_moves, 1);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_count_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	if (next->pid)
+		__sync_fetch_and_add(&floor_switches, 1);
+	return 0;
+}

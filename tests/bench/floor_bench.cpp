@@ -24,7 +24,14 @@
 //        ROUNDS (3) rounds of `perf bench sched messaging -l LOOPS` (400) in
 //        each attach order; prints ns/run per side and packed/aligned.
 //   colo_bench_floor compare ROUNDS LOOPS PROG[,PROG...] PROG[,PROG...]
-//        the same for any two sets of floor.bpf.c programs, A and B.
+//        the same for any two sets of floor.bpf.c programs, A and B; also
+//        ns of all of a side's programs per sched_switch (a side without a
+//        wakeup program compares there, not per run).
+//   colo_bench_floor migrations [LOOPS [CMD]]
+//        over `perf bench sched messaging -l LOOPS` (400), or the shell
+//        command CMD: switch-ins of a task, migrations, and migrations of a
+//        task waiting on a run queue (whose wait so far a reader of
+//        sched_info.last_queued does not see).
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <signal.h>
@@ -204,8 +211,9 @@ int compare_floor(int rounds, int loops, const char* name_a, const std::vector<s
     const char* name;
     std::vector<bpf_program*> progs;
     std::vector<double> first, second;  // ns/run when attached first / second
+    std::vector<double> per_switch[2];  // ns of all its programs per sched_switch, by position
   };
-  std::vector<Side> sides = {{name_a, {}, {}, {}}, {name_b, {}, {}, {}}};
+  std::vector<Side> sides = {{name_a, {}, {}, {}, {}}, {name_b, {}, {}, {}, {}}};
   bpf_program* p;
   bpf_object__for_each_program(p, skel->obj) bpf_program__set_autoload(p, false);
   for (int i = 0; i < 2; i++)
@@ -247,21 +255,27 @@ int compare_floor(int rounds, int loops, const char* name_a, const std::vector<s
         for (bpf_program* q : seq[i]->progs) before[i].push_back(stat_of(q));
       const std::string cmd = "perf bench sched messaging -l " + std::to_string(loops) + " >/dev/null 2>&1";
       if (system(cmd.c_str()) != 0) fprintf(stderr, "colo_bench_floor: '%s' failed\n", cmd.c_str());
-      double v[2] = {0, 0};
+      double v[2] = {0, 0}, sw[2] = {0, 0};
       for (int i = 0; i < 2; i++) {
-        double ns = 0, runs = 0;
+        double ns = 0, runs = 0, switches = 0;
         for (size_t j = 0; j < seq[i]->progs.size(); j++) {
           Stat s = stat_of(seq[i]->progs[j]);
           ns += s.ns - before[i][j].ns;
           runs += s.runs - before[i][j].runs;
+          if (strstr(bpf_program__section_name(seq[i]->progs[j]), "sched_switch"))
+            switches = s.runs - before[i][j].runs;
         }
         v[i] = runs > 0 ? ns / runs : 0;
+        sw[i] = switches > 0 ? ns / switches : 0;
         (i == 0 ? seq[i]->first : seq[i]->second).push_back(v[i]);
+        seq[i]->per_switch[i].push_back(sw[i]);
       }
       for (bpf_link* l : links) bpf_link__destroy(l);
       const double va = order == 0 ? v[0] : v[1], vb = order == 0 ? v[1] : v[0];
-      printf("  round %d, %-8s first: %-8s %7.1f  %-8s %7.1f  %s/%s %.3f\n", r, seq[0]->name,
-             name_a, va, name_b, vb, name_a, name_b, vb > 0 ? va / vb : 0.0);
+      const double sa = order == 0 ? sw[0] : sw[1], sb = order == 0 ? sw[1] : sw[0];
+      printf("  round %d, %-8s first: %-8s %7.1f  %-8s %7.1f  %s/%s %.3f  (per switch %.1f, %.1f)\n",
+             r, seq[0]->name, name_a, va, name_b, vb, name_a, name_b, vb > 0 ? va / vb : 0.0, sa,
+             sb);
       fflush(stdout);
     }
   }
@@ -269,11 +283,42 @@ int compare_floor(int rounds, int loops, const char* name_a, const std::vector<s
     const bool f = pos[0] == 'f';
     const double ma = median(f ? sides[0].first : sides[0].second),
                  mb = median(f ? sides[1].first : sides[1].second);
-    printf("median attached %-6s: %-8s %7.1f  %-8s %7.1f ns/run  %s/%s %.3f\n", pos, name_a, ma,
-           name_b, mb, name_a, name_b, mb > 0 ? ma / mb : 0.0);
+    const double pa = median(sides[0].per_switch[f ? 0 : 1]),
+                 pb = median(sides[1].per_switch[f ? 0 : 1]);
+    printf("median attached %-6s: %-8s %7.1f  %-8s %7.1f ns/run  %s/%s %.3f;"
+           "  per switch %.1f, %.1f ns  %.3f\n",
+           pos, name_a, ma, name_b, mb, name_a, name_b, mb > 0 ? ma / mb : 0.0, pa, pb,
+           pb > 0 ? pa / pb : 0.0);
   }
   colo_floor__destroy(skel);
   close(stats_fd);
+  return 0;
+}
+
+// Switch-ins, migrations, and migrations of queued tasks over one command.
+int count_migrations(const std::string& cmd) {
+  colo_floor* skel = colo_floor__open();
+  if (!skel) {
+    fprintf(stderr, "colo_bench_floor: could not open floor.bpf.c\n");
+    return 1;
+  }
+  bpf_program* p;
+  bpf_object__for_each_program(p, skel->obj) bpf_program__set_autoload(p, false);
+  bpf_program__set_autoload(skel->progs.floor_migrate, true);
+  bpf_program__set_autoload(skel->progs.floor_count_switch, true);
+  if (colo_floor__load(skel) != 0 || colo_floor__attach(skel) != 0) {
+    fprintf(stderr, "colo_bench_floor: could not load or attach floor.bpf.c\n");
+    colo_floor__destroy(skel);
+    return 1;
+  }
+  if (system((cmd + " >/dev/null 2>&1").c_str()) != 0)
+    fprintf(stderr, "colo_bench_floor: '%s' failed\n", cmd.c_str());
+  const double sw = skel->bss->floor_switches, mig = skel->bss->floor_migrations,
+               queued = skel->bss->floor_queued_moves;
+  printf("over `%s`: %.0f switch-ins of a task, %.0f migrations, %.0f of a queued task "
+         "(%.2f%% of the switch-ins)\n",
+         cmd.c_str(), sw, mig, queued, sw > 0 ? 100.0 * queued / sw : 0.0);
+  colo_floor__destroy(skel);
   return 0;
 }
 
@@ -306,6 +351,10 @@ int main(int argc, char** argv) {
     return compare_floor(argc > 2 ? atoi(argv[2]) : 3, argc > 3 ? atoi(argv[3]) : 400, "packed",
                          {"floor_wake_packed", "floor_switch_packed"}, "aligned",
                          {"floor_wake_aligned", "floor_switch_aligned"});
+  if (argc > 1 && strcmp(argv[1], "migrations") == 0)
+    return count_migrations(argc > 3 ? std::string(argv[3])
+                                     : "perf bench sched messaging -l " +
+                                           std::to_string(argc > 2 ? atoi(argv[2]) : 400));
   if (argc > 5 && strcmp(argv[1], "compare") == 0)
     return compare_floor(atoi(argv[2]), atoi(argv[3]), "A", split_names(argv[4]), "B",
                          split_names(argv[5]));

@@ -5,6 +5,8 @@
 #  1. BPF cost per program run under `perf bench sched messaging`, from the
 #     kernel's run-time stats, for colo and for libbpf-tools runqlat attached
 #     at the same time.           Goal: colo <= 150 ns/run and <= runqlat.
+#     With PEER=, against a second colo agent from another build instead of
+#     runqlat (colo vs colo: what a change to the kernel side saves).
 #  2. `perf bench sched pipe` throughput with colo attached vs with no BPF
 #     tool attached (alternating rounds, medians).   Goal: ratio >= 0.97.
 #     The same with runqlat alone, as the floor of any sched tracer here.
@@ -15,7 +17,9 @@
 #     programs cost per run here, by the same stats (build/tests/colo_bench_floor):
 #     empty, reading the two task ids, one pid-keyed hash lookup; the
 #     per-thread store as a pid-keyed LRU hash vs colo's tagged slot array,
-#     and the per-CPU state packed vs cache-line aligned. Then pipe
+#     and the per-CPU state packed vs cache-line aligned; the wait from a
+#     wake-time store vs from the kernel's sched_info.last_queued, and how
+#     often a queued task migrates. Then pipe
 #     throughput (pinned) with no program, empty programs on sched_wakeup and
 #     sched_switch, the least a run-queue latency tracer does (a timestamp
 #     per wakeup, a lookup and a delete at switch-in), and runqlat.
@@ -29,6 +33,9 @@
 #   DRY_RUN=1                run the agent with --dry-run, so that it never
 #                            writes the host's cgroups (big box); 0: without
 #   RUNQLAT=/usr/sbin/runqlat
+#   PEER=                    another colo binary: section 1 runs a second
+#                            agent from it (its own port, socket and pin
+#                            directory, same arguments) where runqlat was
 #   MSG_LOOPS=auto           `perf bench sched messaging -l`; auto: calibrated
 #   MSG_SECONDS=10           ... so that the measured run takes about this long
 #   COST_ROUNDS=1            runs of section 1, each with both attach orders
@@ -49,6 +56,8 @@ COLO=${COLO:-build/colo}
 [[ $COLO = /* ]] || COLO=$REPO/$COLO
 COLO_AGENT_ARGS=${COLO_AGENT_ARGS:-}
 RUNQLAT=${RUNQLAT:-/usr/sbin/runqlat}
+PEER=${PEER:-}
+[[ -z $PEER || $PEER = /* ]] || PEER=$REPO/$PEER
 MSG_LOOPS=${MSG_LOOPS:-auto}
 MSG_SECONDS=${MSG_SECONDS:-10}
 COST_ROUNDS=${COST_ROUNDS:-1}
@@ -70,6 +79,7 @@ SOCK=$WORK/colo.sock
 CG_NAME=colo-bench-$$
 AGENT_PID=
 RUNQLAT_PID=
+PEER_PID=
 CG_DIRS=()   # per-hierarchy parent directories we created
 
 say() { printf '%s\n' "$*"; }
@@ -78,6 +88,7 @@ die() { printf 'overhead.sh: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------- checks
 [[ $(id -u) -eq 0 ]] || die "must run as root (loads BPF, creates cgroups)"
 [[ -x $COLO ]] || die "no colo binary at $COLO (build it first, or set COLO=)"
+[[ -z $PEER || -x $PEER ]] || die "no colo binary at PEER=$PEER"
 [[ -x $RUNQLAT ]] || die "no runqlat at $RUNQLAT (apt-get install libbpf-tools)"
 for t in perf bpftool curl jq awk ss; do
   command -v "$t" >/dev/null || die "missing tool: $t"
@@ -126,13 +137,16 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_pid "$RUNQLAT_PID" INT
+  stop_pid "$PEER_PID" TERM
   stop_pid "$AGENT_PID" TERM
   remove_cgroups
   if [[ $(box_dirs) != "$BOXES_BEFORE" ]]; then
     say "warning: the agent created cgroups it should not have: $(comm -13 <(echo "$BOXES_BEFORE") <(box_dirs) | tr '\n' ' ')" >&2
   fi
-  "$COLO" bpf cleanup --bpf-pin-dir "$PIN" >/dev/null 2>&1 || true
-  if [[ -d $PIN ]]; then say "warning: $PIN still exists" >&2; fi
+  for pin in "$PIN" "$PIN-peer"; do
+    "$COLO" bpf cleanup --bpf-pin-dir "$pin" >/dev/null 2>&1 || true
+    if [[ -d $pin ]]; then say "warning: $pin still exists" >&2; fi
+  done
   rm -rf "$WORK"
   exit "$rc"
 }
@@ -153,38 +167,74 @@ free_port() {
 }
 PORT=$(free_port)
 
-AGENT_CMD=("$COLO" agent --metrics-addr "127.0.0.1:$PORT" --socket "$SOCK" --bpf-pin-dir "$PIN")
-# The benchmark measures the signal plane; --dry-run keeps the control loop
-# from resizing or creating the big box on the machine it runs on.
-if [[ $DRY_RUN = 1 ]]; then AGENT_CMD+=(--dry-run); fi
-# shellcheck disable=SC2206  # word splitting of extra arguments is intended
-AGENT_CMD+=($COLO_AGENT_ARGS)
+# agent_cmd BIN PORT SOCK PIN: sets CMD to the agent command line.
+agent_cmd() {
+  CMD=("$1" agent --metrics-addr "127.0.0.1:$2" --socket "$3" --bpf-pin-dir "$4")
+  # The benchmark measures the signal plane; --dry-run keeps the control loop
+  # from resizing or creating the big box on the machine it runs on.
+  if [[ $DRY_RUN = 1 ]]; then CMD+=(--dry-run); fi
+  # shellcheck disable=SC2206  # word splitting of extra arguments is intended
+  CMD+=($COLO_AGENT_ARGS)
+}
+agent_cmd "$COLO" "$PORT" "$SOCK" "$PIN"
+AGENT_CMD=("${CMD[@]}")
+if [[ -n $PEER ]]; then
+  PEER_PORT=$(free_port)
+  [[ $PEER_PORT != "$PORT" ]] || PEER_PORT=$((PORT + 1))
+  agent_cmd "$PEER" "$PEER_PORT" "$WORK/peer.sock" "$PIN-peer"
+  PEER_CMD=("${CMD[@]}")
+fi
+OTHER=${PEER:+peer}
+OTHER=${OTHER:-runqlat}
 
 prog_ids() { bpftool prog show --json | jq -r '.[].id' | sort; }  # sorted for comm
 
-# Starts the agent and waits for /readyz. Sets AGENT_PID and COLO_IDS (the
-# colo_* programs that appeared, i.e. this agent's, not another colo's).
-start_agent() {
-  local before i code
+# launch_agent PORT LOG CMD...: starts an agent and waits for its /readyz.
+# Sets LAUNCHED_PID and LAUNCHED_IDS (the colo_* programs that appeared, i.e.
+# this agent's, not another colo's).
+launch_agent() {
+  local port=$1 log=$2 before i code
+  shift 2
   before=$(prog_ids)
-  "${AGENT_CMD[@]}" >>"$WORK/agent.log" 2>&1 &
-  AGENT_PID=$!
+  "$@" >>"$log" 2>&1 &
+  LAUNCHED_PID=$!
   for ((i = 0; i < 300; i++)); do
-    kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORK/agent.log" >&2; die "the agent exited"; }
-    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/readyz" || true)
+    kill -0 "$LAUNCHED_PID" 2>/dev/null || { cat "$log" >&2; die "the agent ($1) exited"; }
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)
     [[ $code = 200 ]] && break
     sleep 0.1
   done
-  [[ $code = 200 ]] || { cat "$WORK/agent.log" >&2; die "agent not ready after 30 s"; }
-  COLO_IDS=$(comm -13 <(echo "$before") <(prog_ids) | while read -r id; do
+  [[ $code = 200 ]] || { cat "$log" >&2; die "agent ($1) not ready after 30 s"; }
+  LAUNCHED_IDS=$(comm -13 <(echo "$before") <(prog_ids) | while read -r id; do
     bpftool prog show id "$id" --json | jq -r 'select(.name | startswith("colo_")) | .id'
   done)
-  [[ -n $COLO_IDS ]] || die "the agent is ready but loaded no colo_* program (see $WORK/agent.log)"
+  [[ -n $LAUNCHED_IDS ]] || die "the agent ($1) is ready but loaded no colo_* program (see $log)"
+}
+
+# Starts the agent; sets AGENT_PID and COLO_IDS.
+start_agent() {
+  launch_agent "$PORT" "$WORK/agent.log" "${AGENT_CMD[@]}"
+  AGENT_PID=$LAUNCHED_PID
+  COLO_IDS=$LAUNCHED_IDS
 }
 
 stop_agent() {
   stop_pid "$AGENT_PID" TERM
   AGENT_PID=
+}
+
+# Section 1's other side: runqlat, or the PEER agent. Sets RQ_IDS.
+start_other() {
+  if [[ -z $PEER ]]; then start_runqlat; return; fi
+  launch_agent "$PEER_PORT" "$WORK/peer.log" "${PEER_CMD[@]}"
+  PEER_PID=$LAUNCHED_PID
+  RQ_IDS=$LAUNCHED_IDS
+}
+
+stop_other() {
+  if [[ -z $PEER ]]; then stop_runqlat; return; fi
+  stop_pid "$PEER_PID" TERM
+  PEER_PID=
 }
 
 # Starts runqlat; sets RUNQLAT_PID and RQ_IDS (the programs it added).
@@ -252,6 +302,7 @@ if [[ $others -gt 0 ]]; then
 fi
 say "colo: $COLO"
 say "agent: ${AGENT_CMD[*]}"
+if [[ -n $PEER ]]; then say "peer (section 1's other side): ${PEER_CMD[*]}"; fi
 say
 
 # ---------------------------------------------------------------- 1. cost per run
@@ -271,24 +322,24 @@ calibrate() {
   say "calibration: -l 20 took $t1 s, -l 100 took $t2 s -> -l $MSG_LOOPS"
 }
 
-# measure_cost FIRST (colo|runqlat): appends "colo_T colo_C rq_T rq_C" to $WORK/cost.
+# measure_cost FIRST (colo|$OTHER): appends "colo_T colo_C rq_T rq_C" to $WORK/cost.
 measure_cost() {
   local first=$1 msg_out colo_rep rq_rep
-  if [[ $first = colo ]]; then start_agent; start_runqlat; else start_runqlat; start_agent; fi
-  say "-- $first attached first. colo programs: $(tr "\n" " " <<<"$COLO_IDS") runqlat programs: $(tr "\n" " " <<<"$RQ_IDS")"
+  if [[ $first = colo ]]; then start_agent; start_other; else start_other; start_agent; fi
+  say "-- $first attached first. colo programs: $(tr "\n" " " <<<"$COLO_IDS") $OTHER programs: $(tr "\n" " " <<<"$RQ_IDS")"
   if [[ $MSG_LOOPS = auto ]]; then calibrate; fi
   snapshot >"$WORK/before"
   msg_out=$(perf bench sched messaging -l "$MSG_LOOPS" 2>&1)
   snapshot >"$WORK/after"
   say "command: perf bench sched messaging -l $MSG_LOOPS   (took $(perf_total_seconds <<<"$msg_out") s)"
   colo_rep=$(report colo "$COLO_IDS" "$WORK/before" "$WORK/after")
-  rq_rep=$(report runqlat "$RQ_IDS" "$WORK/before" "$WORK/after")
+  rq_rep=$(report "$OTHER" "$RQ_IDS" "$WORK/before" "$WORK/after")
   grep -v '^AGG' <<<"$colo_rep"
   grep -v '^AGG' <<<"$rq_rep"
-  stop_runqlat
+  stop_other
   stop_agent
   echo "$(awk '/^AGG/ { print $4, $3 }' <<<"$colo_rep") $(awk '/^AGG/ { print $4, $3 }' <<<"$rq_rep")" >>"$WORK/cost"
-  say "colo: $(awk '/^AGG/ { print $2 }' <<<"$colo_rep") ns/run   runqlat: $(awk '/^AGG/ { print $2 }' <<<"$rq_rep") ns/run"
+  say "colo: $(awk '/^AGG/ { print $2 }' <<<"$colo_rep") ns/run   $OTHER: $(awk '/^AGG/ { print $2 }' <<<"$rq_rep") ns/run"
 }
 
 section_cost() {
@@ -297,14 +348,14 @@ section_cost() {
   local r
   for ((r = 1; r <= COST_ROUNDS; r++)); do
     measure_cost colo
-    measure_cost runqlat
+    measure_cost "$OTHER"
   done
   read -r colo_ns colo_runs rq_ns < <(awk '{ ct += $1; cc += $2; rt += $3; rc += $4 }
     END { printf "%s %.0f %s\n", (cc > 0 ? sprintf("%.2f", ct / cc) : "nan"), cc, (rc > 0 ? sprintf("%.2f", rt / rc) : "nan") }' "$WORK/cost")
   if [[ $colo_runs -eq 0 ]]; then
     say "no run-time stats were recorded (kernel.bpf_stats_enabled off and the agent could not enable them?)"
   fi
-  say "both orders, $COST_ROUNDS round(s): colo $colo_ns ns/run   runqlat $rq_ns ns/run   colo/runqlat: $(ratio "$colo_ns" "$rq_ns")"
+  say "both orders, $COST_ROUNDS round(s): colo $colo_ns ns/run   $OTHER $rq_ns ns/run   colo/$OTHER: $(ratio "$colo_ns" "$rq_ns")"
   say
 }
 
@@ -439,6 +490,14 @@ section_floor() {
   say "== floor: per-CPU state, packed plain array vs aligned mmapable array"
   "$FLOOR" layout 3 "$loops"
   say
+  # A run-queue wait with no wakeup program and no store of colo's own: the
+  # kernel's sched_info.last_queued read at switch-in (per switch, not per
+  # run: B has no wakeup program), and how many waits a queued task's
+  # migration splits (what that reader would not see).
+  say "== floor: the wait from a wake-time store (A) vs from the kernel's sched_info (B)"
+  "$FLOOR" compare 3 "$loops" floor_wake_slots,floor_switch_slots floor_switch_schedinfo
+  "$FLOOR" migrations "$loops"
+  say
   # And what the least a run-queue latency tracer does costs pipe throughput
   # (pinned to one CPU, as PIPE_CPU; CPU 1 if unset: steadier than unpinned).
   say "== floor: pipe throughput under the least a run-queue latency tracer does"
@@ -460,7 +519,7 @@ done
 say "== summary"
 if [[ -n ${colo_ns:-} ]]; then
   say "colo ns/run:             $colo_ns   (goal <= 150: $(verdict "$(awk -v a="$colo_ns" 'BEGIN { print (a + 0 <= 150) }')"))"
-  say "runqlat ns/run:          $rq_ns   (colo <= runqlat: $(verdict "$(awk -v a="$colo_ns" -v b="$rq_ns" 'BEGIN { print (a + 0 <= b + 0) }')"))"
+  say "$OTHER ns/run:          $rq_ns   (colo <= $OTHER: $(verdict "$(awk -v a="$colo_ns" -v b="$rq_ns" 'BEGIN { print (a + 0 <= b + 0) }')"))"
 fi
 if [[ -n ${pipe_ratio:-} ]]; then
   v=$(verdict "$(awk -v r="$pipe_ratio" 'BEGIN { print (r + 0 >= 0.97) }')")
