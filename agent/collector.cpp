@@ -250,8 +250,11 @@ Snapshot Collector::collect() {
     // and CPU time the kernel batches per CPU before adding it to the map.
     std::unordered_map<uint64_t, std::array<uint64_t, COLO_CLASS_MAX>> unsettled;
     std::unordered_map<uint64_t, uint64_t> pending_run;
-    // Run-queue samples the kernel stages per CPU before adding them to the map.
+    // Run-queue samples the kernel stages per CPU before adding them to the
+    // map (read after it: a flush in between delays samples to the next
+    // collection, it never counts them twice).
     std::unordered_map<uint64_t, colo_cg_sched> staged;
+    for (const colo_rq_stage& sg : programs_->read_rq_stages()) bpf::add_staged(sg, &staged);
     for (size_t c = 0; c < cpus.size(); c++) {
       const auto& cs = cpus[c];
       if (cs.run_cgid) pending_run[cs.run_cgid] += cs.pending_run_ns;
@@ -261,12 +264,6 @@ Snapshot Collector::collect() {
       if (cs.cgid && cs.since_ns && s.mono_ns > cs.since_ns && c < cpus_before.size() &&
           cpus_before[c].since_ns == cs.since_ns && cpus_before[c].cgid == cs.cgid)
         pending_run[cs.cgid] += s.mono_ns - cs.since_ns;
-      if (cs.stage_cgid && cs.stage_n && cs.stage_n <= COLO_STAGE_SLOTS) {
-        colo_cg_sched& st = staged[cs.stage_cgid];
-        for (uint32_t i = 0; i < cs.stage_n; i++)
-          if (cs.stage_slot[i] < COLO_HIST_SLOTS) st.rq_slots[cs.stage_slot[i]] += cs.stage_count[i];
-        st.rq_sum_ns += cs.stage_sum_ns;
-      }
       if (cs.sibling == COLO_NO_SIBLING || cs.sibling >= cpus.size()) continue;
       const auto& ss = cpus[cs.sibling];
       if (cs.cls == COLO_CLASS_LS && cs.cgid && cs.acct_ns && ss.since_ns &&

@@ -73,11 +73,12 @@ struct colo_aggr_val {
 
 /* Per-CPU state of colo_cpu_state (array, index = CPU), for SMT accounting and
  * per-class CPU time. Written only by the CPU itself in sched_switch, read
- * by its sibling, and its pub_cls by any CPU that wakes a task onto it. It also stages per-cgroup counters so that most switches
- * touch no shared map entry: CPU time and run-queue samples are added to
- * colo_cg_sched when another cgroup's samples come, when the stage is full,
- * or after COLO_RUN_FLUSH_NS. Readers add what is staged. */
-#define COLO_STAGE_SLOTS 4
+ * by its sibling, and its pub_cls by any CPU that wakes a task onto it. It also
+ * batches the CPU time of one cgroup so that most switches touch no shared
+ * map entry: added to colo_cg_sched when another cgroup runs, or after
+ * COLO_RUN_FLUSH_NS. Readers add what is pending. (Run-queue samples are
+ * staged in colo_rq_stage; the __stage_* fields held them in a 4-entry stage
+ * before, and are kept so that the layout, and pinned maps, stay as they were.) */
 struct colo_cpu_state {
 	__u64 cgid;          /* cgroup id of the task running now (0 = idle) */
 	__u64 since_ns;      /* when it started running */
@@ -89,13 +90,12 @@ struct colo_cpu_state {
 	__u64 cls_cgid;      /* class cache: the last cgroup classified on this CPU */
 	__u32 cls_cls;       /* ... its enum colo_class */
 	__u32 cls_gen;       /* ... at this generation of the class map */
-	__u64 stage_cgid;    /* cgroup whose run-queue samples are staged (0 = none) */
-	__u64 stage_first_ns;/* when the oldest staged sample was taken */
-	__u64 stage_sum_ns;  /* staged total wait (adds to rq_sum_ns) */
-	__u32 stage_n;       /* stage entries in use */
+	__u64 __stage_cgid;  /* unused (see above) */
+	__u64 __stage_first_ns; /* unused */
+	__u64 __stage_sum_ns;/* unused */
+	__u32 __stage_n;     /* unused */
 	__u32 pid;           /* thread id of the task running now (0 = idle) */
-	__u8 stage_slot[COLO_STAGE_SLOTS];   /* histogram slot of each entry */
-	__u32 stage_count[COLO_STAGE_SLOTS]; /* samples in that slot (adds to rq_slots) */
+	__u32 __stage[5];    /* unused */
 	__u32 __pad1;
 	__u64 task;          /* kernel address of the task running now (0 = unknown) */
 	/* Its own cache line, read by other CPUs at every wakeup onto this one,
@@ -107,6 +107,41 @@ struct colo_cpu_state {
  * share a cache line, and pub_cls has one to itself. */
 #define COLO_RUN_FLUSH_NS (10ull * 1000 * 1000)
 #define COLO_NO_SIBLING 0xffffffffu
+
+/*
+ * Value of colo_rq_stage (mmapable array, index = CPU): the run-queue samples
+ * of one cgroup staged on a CPU, so that a sample touches no shared map
+ * entry. A sample is one increment of its histogram slot's count; the slots
+ * in use are listed in first-use order, so that a flush adds only those to
+ * colo_cg_sched. Flushed at the start of a switch, when another cgroup's
+ * sample came (it waits as the pending sample), when a count would
+ * overflow, or after COLO_RUN_FLUSH_NS: there the BPF verifier sees one
+ * path into the flush's loop, not every path of the switch program. Written
+ * only by its CPU in sched_switch; readers add what is staged (used[0..n)
+ * with their counts, and the pending sample).
+ * Its 4-entry predecessor in colo_cpu_state flushed at one sample in six
+ * under `perf bench sched messaging`: the waits there span more slots.
+ */
+#define COLO_STAGE_LEN 112   /* COLO_HIST_SLOTS, rounded up to 8 */
+struct colo_rq_stage {
+	__u64 cgid;          /* cgroup whose samples are staged (0 = none) */
+	__u64 first_ns;      /* when the oldest staged sample was taken */
+	__u64 sum_ns;        /* staged total wait (adds to rq_sum_ns) */
+	__u32 n;             /* entries of used[] in use */
+	__u32 pend_slot;     /* the pending sample's histogram slot */
+	__u64 pend_cgid;     /* a sample that found the stage due for a flush (another
+	                        cgroup's, or its count full): staged after the flush at
+	                        this CPU's next switch (0 = none) */
+	__u64 pend_ns;       /* the pending sample's wait */
+	__u64 urg_cgid;      /* the cgroup of the last urgent event on this CPU, or of the
+	                        last one the rate limit held back (0 = none) */
+	__u64 urg_last_ns;   /* ... when that event was emitted: a one-entry cache of
+	                        colo_urg_rl, so that a wait held back by the rate limit
+	                        costs no map lookup */
+	__u8 used[COLO_STAGE_LEN];    /* histogram slots with a count, in first-use order */
+	__u16 count[COLO_STAGE_LEN];  /* samples per histogram slot (adds to rq_slots);
+	                                 0 for every slot not in used[0..n) */
+};
 
 /* Per-CPU, per-class CPU time: colo_class_ns is a per-CPU array indexed by
  * enum colo_class whose value is a __u64 ns counter. */

@@ -150,6 +150,7 @@ class LoadTest : public ::testing::TestWithParam<Variant> {
     s->rodata->mem_hierarchy = v1 ? 4 : 0;
     s->rodata->smt_enabled = v1;
     EXPECT_EQ(0, bpf_map__set_max_entries(s->maps.colo_cpu_state, libbpf_num_possible_cpus()));
+    EXPECT_EQ(0, bpf_map__set_max_entries(s->maps.colo_rq_stage, libbpf_num_possible_cpus()));
     autoload_mode(s->obj, mode);
     return s;
   }
@@ -292,6 +293,7 @@ TEST_F(ObjectLoadTest, SchedReloadAdoptsPinnedMaps) {
     SchedSkel s(colo_sched__open_opts(&oo));
     ASSERT_TRUE(s);
     ASSERT_EQ(0, bpf_map__set_max_entries(s->maps.colo_cpu_state, libbpf_num_possible_cpus()));
+    ASSERT_EQ(0, bpf_map__set_max_entries(s->maps.colo_rq_stage, libbpf_num_possible_cpus()));
     autoload_mode(s->obj, Mode::TpBtf);
     ASSERT_EQ(0, colo_sched__load(s.get())) << "load #" << i + 1;
     uint32_t id = map_id(s->maps.colo_cg_sched);

@@ -25,6 +25,7 @@ class SchedEntryTest : public ::testing::Test {
     skel_.reset(colo_sched__open_opts(&oo));
     ASSERT_TRUE(skel_) << "open colo_sched: " << strerror(errno);
     ASSERT_EQ(0, bpf_map__set_max_entries(skel_->maps.colo_cpu_state, libbpf_num_possible_cpus()));
+    ASSERT_EQ(0, bpf_map__set_max_entries(skel_->maps.colo_rq_stage, libbpf_num_possible_cpus()));
     autoload_only(skel_->obj, {name});
     int err = colo_sched__load(skel_.get());
     ASSERT_EQ(0, err) << "load " << name << ": " << strerror(-err);

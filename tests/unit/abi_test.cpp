@@ -22,10 +22,17 @@ static_assert(sizeof(colo_cpu_state) == 192 && offsetof(colo_cpu_state, task) ==
 static_assert(offsetof(colo_cpu_state, pub_cls) == 128);
 static_assert(offsetof(colo_cpu_state, run_cgid) == 40 && offsetof(colo_cpu_state, cls_cgid) == 48);
 static_assert(offsetof(colo_cpu_state, cls_cls) == 56 && offsetof(colo_cpu_state, cls_gen) == 60);
-static_assert(offsetof(colo_cpu_state, stage_cgid) == 64 && offsetof(colo_cpu_state, stage_n) == 88);
+// The old stage's fields stay where they were (pinned maps of this layout are reused).
+static_assert(offsetof(colo_cpu_state, __stage_cgid) == 64 && offsetof(colo_cpu_state, __stage_n) == 88);
 static_assert(offsetof(colo_cpu_state, pid) == 92);
-static_assert(offsetof(colo_cpu_state, stage_slot) == 96 && offsetof(colo_cpu_state, stage_count) == 100);
-static_assert(COLO_HIST_SLOTS <= 256, "a stage slot is a __u8");
+static_assert(offsetof(colo_cpu_state, __stage) == 96 && offsetof(colo_cpu_state, __pad1) == 116);
+static_assert(sizeof(colo_rq_stage) == 400 && offsetof(colo_rq_stage, n) == 24);
+static_assert(offsetof(colo_rq_stage, pend_slot) == 28 && offsetof(colo_rq_stage, pend_cgid) == 32);
+static_assert(offsetof(colo_rq_stage, pend_ns) == 40 && offsetof(colo_rq_stage, urg_cgid) == 48);
+static_assert(offsetof(colo_rq_stage, urg_last_ns) == 56 && offsetof(colo_rq_stage, used) == 64);
+static_assert(offsetof(colo_rq_stage, count) == 176);
+static_assert(COLO_HIST_SLOTS <= COLO_STAGE_LEN && COLO_STAGE_LEN % 8 == 0);
+static_assert(COLO_HIST_SLOTS <= 256, "a staged slot is a __u8");
 static_assert(offsetof(colo_cpu_state, pending_run_ns) == 32);
 static_assert(offsetof(colo_cpu_state, cls) == 24 && offsetof(colo_cpu_state, sibling) == 28);
 static_assert(sizeof(colo_cg_mem) == 40 && offsetof(colo_cg_mem, oom_kills) == 32);

@@ -13,6 +13,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string_view>
 
@@ -223,12 +224,15 @@ void set_cgroup_knobs(Skel* s, const LoadOptions& opts) {
   s->rodata->mem_hierarchy = opts.mem_hierarchy;
 }
 
-// Autoloads the tp_btf programs of an object or their raw_tp twins, never both.
+// Autoloads the tp_btf programs of an object or their raw_tp twins, never both,
+// and never the BPF_PROG_TEST_RUN entries (colo_test_*: tests load them).
 void choose_flavour(bpf_object* obj, bool btf) {
   bpf_program* p;
   bpf_object__for_each_program(p, obj) {
     std::string_view sec = bpf_program__section_name(p);
-    if (sec.starts_with("tp_btf/")) bpf_program__set_autoload(p, btf);
+    if (std::string_view(bpf_program__name(p)).starts_with("colo_test_"))
+      bpf_program__set_autoload(p, false);
+    else if (sec.starts_with("tp_btf/")) bpf_program__set_autoload(p, btf);
     else if (sec.starts_with("raw_tp/")) bpf_program__set_autoload(p, !btf);
   }
 }
@@ -244,13 +248,11 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   set_cgroup_knobs(s, opts);
   s->rodata->smt_enabled = !opts.sibling_of.empty();
   bpf_map__set_max_entries(s->maps.colo_cpu_state, ncpus);
+  bpf_map__set_max_entries(s->maps.colo_rq_stage, ncpus);
   bpf_map__set_max_entries(s->maps.colo_cg_sched, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_events, opts.ringbuf_bytes);
   choose_flavour(s->obj, btf);
-  bpf_program__set_autoload(s->progs.colo_test_slot, false);  // BPF_PROG_TEST_RUN only
-  bpf_program__set_autoload(s->progs.colo_test_class, false);  // BPF_PROG_TEST_RUN only
-  bpf_program__set_autoload(s->progs.colo_test_wake, false);  // BPF_PROG_TEST_RUN only
   bpf_program__set_autoload(s->progs.colo_learn_self, opts.quiet_self);  // run once, below
   bpf_program__set_autoattach(s->progs.colo_learn_self, false);
   int e = colo_sched__load(s);
@@ -479,14 +481,42 @@ bool Programs::read_net(NetCounters* out) const {
   return true;
 }
 
-std::vector<colo_cpu_state> Programs::read_cpus() const {
-  std::vector<colo_cpu_state> out(impl_->ncpus);
-  int fd = bpf_map__fd(impl_->sched->maps.colo_cpu_state);
-  for (int c = 0; c < impl_->ncpus; c++) {
+namespace {
+// Every CPU's entry of a per-CPU-indexed array map (zeroed where unreadable).
+template <typename T>
+std::vector<T> read_per_cpu_entries(int fd, int ncpus) {
+  std::vector<T> out(ncpus);
+  for (int c = 0; c < ncpus; c++) {
     uint32_t k = c;
-    if (bpf_map_lookup_elem(fd, &k, &out[c]) != 0) out[c] = colo_cpu_state{};
+    if (bpf_map_lookup_elem(fd, &k, &out[c]) != 0) out[c] = T{};
   }
   return out;
+}
+}  // namespace
+
+void add_staged(const colo_rq_stage& sg, std::unordered_map<uint64_t, colo_cg_sched>* out) {
+  if (sg.cgid && sg.n) {
+    colo_cg_sched& st = (*out)[sg.cgid];
+    const uint32_t n = std::min<uint32_t>(sg.n, COLO_STAGE_LEN);
+    for (uint32_t i = 0; i < n; i++)
+      if (sg.used[i] < COLO_HIST_SLOTS) st.rq_slots[sg.used[i]] += sg.count[sg.used[i]];
+    st.rq_sum_ns += sg.sum_ns;
+  }
+  if (sg.pend_cgid && sg.pend_slot < COLO_HIST_SLOTS) {
+    colo_cg_sched& st = (*out)[sg.pend_cgid];
+    st.rq_slots[sg.pend_slot] += 1;
+    st.rq_sum_ns += sg.pend_ns;
+  }
+}
+
+std::vector<colo_cpu_state> Programs::read_cpus() const {
+  return read_per_cpu_entries<colo_cpu_state>(bpf_map__fd(impl_->sched->maps.colo_cpu_state),
+                                              impl_->ncpus);
+}
+
+std::vector<colo_rq_stage> Programs::read_rq_stages() const {
+  return read_per_cpu_entries<colo_rq_stage>(bpf_map__fd(impl_->sched->maps.colo_rq_stage),
+                                             impl_->ncpus);
 }
 
 namespace {

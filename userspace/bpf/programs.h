@@ -66,6 +66,11 @@ bool ensure_mounts(const std::string& pin_dir, std::string* err);
 // Returns how many were removed; *err on failure.
 int cleanup_pins(const std::string& pin_dir, std::string* err);
 
+// Adds the run-queue samples staged on one CPU (used[0..n) with their
+// counts, and the pending sample) to their cgroups' histograms and sums. An entry torn by a CPU
+// writing it while it was read adds only the slots that are in range.
+void add_staged(const colo_rq_stage& sg, std::unordered_map<uint64_t, colo_cg_sched>* out);
+
 class Programs {
  public:
   ~Programs();
@@ -82,6 +87,8 @@ class Programs {
   bool read_mem(std::unordered_map<uint64_t, colo_cg_mem>* out) const;
   bool read_net(NetCounters* out) const;  // summed over CPUs
   std::vector<colo_cpu_state> read_cpus() const;
+  // Run-queue samples staged per CPU, not yet in read_sched's histograms.
+  std::vector<colo_rq_stage> read_rq_stages() const;
   std::array<uint64_t, COLO_CLASS_MAX> read_class_ns() const;
   // The same per CPU: [cpu][class].
   std::vector<std::array<uint64_t, COLO_CLASS_MAX>> read_class_ns_per_cpu() const;
