@@ -33,14 +33,26 @@ class SchedEntryTest : public ::testing::Test {
     ASSERT_GE(prog_fd_, 0);
   }
 
-  // One run of the entry. raw_tp test runs take no data, no repeat, and a
-  // ctx of at most 12 u64 args; the entries read no argument, so no ctx.
-  void run_entry(const std::string& what) {
+  // One run of the entry, on `cpu` if not -1 (entries that use per-CPU state).
+  // raw_tp test runs take no data, no repeat, and a ctx of at most 12 u64
+  // args; the entries read no argument, so no ctx.
+  void run_entry(const std::string& what, int cpu = -1) {
     bpf_test_run_opts opts{};
     opts.sz = sizeof(opts);
+    if (cpu >= 0) {
+      opts.flags = BPF_F_TEST_RUN_ON_CPU;
+      opts.cpu = cpu;
+    }
     int err = bpf_prog_test_run_opts(prog_fd_, &opts);
     EXPECT_EQ(0, err) << "test run for " << what << ": " << strerror(-err);
     EXPECT_EQ(0u, opts.retval);
+  }
+
+  // CPU `cpu`'s entry of colo_rq_stage.
+  colo_rq_stage stage(uint32_t cpu = 0) {
+    colo_rq_stage sg{};
+    EXPECT_EQ(0, bpf_map_lookup_elem(bpf_map__fd(skel_->maps.colo_rq_stage), &cpu, &sg));
+    return sg;
   }
 
   PinDir pins_;  // declared first: outlives the skeleton

@@ -32,19 +32,7 @@ class SchedStageTest : public SchedEntryTest {
     skel_->bss->test_stage_cgid = cgid;
     skel_->bss->test_stage_lat = lat_ns;
     skel_->bss->test_stage_now = now;
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.flags = BPF_F_TEST_RUN_ON_CPU;
-    opts.cpu = 0;
-    int err = bpf_prog_test_run_opts(prog_fd_, &opts);
-    ASSERT_EQ(0, err) << "test run: " << strerror(-err);
-  }
-
-  colo_rq_stage stage() {
-    colo_rq_stage sg{};
-    uint32_t cpu = 0;
-    EXPECT_EQ(0, bpf_map_lookup_elem(bpf_map__fd(skel_->maps.colo_rq_stage), &cpu, &sg));
-    return sg;
+    run_entry("a sample of cgroup " + std::to_string(cgid), 0);
   }
 
   // The cgroup's entry; false if it does not exist.
@@ -139,7 +127,7 @@ TEST_F(SchedStageTest, AStageOlderThanTheFlushIntervalIsFlushed) {
 
 TEST_F(SchedStageTest, ACountIsFlushedBeforeItOverflows) {
   const uint64_t t = 1'000'000'000;
-  for (uint32_t i = 0; i < 0x10000; i++) ASSERT_NO_FATAL_FAILURE(sample(80, 3 * kUs, t));
+  for (uint32_t i = 0; i < 0x10000 && !HasFailure(); i++) sample(80, 3 * kUs, t);
   colo_rq_stage sg = stage();
   EXPECT_EQ(sg.count[7], 0xffffu);
   EXPECT_EQ(sg.pend_cgid, 80u) << "the sample that would overflow waits";

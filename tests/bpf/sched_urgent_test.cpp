@@ -25,21 +25,9 @@ class SchedUrgentTest : public SchedEntryTest {
     skel_->bss->test_urg_cgid = cgid;
     skel_->bss->test_urg_now = now;
     skel_->bss->test_urg_out = 7;
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.flags = BPF_F_TEST_RUN_ON_CPU;
-    opts.cpu = 0;
-    int err = bpf_prog_test_run_opts(prog_fd_, &opts);
-    EXPECT_EQ(0, err) << "test run: " << strerror(-err);
+    run_entry("cgroup " + std::to_string(cgid) + " at " + std::to_string(now), 0);
     EXPECT_LE(skel_->bss->test_urg_out, 1u);
     return skel_->bss->test_urg_out == 1;
-  }
-
-  colo_rq_stage stage() {
-    colo_rq_stage sg{};
-    uint32_t cpu = 0;
-    EXPECT_EQ(0, bpf_map_lookup_elem(bpf_map__fd(skel_->maps.colo_rq_stage), &cpu, &sg));
-    return sg;
   }
 
   static constexpr uint64_t kInterval = 10'000'000;
