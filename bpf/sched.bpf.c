@@ -303,7 +303,6 @@ static __always_inline void settle_stage(struct colo_rq_stage *sg, __u64 now)
 	}
 }
 
-
 /* Remember when thread @pid became runnable, behind a task of class
  * @queued_cls; @fresh: a new task (no cached cgroup). */
 static __always_inline void mark_runnable_pid(__u32 pid, __u64 now, bool fresh, __u32 queued_cls)
