@@ -124,21 +124,40 @@ void stop_runqlat(pid_t pid) {
   waitpid(pid, nullptr, 0);
 }
 
-int pipe_floor(int rounds, int loops, int cpu) {
+// floor.bpf.c loaded with the programs `names` only: each mode loads what it
+// attaches, and needs nothing more of the kernel. nullptr after a message.
+colo_floor* load_floor_only(const std::vector<std::string>& names) {
   colo_floor* skel = colo_floor__open();
   if (!skel) {
     fprintf(stderr, "colo_bench_floor: could not open floor.bpf.c\n");
-    return 1;
+    return nullptr;
   }
-  // Only the pipe pairs load: the sched_switch floor programs stay out of it.
-  for (bpf_program* p : {skel->progs.floor_empty, skel->progs.floor_fields, skel->progs.floor_lookup,
-                         skel->progs.floor_storage})
-    bpf_program__set_autoload(p, false);
+  bpf_program* p;
+  bpf_object__for_each_program(p, skel->obj) bpf_program__set_autoload(p, false);
+  for (const std::string& n : names) {
+    p = bpf_object__find_program_by_name(skel->obj, n.c_str());
+    if (!p) {
+      fprintf(stderr, "colo_bench_floor: no program %s in floor.bpf.c\n", n.c_str());
+      colo_floor__destroy(skel);
+      return nullptr;
+    }
+    bpf_program__set_autoload(p, true);
+  }
+  const int ncpus = libbpf_num_possible_cpus();
+  bpf_map__set_max_entries(skel->maps.floor_cpu_packed, ncpus);
+  bpf_map__set_max_entries(skel->maps.floor_cpu_aligned, ncpus);
   if (colo_floor__load(skel) != 0) {
     fprintf(stderr, "colo_bench_floor: could not load floor.bpf.c (tp_btf needs BTF)\n");
     colo_floor__destroy(skel);
-    return 1;
+    return nullptr;
   }
+  return skel;
+}
+
+int pipe_floor(int rounds, int loops, int cpu) {
+  colo_floor* skel = load_floor_only(
+      {"floor_wake_empty", "floor_switch_empty", "floor_wake_store", "floor_switch_take"});
+  if (!skel) return 1;
   struct Side {
     const char* name;
     std::vector<bpf_program*> progs;
@@ -202,11 +221,10 @@ int compare_floor(int rounds, int loops, const char* name_a, const std::vector<s
     fprintf(stderr, "colo_bench_floor: could not enable BPF run-time stats (%d)\n", stats_fd);
     return 1;
   }
-  colo_floor* skel = colo_floor__open();
-  if (!skel) {
-    fprintf(stderr, "colo_bench_floor: could not open floor.bpf.c\n");
-    return 1;
-  }
+  std::vector<std::string> both = a;
+  both.insert(both.end(), b.begin(), b.end());
+  colo_floor* skel = load_floor_only(both);
+  if (!skel) return 1;
   struct Side {
     const char* name;
     std::vector<bpf_program*> progs;
@@ -214,27 +232,9 @@ int compare_floor(int rounds, int loops, const char* name_a, const std::vector<s
     std::vector<double> per_switch[2];  // ns of all its programs per sched_switch, by position
   };
   std::vector<Side> sides = {{name_a, {}, {}, {}, {}}, {name_b, {}, {}, {}, {}}};
-  bpf_program* p;
-  bpf_object__for_each_program(p, skel->obj) bpf_program__set_autoload(p, false);
   for (int i = 0; i < 2; i++)
-    for (const std::string& n : i == 0 ? a : b) {
-      p = bpf_object__find_program_by_name(skel->obj, n.c_str());
-      if (!p) {
-        fprintf(stderr, "colo_bench_floor: no program %s in floor.bpf.c\n", n.c_str());
-        colo_floor__destroy(skel);
-        return 1;
-      }
-      bpf_program__set_autoload(p, true);
-      sides[i].progs.push_back(p);
-    }
-  const int ncpus = libbpf_num_possible_cpus();
-  bpf_map__set_max_entries(skel->maps.floor_cpu_packed, ncpus);
-  bpf_map__set_max_entries(skel->maps.floor_cpu_aligned, ncpus);
-  if (colo_floor__load(skel) != 0) {
-    fprintf(stderr, "colo_bench_floor: could not load floor.bpf.c (tp_btf needs BTF)\n");
-    colo_floor__destroy(skel);
-    return 1;
-  }
+    for (const std::string& n : i == 0 ? a : b)
+      sides[i].progs.push_back(bpf_object__find_program_by_name(skel->obj, n.c_str()));
   printf("%s vs %s under `perf bench sched messaging -l %d`, both attached, ns/run:\n", name_a,
          name_b, loops);
   for (int r = 1; r <= rounds; r++) {
@@ -297,17 +297,10 @@ int compare_floor(int rounds, int loops, const char* name_a, const std::vector<s
 
 // Switch-ins, migrations, and migrations of queued tasks over one command.
 int count_migrations(const std::string& cmd) {
-  colo_floor* skel = colo_floor__open();
-  if (!skel) {
-    fprintf(stderr, "colo_bench_floor: could not open floor.bpf.c\n");
-    return 1;
-  }
-  bpf_program* p;
-  bpf_object__for_each_program(p, skel->obj) bpf_program__set_autoload(p, false);
-  bpf_program__set_autoload(skel->progs.floor_migrate, true);
-  bpf_program__set_autoload(skel->progs.floor_count_switch, true);
-  if (colo_floor__load(skel) != 0 || colo_floor__attach(skel) != 0) {
-    fprintf(stderr, "colo_bench_floor: could not load or attach floor.bpf.c\n");
+  colo_floor* skel = load_floor_only({"floor_migrate", "floor_count_switch"});
+  if (!skel) return 1;
+  if (colo_floor__attach(skel) != 0) {
+    fprintf(stderr, "colo_bench_floor: could not attach floor.bpf.c\n");
     colo_floor__destroy(skel);
     return 1;
   }
@@ -364,19 +357,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "colo_bench_floor: could not enable BPF run-time stats (%d)\n", stats_fd);
     return 1;
   }
-  colo_floor* skel = colo_floor__open();
-  if (!skel) {
-    fprintf(stderr, "colo_bench_floor: could not open floor.bpf.c\n");
-    return 1;
-  }
-  for (bpf_program* p : {skel->progs.floor_wake_empty, skel->progs.floor_switch_empty,
-                         skel->progs.floor_wake_store, skel->progs.floor_switch_take})
-    bpf_program__set_autoload(p, false);
-  if (colo_floor__load(skel) != 0) {
-    fprintf(stderr, "colo_bench_floor: could not load floor.bpf.c (tp_btf needs BTF)\n");
-    colo_floor__destroy(skel);
-    return 1;
-  }
+  colo_floor* skel = load_floor_only({"floor_empty", "floor_fields", "floor_lookup", "floor_storage"});
+  if (!skel) return 1;
   // In this order: programs on one tracepoint run in attach order.
   std::vector<std::pair<const char*, bpf_program*>> progs = {
       {"empty", skel->progs.floor_empty},
