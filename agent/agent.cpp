@@ -256,6 +256,8 @@ nlohmann::json Agent::status_json() {
   j["ready"] = ready_.load();
   j["bpf"] = {{"status", bpf_status_},
               {"attach_mode", programs_ ? bpf::attach_mode_name(programs_->mode()) : "none"},
+              {"wait_source",
+               programs_ ? bpf::wait_source_name(programs_->wait_source()) : "none"},
               {"pin_dir", cfg_.bpf.pin_dir},
               {"egress_interfaces",
                programs_ ? programs_->egress_interfaces() : std::vector<std::string>{}}};
@@ -360,6 +362,7 @@ int Agent::run() {
     bpf::LoadOptions lo;
     lo.pin_dir = cfg_.bpf.pin_dir;
     lo.mode = *bpf::parse_attach_mode(cfg_.bpf.attach);
+    lo.wait_source = *bpf::parse_wait_source(cfg_.bpf.wait_source);
     lo.cpu_on_v1 = cpu_h && !cpu_h->v2;
     lo.cpu_hierarchy = cpu_h && !cpu_h->v2 ? cpu_h->id : 0;
     lo.mem_on_v1 = mem_h && !mem_h->v2;

@@ -24,7 +24,7 @@ const char* class_name(uint32_t cls) {
 const char* drop_source_name(int idx) {
   static const char* names[COLO_DROP_MAX] = {"ringbuf_full",  "sched_map_full", "task_storage",
                                              "mem_map_full",  "net_map_full",   "aggr_map_full",
-                                             "missed_switch"};
+                                             "missed_switch", "no_queued_time"};
   return idx >= 0 && idx < COLO_DROP_MAX ? names[idx] : "unknown";
 }
 

@@ -178,6 +178,13 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
               else p.error(v, ff, "expected auto, tp_btf, raw_tp or none; got '" + s + "'");
             }
           })},
+         {"wait_source", H([&](const YAML::Node& v, const std::string& ff) {
+            std::string s;
+            if (p.str(v, ff, &s)) {
+              if (bpf::parse_wait_source(s)) c.bpf.wait_source = s;
+              else p.error(v, ff, "expected auto, sched_info or wakeup; got '" + s + "'");
+            }
+          })},
          {"max_cgroups", H([&](const YAML::Node& v, const std::string& ff) {
             p.integer(v, ff, 64u, 1u << 20, &c.bpf.max_cgroups);
           })},
@@ -379,6 +386,11 @@ bpf:
   pin_dir: /sys/fs/bpf/colo
   # auto (tp_btf, falling back to raw_tp) | tp_btf | raw_tp | none (cgroupfs only)
   attach: auto
+  # Where run-queue waits come from: sched_info (the kernel's own queue time,
+  # read at sched_switch alone: no wakeup program), wakeup (colo's programs on
+  # sched_wakeup and sched_wakeup_new), auto (sched_info where the kernel has
+  # it: CONFIG_SCHED_INFO and 5.14+).
+  wait_source: auto
   # Size of the per-cgroup maps.
   max_cgroups: 8192
   # BTF of this kernel for CO-RE when it has none at /sys/kernel/btf/vmlinux

@@ -40,6 +40,7 @@ struct BpfConfig {
   std::string attach = "auto";  // auto | tp_btf | raw_tp | none
   uint32_t max_cgroups = 8192;
   std::string btf_path;  // "" = /sys/kernel/btf/vmlinux
+  std::string wait_source = "auto";  // auto | sched_info | wakeup (bpf::WaitSource)
   uint64_t urgent_latency_ns = 5'000'000;
   uint64_t urgent_interval_ns = 10'000'000;
 };

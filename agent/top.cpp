@@ -141,7 +141,8 @@ std::string render_status(const nlohmann::json& s) {
   kv("ready", s.value("ready", false) ? "yes" : "no");
   if (s.contains("bpf")) {
     kv("bpf", s["bpf"].value("status", std::string()) + ", mode " +
-                  s["bpf"].value("attach_mode", std::string()) + ", pinned in " +
+                  s["bpf"].value("attach_mode", std::string()) + ", waits from " +
+                  s["bpf"].value("wait_source", std::string()) + ", pinned in " +
                   s["bpf"].value("pin_dir", std::string()));
   }
   const nlohmann::json& c = s.contains("control") ? s["control"] : nlohmann::json();

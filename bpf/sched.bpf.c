@@ -17,6 +17,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the agent before load. */
 const volatile bool smt_enabled = false;
+/* Waits from the kernel's own sched_info (see queued_wait): no wakeup
+ * program runs. False: from colo's wakeup programs (mark_runnable). */
+const volatile bool wait_from_sched_info = false;
 
 /* Changed by the agent at run time (mmapped .data). */
 volatile __u64 urgent_threshold_ns = COLO_DEFAULT_URGENT_NS;
@@ -125,7 +128,13 @@ struct colo_wake {
 	 * was woken onto (COLO_CLASS_IDLE: none; COLO_CLASS_MAX: not known). */
 	__u32 queued_cls;
 	__u32 pid;  /* the thread this slot holds (0: none) */
-	__u32 __pad[7]; /* one cache line per slot: threads with neighbouring ids
+	/* Waits from sched_info: the thread's sched_info.pcount and run_delay
+	 * as its last switch-in left them (rd_ok: known), so that the next one
+	 * finds the part of a wait a migration moved into run_delay. */
+	__u32 rd_ok;
+	__u64 rd;
+	__u32 pcount;
+	__u32 __pad[3]; /* one cache line per slot: threads with neighbouring ids
 			 * on two CPUs do not share one */
 };
 
@@ -408,6 +417,135 @@ static __always_inline __u64 take_runnable(struct colo_wake *w, __u32 *queued_cl
 	return v;
 }
 
+/* The slot of thread @pid, taken over if another thread (or none) held it:
+ * waits from sched_info keep nothing there but caches. */
+static __always_inline struct colo_wake *own_slot(__u32 pid)
+{
+	__u32 i = pid & (COLO_WAKE_SLOTS - 1);
+	struct colo_wake *w = bpf_map_lookup_elem(&colo_wake_ts, &i);
+
+	if (w && w->pid != pid) {
+		w->pid = pid;
+		w->css = 0;
+		w->rd_ok = 0;
+		w->ts = 0;
+	}
+	return w;
+}
+
+/* This CPU's run queue clock, through @t's fair-class queue (`runqueues` is
+ * not in every kallsyms), for a task on this CPU; 0 when not to be had. */
+static __always_inline __u64 rq_clock_via(struct task_struct *t, __u32 cpu, bool btf)
+{
+	struct rq *rq;
+
+	if (!bpf_core_field_exists(struct sched_entity, cfs_rq) ||
+	    !bpf_core_field_exists(struct cfs_rq, rq))
+		return 0;
+	if (btf) {
+		rq = t->se.cfs_rq->rq;
+		return rq && rq->cpu == cpu ? rq->clock : 0;
+	}
+	rq = BPF_CORE_READ(t, se.cfs_rq, rq);
+	return rq && BPF_CORE_READ(rq, cpu) == cpu ? BPF_CORE_READ(rq, clock) : 0;
+}
+
+/*
+ * A run-queue wait from the kernel's own bookkeeping (CONFIG_SCHED_INFO), of
+ * a thread switching in now with slot @w: @q is its sched_info.last_queued,
+ * when it was queued here (woken, woken new, or preempted and still
+ * runnable), in this run queue's clock @clock; the scheduler clears it only
+ * after this tracepoint. A queued task that load balancing moved was
+ * dequeued first, which added the wait so far to run_delay (@rd) and queued
+ * it afresh here: that part is run_delay's growth since the thread's last
+ * switch-in, as @w recorded it, when no switch-in was missed in between
+ * (sched_info.pcount, @pc). Sets *lat, and *moved when such a part was
+ * added; false: no wait known (no queue time, or no clock).
+ */
+static __always_inline bool wait_from(struct colo_wake *w, __u64 q, __u64 rd, __u32 pc,
+				      __u64 clock, __u64 *lat, bool *moved)
+{
+	*moved = false;
+	if (!q || !clock || clock < q) {
+		if (w)
+			w->rd_ok = 0; /* not known: the next switch-in adds nothing */
+		return false;
+	}
+	*lat = clock - q;
+	if (!w)
+		return true;
+	if (w->rd_ok && w->pcount == pc && rd > w->rd) {
+		*lat += rd - w->rd;
+		*moved = true;
+	}
+	/* What sched_info_arrive makes of them, right after this. */
+	w->rd = rd + (clock - q);
+	w->pcount = pc + 1;
+	w->rd_ok = 1;
+	return true;
+}
+
+/* wait_from() for task @t, reading its sched_info: false when the kernel
+ * keeps no queue time for it (*queued: its last_queued). */
+static __always_inline bool queued_wait(struct task_struct *t, struct colo_wake *w, __u64 clock,
+					bool btf, __u64 *lat, __u64 *queued, bool *moved)
+{
+	__u64 q, rd;
+	__u32 pc;
+
+	*moved = false;
+	*queued = 0;
+	if (!bpf_core_field_exists(t->sched_info.last_queued))
+		return false;
+	if (btf) {
+		q = t->sched_info.last_queued;
+		rd = t->sched_info.run_delay;
+		pc = t->sched_info.pcount;
+	} else {
+		q = BPF_CORE_READ(t, sched_info.last_queued);
+		rd = BPF_CORE_READ(t, sched_info.run_delay);
+		pc = BPF_CORE_READ(t, sched_info.pcount);
+	}
+	*queued = q;
+	return wait_from(w, q, rd, pc, clock, lat, moved);
+}
+
+/* Records in the CPU's ring that class @cls runs here from rq clock @clock
+ * (waits from sched_info), when it is not the class already running. */
+static __always_inline void note_class_start(struct colo_cpu_state *cs, __u32 cls, __u64 clock)
+{
+	__u32 h = cs->cls_head;
+
+	if (!clock || h >= COLO_CLS_RING)
+		return;
+	if (cs->cls_since[h] && cs->cls_ring[h] == cls)
+		return;
+	h = h + 1 < COLO_CLS_RING ? h + 1 : 0;
+	cs->cls_ring[h] = cls;
+	cs->cls_since[h] = clock;
+	cs->cls_head = h;
+}
+
+/* The class that ran on this CPU at rq clock @at, by the ring
+ * (COLO_CLASS_MAX: older than the ring, or never seen). */
+static __always_inline __u32 class_at(struct colo_cpu_state *cs, __u64 at)
+{
+	__u32 h = cs->cls_head, i;
+	__u64 since;
+
+	for (i = 0; i < COLO_CLS_RING; i++) {
+		if (h >= COLO_CLS_RING)
+			break;
+		since = cs->cls_since[h];
+		if (!since)
+			break;
+		if (since <= at)
+			return cs->cls_ring[h] & (COLO_CLASS_MAX - 1);
+		h = h ? h - 1 : COLO_CLS_RING - 1;
+	}
+	return COLO_CLASS_MAX;
+}
+
 /*
  * The rate limit of urgent events, per cgroup per CPU: true, and the event
  * taken as sent at @now, when none of @cgid's went out on this CPU in the
@@ -597,6 +735,22 @@ static __always_inline void settle_smt(struct colo_cpu_state *cs, __u64 cur_cgid
 }
 
 /*
+ * settle_smt() for CPU @cpu, as a global subprogram: the verifier checks it
+ * once on its own, not again on every path of the switch program that
+ * reaches it, which took that program past the verifier's limit of a
+ * million instructions (E2BIG) with SMT on. Arguments are scalars only, as
+ * global subprograms take them on every kernel colo supports.
+ */
+__noinline int colo_settle_smt(__u32 cpu, __u64 cur_cgid, __u32 cur_cls, __u64 now)
+{
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
+
+	if (cs)
+		settle_smt(cs, cur_cgid, cur_cls & (COLO_CLASS_MAX - 1), now);
+	return 0;
+}
+
+/*
  * Charges the CPU time since cs->since_ns to class @cls and cgroup @cgid: per
  * class at once (a per-CPU array), per cgroup batched in cs->pending_run_ns
  * for cs->run_cgid, across idle periods, until another cgroup runs, the batch
@@ -647,7 +801,7 @@ static __always_inline struct colo_cg_sched *charge_cpu_time(struct colo_cpu_sta
  * not known, all of it goes to @prev. Charges the cached task's part, and
  * leaves cs->since_ns at the split.
  */
-static __always_inline void settle_missed_switch(struct colo_cpu_state *cs,
+static __always_inline void settle_missed_switch(struct colo_cpu_state *cs, __u32 cpu,
 						 struct task_struct *prev, __u32 prev_pid, bool btf,
 						 __u64 now)
 {
@@ -668,7 +822,7 @@ static __always_inline void settle_missed_switch(struct colo_cpu_state *cs,
 	if (split <= cs->since_ns)
 		return;
 	if (smt_enabled && split > cs->acct_ns)
-		settle_smt(cs, cs->cgid, cls, split);
+		colo_settle_smt(cpu, cs->cgid, cls, split);
 	charge_cpu_time(cs, cls, cs->cgid, split, false);
 	cs->since_ns = split;
 }
@@ -683,8 +837,8 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	struct colo_cg_sched *st;
 	struct colo_wake *w;
 	__u32 prev_pid, next_pid, next_cls, prev_cls, queued_cls;
-	__u64 next_cgid, prev_cgid, ts;
-	bool runnable;
+	__u64 next_cgid, prev_cgid, ts, lat, clock, queued;
+	bool runnable, moved, waited;
 
 	cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
 	sg = bpf_map_lookup_elem(&colo_rq_stage, &cpu);
@@ -702,17 +856,37 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		prev_cgid = prev_pid ? task_cpu_cgid_fast(prev, btf) : 0;
 		prev_cls = running_class(cs, prev, prev_cgid, btf);
 	} else if ((__u64)prev != cs->task) {
-		settle_missed_switch(cs, prev, prev_pid, btf, now);
+		settle_missed_switch(cs, cpu, prev, prev_pid, btf, now);
 		prev_cgid = prev_pid ? task_cpu_cgid_fast(prev, btf) : 0;
 		prev_cls = running_class(cs, prev, prev_cgid, btf);
 	}
 
 	ts = 0;
+	lat = 0;
+	clock = 0;
+	queued = 0;
+	moved = false;
+	waited = false;
 	queued_cls = COLO_CLASS_MAX;
+	if (wait_from_sched_info)
+		clock = rq_clock_via(next_pid ? next : prev, cpu, btf);
 	if (next_pid) {
-		w = wake_slot(next_pid);
+		if (wait_from_sched_info) {
+			w = own_slot(next_pid);
+			/* Woken onto an idle CPU, the clock was not updated in
+			 * between (rq_clock_skip_update): a wait of 0, as the
+			 * kernel's own run_delay counts it. */
+			waited = queued_wait(next, w, clock, btf, &lat, &queued, &moved);
+			if (!waited)
+				colo_count_drop(COLO_DROP_NO_QUEUED_TIME);
+		} else {
+			w = wake_slot(next_pid);
+			ts = take_runnable(w, &queued_cls);
+			waited = ts && now > ts;
+			if (waited)
+				lat = now - ts;
+		}
 		next_cgid = next_cgid_cached(next, w, btf);
-		ts = take_runnable(w, &queued_cls);
 		next_cls = running_class(cs, next, next_cgid, btf);
 	} else {
 		next_cgid = 0;
@@ -721,13 +895,14 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 
 	/* A task that loses its CPU while runnable waits again from now, behind
 	 * next. Marked after next's entry was used, not before: when the two
-	 * threads' ids share a slot, prev takes it over. */
+	 * threads' ids share a slot, prev takes it over. (From sched_info, the
+	 * kernel marks it.) */
 	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
-	if (runnable)
+	if (runnable && !wait_from_sched_info)
 		mark_runnable(prev, btf, now, false, next_cls);
 
 	if (smt_enabled)
-		settle_smt(cs, prev_cgid, prev_cls, now);
+		colo_settle_smt(cpu, prev_cgid, prev_cls, now);
 
 	/* A task that loses its CPU while runnable needs its cgroup's entry for
 	 * the preemption count: flush its CPU time with it. */
@@ -739,13 +914,15 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 			count_preemption(prev_cgid, next_cgid, next_cls, st, now);
 	}
 
-	if (ts && now > ts && next_cgid) {
-		__u64 lat = now - ts;
-
+	if (waited && next_cgid) {
 		stage_sample(sg, next_cgid, colo_hist_slot(lat), lat, now);
 		/* Kernel threads and the agent's own are SYSTEM (task_class). */
 		if (next_cls == COLO_CLASS_LS && urgent_threshold_ns && lat >= urgent_threshold_ns &&
 		    urgent_allowed(sg, next_cgid, now)) {
+			/* From sched_info: what ran here when it was queued here;
+			 * queued first on another CPU (moved), not known. */
+			if (wait_from_sched_info && !moved)
+				queued_cls = class_at(cs, queued);
 			st = sched_stats(next_cgid);
 			if (st)
 				emit_urgent(next_cgid, lat, next_pid, cpu,
@@ -755,7 +932,10 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 
 	cs->cgid = next_cgid;
 	cs->cls = next_cls;
-	publish_class(cs, next_cls);
+	if (wait_from_sched_info)
+		note_class_start(cs, next_cls, clock);
+	else
+		publish_class(cs, next_cls);
 	cs->pid = next_pid;
 	cs->task = (__u64)next;
 	cs->since_ns = now;
@@ -786,7 +966,7 @@ static __always_inline void on_attach(struct cgroup *dst, struct task_struct *ta
 	now = bpf_ktime_get_ns();
 	prev_cls = cs->cls & (COLO_CLASS_MAX - 1);
 	if (smt_enabled)
-		settle_smt(cs, cs->cgid, prev_cls, now);
+		colo_settle_smt(cpu, cs->cgid, prev_cls, now);
 	/* Per-class time is summed over CPUs: this CPU's slot will do. */
 	charge_cpu_time(cs, prev_cls, cs->cgid, now, true);
 	cgid = cgroup_id_of(dst);
@@ -1046,5 +1226,43 @@ int colo_test_urgent(void *ctx)
 
 	if (sg)
 		test_urg_out = urgent_allowed(sg, test_urg_cgid, test_urg_now);
+	return 0;
+}
+
+/* BPF_PROG_TEST_RUN entry: waits from sched_info on the CPU it runs on. op 1:
+ * thread test_si_pid switches in with sched_info test_si_in[] = {last_queued,
+ * run_delay, pcount, rq clock} (test_si_out: its wait, test_si_moved: a part
+ * came from a migration; no wait: test_si_out ~0); 2: class test_si_cls
+ * starts running at rq clock test_si_in[3]; 3: test_si_out = the class that
+ * ran at rq clock test_si_in[3]. Never attached. */
+__u32 test_si_op = 0;
+__u32 test_si_pid = 0;
+__u32 test_si_cls = 0;
+__u32 test_si_moved = 0;
+__u64 test_si_in[4] = {};
+__u64 test_si_out = 0;
+
+SEC("raw_tp/colo_test_schedinfo")
+int colo_test_schedinfo(void *ctx)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
+	__u64 q = test_si_in[0], clock = test_si_in[3], lat = 0;
+	struct colo_wake *w;
+	bool moved = false;
+
+	if (!cs)
+		return 0;
+	if (test_si_op == 1) {
+		w = own_slot(test_si_pid);
+		if (!wait_from(w, q, test_si_in[1], test_si_in[2], clock, &lat, &moved))
+			lat = ~0ull;
+		test_si_out = lat;
+		test_si_moved = moved;
+	} else if (test_si_op == 2) {
+		note_class_start(cs, test_si_cls, clock);
+	} else if (test_si_op == 3) {
+		test_si_out = class_at(cs, clock);
+	}
 	return 0;
 }

@@ -79,6 +79,7 @@ struct colo_aggr_val {
  * COLO_RUN_FLUSH_NS. Readers add what is pending. (Run-queue samples are
  * staged in colo_rq_stage; the __stage_* fields held them in a 4-entry stage
  * before, and are kept so that the layout, and pinned maps, stay as they were.) */
+#define COLO_CLS_RING 6
 struct colo_cpu_state {
 	__u64 cgid;          /* cgroup id of the task running now (0 = idle) */
 	__u64 since_ns;      /* when it started running */
@@ -101,7 +102,14 @@ struct colo_cpu_state {
 	/* Its own cache line, read by other CPUs at every wakeup onto this one,
 	 * written only when the class running here changes. */
 	__u32 pub_cls;       /* class running now + 1 (0 = no switch seen yet) */
-	__u32 __pad2[15];
+	/* Waits read from sched_info (no wakeup program, so nobody else reads
+	 * this line): the classes that ran here, each from when it started, in
+	 * the run queue's clock, a ring written at every change of class. An
+	 * urgent wait looks up what it queued behind in it. */
+	__u8 cls_head;       /* the newest entry */
+	__u8 cls_ring[COLO_CLS_RING];      /* enum colo_class */
+	__u8 __pad2[5];
+	__u64 cls_since[COLO_CLS_RING];    /* rq clock when it started (0 = empty) */
 };
 /* 192 bytes, in an mmapable array (page-aligned values): no two CPUs' entries
  * share a cache line, and pub_cls has one to itself. */
@@ -223,6 +231,8 @@ enum colo_drop {
 	COLO_DROP_AGGR_MAP_FULL,     /* colo_aggr update failed */
 	COLO_DROP_MISSED_SWITCH,     /* a switch whose outgoing task is not the one
 				      * the last seen switch put on the CPU */
+	COLO_DROP_NO_QUEUED_TIME,    /* waits read from sched_info: a task switched in
+				      * with no time queued (its wait is lost) */
 	COLO_DROP_MAX,
 };
 

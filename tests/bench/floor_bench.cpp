@@ -156,7 +156,8 @@ colo_floor* load_floor_only(const std::vector<std::string>& names) {
 
 int pipe_floor(int rounds, int loops, int cpu) {
   colo_floor* skel = load_floor_only(
-      {"floor_wake_empty", "floor_switch_empty", "floor_wake_store", "floor_switch_take"});
+      {"floor_wake_empty", "floor_switch_empty", "floor_wake_store", "floor_switch_take",
+       "floor_switch_schedinfo"});
   if (!skel) return 1;
   struct Side {
     const char* name;
@@ -167,6 +168,8 @@ int pipe_floor(int rounds, int loops, int cpu) {
   std::vector<Side> sides = {
       {"no program", {}, {}},
       {"empty programs", {skel->progs.floor_wake_empty, skel->progs.floor_switch_empty}, {}},
+      {"empty switch program only", {skel->progs.floor_switch_empty}, {}},
+      {"sched_info wait at switch-in", {skel->progs.floor_switch_schedinfo}, {}},
       {"timestamp store + lookup/delete", {skel->progs.floor_wake_store, skel->progs.floor_switch_take}, {}}};
   if (access("/usr/sbin/runqlat", X_OK) == 0) sides.push_back({"libbpf-tools runqlat", {}, {}, true});
   printf("`%sperf bench sched pipe -l %d`, %d rounds, sides alternating (ops/s):\n",

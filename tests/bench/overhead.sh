@@ -36,6 +36,9 @@
 #   PEER=                    another colo binary: section 1 runs a second
 #                            agent from it (its own port, socket and pin
 #                            directory, same arguments) where runqlat was
+#   PEER_AGENT_ARGS=         the peer's extra arguments instead of
+#                            COLO_AGENT_ARGS (e.g. PEER=build/colo and a
+#                            --config with bpf.wait_source: wakeup)
 #   MSG_LOOPS=auto           `perf bench sched messaging -l`; auto: calibrated
 #   MSG_SECONDS=10           ... so that the measured run takes about this long
 #   COST_ROUNDS=1            runs of section 1, each with both attach orders
@@ -55,6 +58,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 COLO=${COLO:-build/colo}
 [[ $COLO = /* ]] || COLO=$REPO/$COLO
 COLO_AGENT_ARGS=${COLO_AGENT_ARGS:-}
+PEER_AGENT_ARGS=${PEER_AGENT_ARGS-$COLO_AGENT_ARGS}
 RUNQLAT=${RUNQLAT:-/usr/sbin/runqlat}
 PEER=${PEER:-}
 [[ -z $PEER || $PEER = /* ]] || PEER=$REPO/$PEER
@@ -167,21 +171,21 @@ free_port() {
 }
 PORT=$(free_port)
 
-# agent_cmd BIN PORT SOCK PIN: sets CMD to the agent command line.
+# agent_cmd BIN PORT SOCK PIN ARGS: sets CMD to the agent command line.
 agent_cmd() {
   CMD=("$1" agent --metrics-addr "127.0.0.1:$2" --socket "$3" --bpf-pin-dir "$4")
   # The benchmark measures the signal plane; --dry-run keeps the control loop
   # from resizing or creating the big box on the machine it runs on.
   if [[ $DRY_RUN = 1 ]]; then CMD+=(--dry-run); fi
   # shellcheck disable=SC2206  # word splitting of extra arguments is intended
-  CMD+=($COLO_AGENT_ARGS)
+  CMD+=($5)
 }
-agent_cmd "$COLO" "$PORT" "$SOCK" "$PIN"
+agent_cmd "$COLO" "$PORT" "$SOCK" "$PIN" "$COLO_AGENT_ARGS"
 AGENT_CMD=("${CMD[@]}")
 if [[ -n $PEER ]]; then
   PEER_PORT=$(free_port)
   [[ $PEER_PORT != "$PORT" ]] || PEER_PORT=$((PORT + 1))
-  agent_cmd "$PEER" "$PEER_PORT" "$WORK/peer.sock" "$PIN-peer"
+  agent_cmd "$PEER" "$PEER_PORT" "$WORK/peer.sock" "$PIN-peer" "$PEER_AGENT_ARGS"
   PEER_CMD=("${CMD[@]}")
 fi
 OTHER=${PEER:+peer}
@@ -268,7 +272,8 @@ snapshot() {
 }
 
 # report LABEL IDS BEFORE AFTER: per-program and aggregate ns/run; prints
-# the aggregate last, on a line "AGG <ns/run> <runs> <ns>".
+# the aggregate last, on a line "AGG <ns/run> <runs> <ns> <switches>"
+# (switches: runs of its sched_switch program).
 report() {
   local label=$1 ids=$2 before=$3 after=$4
   awk -v label="$label" -v ids="$ids" '
@@ -276,13 +281,14 @@ report() {
     FNR == NR { t0[$1] = $3; c0[$1] = $4; next }
     ($1 in want) {
       dt = $3 - t0[$1]; dc = $4 - c0[$1]; T += dt; C += dc
+      if ($2 ~ /switch/) S += dc
       printf "  %-8s %-18s id %-6s %12.0f runs %14.0f ns  %8s ns/run\n", label, $2, $1, dc, dt,
              (dc > 0 ? sprintf("%.1f", dt / dc) : "-")
     }
     END {
       printf "  %-8s %-18s           %12.0f runs %14.0f ns  %8s ns/run\n", label, "ALL", C, T,
              (C > 0 ? sprintf("%.1f", T / C) : "-")
-      printf "AGG %s %.0f %.0f\n", (C > 0 ? sprintf("%.2f", T / C) : "nan"), C, T
+      printf "AGG %s %.0f %.0f %.0f\n", (C > 0 ? sprintf("%.2f", T / C) : "nan"), C, T, S
     }' "$before" "$after"
 }
 
@@ -338,8 +344,11 @@ measure_cost() {
   grep -v '^AGG' <<<"$rq_rep"
   stop_other
   stop_agent
-  echo "$(awk '/^AGG/ { print $4, $3 }' <<<"$colo_rep") $(awk '/^AGG/ { print $4, $3 }' <<<"$rq_rep")" >>"$WORK/cost"
+  echo "$(awk '/^AGG/ { print $4, $3, $5 }' <<<"$colo_rep") $(awk '/^AGG/ { print $4, $3, $5 }' <<<"$rq_rep")" >>"$WORK/cost"
   say "colo: $(awk '/^AGG/ { print $2 }' <<<"$colo_rep") ns/run   $OTHER: $(awk '/^AGG/ { print $2 }' <<<"$rq_rep") ns/run"
+  # All of a side's programs per context switch: sides whose programs split
+  # the work differently (a wakeup program, or none) compare here.
+  say "colo: $(awk '/^AGG/ { printf "%.1f", ($5 > 0 ? $4 / $5 : 0) }' <<<"$colo_rep") ns per sched_switch   $OTHER: $(awk '/^AGG/ { printf "%.1f", ($5 > 0 ? $4 / $5 : 0) }' <<<"$rq_rep") ns per sched_switch"
 }
 
 section_cost() {
@@ -350,12 +359,15 @@ section_cost() {
     measure_cost colo
     measure_cost "$OTHER"
   done
-  read -r colo_ns colo_runs rq_ns < <(awk '{ ct += $1; cc += $2; rt += $3; rc += $4 }
-    END { printf "%s %.0f %s\n", (cc > 0 ? sprintf("%.2f", ct / cc) : "nan"), cc, (rc > 0 ? sprintf("%.2f", rt / rc) : "nan") }' "$WORK/cost")
+  read -r colo_ns colo_runs rq_ns colo_sw rq_sw < <(awk '{ ct += $1; cc += $2; cs += $3; rt += $4; rc += $5; rs += $6 }
+    END { printf "%s %.0f %s %s %s\n", (cc > 0 ? sprintf("%.2f", ct / cc) : "nan"), cc,
+                 (rc > 0 ? sprintf("%.2f", rt / rc) : "nan"),
+                 (cs > 0 ? sprintf("%.2f", ct / cs) : "nan"), (rs > 0 ? sprintf("%.2f", rt / rs) : "nan") }' "$WORK/cost")
   if [[ $colo_runs -eq 0 ]]; then
     say "no run-time stats were recorded (kernel.bpf_stats_enabled off and the agent could not enable them?)"
   fi
   say "both orders, $COST_ROUNDS round(s): colo $colo_ns ns/run   $OTHER $rq_ns ns/run   colo/$OTHER: $(ratio "$colo_ns" "$rq_ns")"
+  say "  per sched_switch, all programs: colo $colo_sw ns   $OTHER $rq_sw ns   colo/$OTHER: $(ratio "$colo_sw" "$rq_sw")"
   say
 }
 
@@ -520,6 +532,7 @@ say "== summary"
 if [[ -n ${colo_ns:-} ]]; then
   say "colo ns/run:             $colo_ns   (goal <= 150: $(verdict "$(awk -v a="$colo_ns" 'BEGIN { print (a + 0 <= 150) }')"))"
   say "$OTHER ns/run:          $rq_ns   (colo <= $OTHER: $(verdict "$(awk -v a="$colo_ns" -v b="$rq_ns" 'BEGIN { print (a + 0 <= b + 0) }')"))"
+  say "ns per sched_switch:     colo $colo_sw, $OTHER $rq_sw (all of a side's programs; colo/$OTHER $(ratio "$colo_sw" "$rq_sw"))"
 fi
 if [[ -n ${pipe_ratio:-} ]]; then
   v=$(verdict "$(awk -v r="$pipe_ratio" 'BEGIN { print (r + 0 >= 0.97) }')")

@@ -8,8 +8,11 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <sys/utsname.h>
+
 #include <algorithm>
 #include <cstring>
+#include <iostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,11 +35,17 @@ enum class Mode { TpBtf, RawTp };
 struct Variant {
   Mode mode;
   bool v1;  // cgroup knobs of a v1/hybrid host (cpu and memory on v1), SMT on
+  bool schedinfo = false;  // run-queue waits from sched_info (no wakeup program)
 };
 std::string variant_name(const ::testing::TestParamInfo<Variant>& i) {
   return std::string(i.param.mode == Mode::TpBtf ? "TpBtf" : "RawTp") +
-         (i.param.v1 ? "_V1Hybrid" : "_V2");
+         (i.param.v1 ? "_V1Hybrid" : "_V2") + (i.param.schedinfo ? "_SchedInfo" : "_Wakeup");
 }
+
+// The verifier's limit on instructions processed per program: a program
+// that comes within half of it fails to load after the next small change
+// (the switch program with SMT on was at 735k once).
+constexpr long kVerifierLimit = 1'000'000;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -139,7 +148,7 @@ class LoadTest : public ::testing::TestWithParam<Variant> {
   }
 
   // Opens colo_sched configured as the loader would for this variant.
-  SchedSkel open_sched(Mode mode, bool v1) {
+  SchedSkel open_sched(Mode mode, bool v1, bool schedinfo = false) {
     auto oo = pins_.open_opts();
     SchedSkel s(colo_sched__open_opts(&oo));
     EXPECT_TRUE(s) << "open colo_sched: " << strerror(errno);
@@ -149,9 +158,14 @@ class LoadTest : public ::testing::TestWithParam<Variant> {
     s->rodata->cpu_hierarchy = v1 ? 1 : 0;
     s->rodata->mem_hierarchy = v1 ? 4 : 0;
     s->rodata->smt_enabled = v1;
+    s->rodata->wait_from_sched_info = schedinfo;
     EXPECT_EQ(0, bpf_map__set_max_entries(s->maps.colo_cpu_state, libbpf_num_possible_cpus()));
     EXPECT_EQ(0, bpf_map__set_max_entries(s->maps.colo_rq_stage, libbpf_num_possible_cpus()));
     autoload_mode(s->obj, mode);
+    if (schedinfo)  // as the loader
+      for (bpf_program* p : {s->progs.colo_wakeup_btf, s->progs.colo_wakenew_btf,
+                             s->progs.colo_wakeup_raw, s->progs.colo_wakenew_raw})
+        bpf_program__set_autoload(p, false);
     return s;
   }
 
@@ -178,14 +192,35 @@ class LoadTest : public ::testing::TestWithParam<Variant> {
 };
 
 TEST_P(LoadTest, SchedLoads) {
-  auto [mode, v1] = GetParam();
-  SchedSkel s = open_sched(mode, v1);
+  auto [mode, v1, schedinfo] = GetParam();
+  if (schedinfo) {
+    const char* btf = "/sys/kernel/btf/vmlinux";
+    utsname u{};
+    ASSERT_EQ(0, uname(&u));
+    const std::string why = colo::bpf::schedinfo_unsupported(btf, u.release);
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+  SchedSkel s = open_sched(mode, v1, schedinfo);
   ASSERT_TRUE(s);
+  // The verifier's statistics of the switch program, its costliest.
+  bpf_program* sw = mode == Mode::TpBtf ? s->progs.colo_switch_btf : s->progs.colo_switch_raw;
+  static char log[64 * 1024];
+  log[0] = 0;
+  bpf_program__set_log_buf(sw, log, sizeof(log));
+  bpf_program__set_log_level(sw, 4);  // statistics only
   int err = colo_sched__load(s.get());
   ASSERT_EQ(0, err) << "verifier rejected colo_sched: " << strerror(-err)
                     << " (libbpf printed the log above)";
+  const char* at = strstr(log, "processed ");
+  ASSERT_NE(nullptr, at) << "no verifier statistics: " << log;
+  const long insns = strtol(at + strlen("processed "), nullptr, 10);
+  std::cout << bpf_program__name(sw) << ": the verifier processed " << insns << " instructions\n";
+  EXPECT_LT(insns, kVerifierLimit / 2) << "too close to the verifier's limit: " << at;
   check_loaded(s->obj);
-  expect_loaded(s->obj, mode, {"colo_wakeup", "colo_wakenew", "colo_switch", "colo_rmdir"});
+  if (schedinfo)
+    expect_loaded(s->obj, mode, {"colo_switch", "colo_rmdir", "colo_exit"});
+  else
+    expect_loaded(s->obj, mode, {"colo_wakeup", "colo_wakenew", "colo_switch", "colo_rmdir"});
   check_maps(s->obj);
   // What gets pinned is what `colo bpf cleanup` must remove: colo_* only.
   auto pinned = pinned_maps(s->obj);
@@ -197,7 +232,8 @@ TEST_P(LoadTest, SchedLoads) {
 }
 
 TEST_P(LoadTest, MemLoads) {
-  auto [mode, v1] = GetParam();
+  auto [mode, v1, schedinfo] = GetParam();
+  if (schedinfo) GTEST_SKIP() << "the memory programs do not depend on the wait source";
   MemSkel s = open_mem(mode, v1);
   ASSERT_TRUE(s);
   int err = colo_mem__load(s.get());
@@ -214,8 +250,8 @@ TEST_P(LoadTest, MemLoads) {
 // maps they have in common (colo_drops, colo_class) through the pins instead
 // of each creating its own.
 TEST_P(LoadTest, ObjectsShareCommonMapsThroughPins) {
-  auto [mode, v1] = GetParam();
-  SchedSkel s = open_sched(mode, v1);
+  auto [mode, v1, schedinfo] = GetParam();
+  SchedSkel s = open_sched(mode, v1, schedinfo);
   MemSkel m = open_mem(mode, v1);
   auto oo = pins_.open_opts();
   NetSkel n(colo_net__open_opts(&oo));
@@ -261,7 +297,11 @@ TEST(ProgramNames, EveryTracepointProgramHasItsTwin) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, LoadTest,
                          ::testing::Values(Variant{Mode::TpBtf, false}, Variant{Mode::TpBtf, true},
-                                           Variant{Mode::RawTp, false}, Variant{Mode::RawTp, true}),
+                                           Variant{Mode::RawTp, false}, Variant{Mode::RawTp, true},
+                                           Variant{Mode::TpBtf, false, true},
+                                           Variant{Mode::TpBtf, true, true},
+                                           Variant{Mode::RawTp, false, true},
+                                           Variant{Mode::RawTp, true, true}),
                          variant_name);
 
 class ObjectLoadTest : public ::testing::Test {

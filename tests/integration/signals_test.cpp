@@ -49,6 +49,20 @@ double counter(const std::vector<Sample>& s, const std::string& name,
   return metric(s, name, labels).value_or(0);
 }
 
+// A test parameter is an attach mode (run-queue waits from sched_info, as
+// auto picks them on this kernel), or one with "_wakeup" after it: waits from
+// colo's wakeup programs, the fallback for kernels without sched_info.
+const std::string kWakeup = "_wakeup";
+bool wakeup_param(const std::string& param) {
+  return param.size() > kWakeup.size() && param.ends_with(kWakeup);
+}
+std::string attach_of(const std::string& param) {
+  return wakeup_param(param) ? param.substr(0, param.size() - kWakeup.size()) : param;
+}
+// What the agent is configured with (auto: sched_info on this kernel, which
+// the status check of RunqueueLatencyHogVersusAlone confirms).
+std::string waits_of(const std::string& param) { return wakeup_param(param) ? "wakeup" : "auto"; }
+
 std::string base_config(const TestCgroups& cg, const std::string& mode,
                         const std::string& extra = "", const std::string& cgroup_extra = "") {
   std::ostringstream c;
@@ -58,7 +72,7 @@ std::string base_config(const TestCgroups& cg, const std::string& mode,
     << "cgroup:\n  bigbox: " << cg.cpu_rel("box") << "\n  manage_bigbox: false\n"
     << cgroup_extra << "network:\n  interfaces: []\n"
     << extra
-    << "bpf:\n  attach: " << mode << "\n";
+    << "bpf:\n  attach: " << attach_of(mode) << "\n  wait_source: " << waits_of(mode) << "\n";
   return c.str();
 }
 
@@ -78,6 +92,8 @@ uint64_t runqlat_count(const std::string& out) {
 class Signals : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { COLO_REQUIRE_ROOT(); }
+  // A test that no run-queue wait enters runs once per attach mode.
+  bool other_wait_source() const { return wakeup_param(GetParam()); }
 };
 
 // A waker that shares CPU 0 with a BE CPU hog waits longer than the same waker
@@ -192,8 +208,17 @@ TEST_P(Signals, RunqueueLatencyHogVersusAlone) {
   ASSERT_EQ(run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()},
                     &status),
             0);
-  EXPECT_NE(status.find(std::string("\"attach_mode\": \"") + GetParam() + "\""), std::string::npos)
+  EXPECT_NE(status.find(std::string("\"attach_mode\": \"") + attach_of(GetParam()) + "\""),
+            std::string::npos)
       << status;
+  EXPECT_NE(status.find(std::string("\"wait_source\": \"") +
+                        (wakeup_param(GetParam()) ? "wakeup" : "sched_info") + "\""),
+            std::string::npos)
+      << status;
+  // Every switch-in of a queued task had its queue time (sched_info) or
+  // its wakeup's (wakeup): none was lost.
+  EXPECT_EQ(counter(s3, "colo_bpf_events_lost_total", {{"source", "no_queued_time"}}), 0);
+  EXPECT_EQ(counter(s3, "colo_bpf_events_lost_total", {{"source", "task_storage"}}), 0);
   EXPECT_EQ(agent.stop(), 0);
 }
 
@@ -256,6 +281,7 @@ TEST_P(Signals, MovedTaskIsMeasuredInItsNewCgroup) {
 // may not switch for hundreds of ms. Checked against the task's own
 // sum_exec_runtime (/proc/PID/schedstat) over 150 ms steps.
 TEST_P(Signals, CpuTimeGrowsWhileATaskRuns) {
+  if (other_wait_source()) GTEST_SKIP() << "no run-queue wait in this test";
   TestCgroups cg;
   cg.create("a");
   cg.create("box");
@@ -319,6 +345,7 @@ TEST_P(Signals, CpuTimeGrowsWhileATaskRuns) {
 // named at the next collection, not up to 10 s later, and one removed drops
 // out as soon.
 TEST_P(Signals, ACgroupMadeWhileRunningIsNamedAtTheNextCollection) {
+  if (other_wait_source()) GTEST_SKIP() << "no run-queue wait in this test";
   TestCgroups cg;
   cg.create("box");
   std::string cfg = base_config(cg, GetParam());
@@ -428,6 +455,7 @@ TEST_P(Signals, WaitsBehindLsAreNamedSoAndTheAgentsOwnRaiseNoUrgentEvent) {
 // CPUs 0 and 1 declared SMT siblings: 4 s of an LS task on CPU 0 overlapping a
 // BE task on CPU 1 is charged as ~4 s; an LS task beside an idle sibling ~0.
 TEST_P(Signals, SmtInterference) {
+  if (other_wait_source()) GTEST_SKIP() << "no run-queue wait in this test";
   TestCgroups cg;
   cg.create("ls");
   cg.create("box");
@@ -518,6 +546,7 @@ TEST_P(Signals, SmtInterference) {
 // A process filling the page cache in a memory cgroup with a tight limit
 // stalls in memcg reclaim; the same process in a cgroup without limit does not.
 TEST_P(Signals, MemoryReclaimStall) {
+  if (other_wait_source()) GTEST_SKIP() << "no run-queue wait in this test";
   TestCgroups cg;
   cg.create("tight");
   cg.create("free");
@@ -547,6 +576,7 @@ TEST_P(Signals, MemoryReclaimStall) {
 // A task that outgrows its memory cgroup's limit is OOM-killed: counted for
 // that cgroup and no other.
 TEST_P(Signals, OomKillCounted) {
+  if (other_wait_source()) GTEST_SKIP() << "no run-queue wait in this test";
   TestCgroups cg;
   cg.create("small");
   ASSERT_EQ(write_file(cg.mem_dir("small") + "/memory.limit_in_bytes", "33554432"), 0);
@@ -566,13 +596,14 @@ TEST_P(Signals, OomKillCounted) {
 // Loopback traffic inside a network namespace of the test is counted for the
 // sending cgroup to within 1% of the bytes sent; the filter is gone after exit.
 TEST_P(Signals, EgressPerCgroup) {
+  if (other_wait_source()) GTEST_SKIP() << "no run-queue wait in this test";
   TestCgroups cg;
   cg.create("sender");
   NetNs ns;
   ASSERT_TRUE(ns.ok());
   // The agent runs inside the namespace, accounting its lo only.
   std::string cfg = "agent:\n  collect_interval: 20ms\ncgroup:\n  manage_bigbox: false\n"
-                    "bpf:\n  attach: " + GetParam() + "\nnetwork:\n  interfaces: [lo]\n";
+                    "bpf:\n  attach: " + attach_of(GetParam()) + "\nnetwork:\n  interfaces: [lo]\n";
   AgentProcess nsagent(cfg, {}, ns.exec_prefix());
   ASSERT_TRUE(nsagent.wait_ready()) << nsagent.log();
 
@@ -615,7 +646,8 @@ TEST_P(Signals, EgressPerCgroup) {
   EXPECT_EQ(out.find("clsact"), std::string::npos) << "clsact left behind: " << out;
 }
 
-INSTANTIATE_TEST_SUITE_P(AttachModes, Signals, ::testing::Values("tp_btf", "raw_tp"),
+INSTANTIATE_TEST_SUITE_P(AttachModes, Signals,
+                         ::testing::Values("tp_btf", "raw_tp", "tp_btf_wakeup", "raw_tp_wakeup"),
                          [](const auto& info) { return info.param; });
 
 // Without BPF the agent still serves: it says so, exports PSI, and is ready.

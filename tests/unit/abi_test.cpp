@@ -20,6 +20,8 @@ static_assert(offsetof(colo_cg_sched, urgent_events) == offsetof(colo_cg_sched, 
 static_assert(sizeof(colo_aggr_key) == 16 && sizeof(colo_aggr_val) == 16);
 static_assert(sizeof(colo_cpu_state) == 192 && offsetof(colo_cpu_state, task) == 120);
 static_assert(offsetof(colo_cpu_state, pub_cls) == 128);
+static_assert(offsetof(colo_cpu_state, cls_head) == 132 && offsetof(colo_cpu_state, cls_ring) == 133);
+static_assert(offsetof(colo_cpu_state, cls_since) == 144 && COLO_CLS_RING == 6);
 static_assert(offsetof(colo_cpu_state, run_cgid) == 40 && offsetof(colo_cpu_state, cls_cgid) == 48);
 static_assert(offsetof(colo_cpu_state, cls_cls) == 56 && offsetof(colo_cpu_state, cls_gen) == 60);
 // The old stage's fields stay where they were (pinned maps of this layout are reused).

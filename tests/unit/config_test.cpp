@@ -27,6 +27,7 @@ TEST(Config, DefaultYamlIsValidAndEqualsBuiltIns) {
   EXPECT_EQ(c.bpf.pin_dir, d.bpf.pin_dir);
   EXPECT_EQ(c.bpf.max_cgroups, d.bpf.max_cgroups);
   EXPECT_EQ(c.bpf.btf_path, d.bpf.btf_path);
+  EXPECT_EQ(c.bpf.wait_source, d.bpf.wait_source);
   EXPECT_EQ(c.bpf.urgent_interval_ns, d.bpf.urgent_interval_ns);
   EXPECT_EQ(c.network.interfaces, d.network.interfaces);
 }
@@ -42,6 +43,7 @@ cgroup:
   system: [/system.slice]
 bpf:
   attach: raw_tp
+  wait_source: wakeup
   urgent_latency: 2ms
 topology:
   smt_siblings: [[0, 1], [2, 3]]
@@ -54,6 +56,7 @@ network:
   EXPECT_EQ(c.agent.collect_interval_ms, 250u);
   EXPECT_EQ(c.cgroup.bigbox, "/kubepods/besteffort");
   EXPECT_EQ(c.bpf.attach, "raw_tp");
+  EXPECT_EQ(c.bpf.wait_source, "wakeup");
   EXPECT_EQ(c.bpf.urgent_latency_ns, 2'000'000u);
   ASSERT_EQ(c.topology.smt_siblings.size(), 2u);
   EXPECT_EQ(c.topology.smt_siblings[1], std::make_pair(2, 3));
@@ -100,6 +103,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"cgroup:\n  max_depth: 0\n", 2, "cgroup.max_depth", "between 1 and 64"},
         BadCase{"cgroup:\n  max_depth: deep\n", 2, "cgroup.max_depth", "expected an integer"},
         BadCase{"bpf:\n  attach: kprobe\n", 2, "bpf.attach", "expected auto"},
+        BadCase{"bpf:\n  wait_source: schedstat\n", 2, "bpf.wait_source",
+                "expected auto, sched_info or wakeup; got 'schedstat'"},
         BadCase{"bpf:\n  pin_dir: /tmp/x\n", 2, "bpf.pin_dir", "/sys/fs/bpf/"},
         BadCase{"bpf:\n  max_cgroups: 1\n", 2, "bpf.max_cgroups", "between"},
         BadCase{"bpf:\n  btf_path: vmlinux.btf\n", 2, "bpf.btf_path", "absolute path"},

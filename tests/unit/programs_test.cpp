@@ -1,9 +1,13 @@
 // Pure helpers of userspace/bpf/programs (no BPF needed).
 #include "userspace/bpf/programs.h"
 
+#include <bpf/btf.h>
 #include <gtest/gtest.h>
 
+#include <string>
 #include <unordered_map>
+
+#include "support/temp_dir.h"
 
 namespace colo::bpf {
 namespace {
@@ -71,6 +75,60 @@ TEST(AddStaged, ATornStageAddsOnlySlotsInRange) {
   for (uint64_t v : out[4].rq_slots) total += v;
   EXPECT_EQ(total, 1u);
   EXPECT_EQ(out[4].rq_slots[2], 1u);
+}
+
+// A BTF file describing a kernel's scheduler structs: `members` per struct
+// (all u64), written raw as /sys/kernel/btf/vmlinux is.
+std::string btf_file(const test::TempDir& dir,
+                     const std::vector<std::pair<std::string, std::vector<std::string>>>& structs) {
+  btf* b = btf__new_empty();
+  int u64 = btf__add_int(b, "u64", 8, 0);
+  for (auto& [name, members] : structs) {
+    btf__add_struct(b, name.c_str(), 8 * members.size());
+    for (size_t i = 0; i < members.size(); i++)
+      btf__add_field(b, members[i].c_str(), u64, 64 * i, 0);
+  }
+  uint32_t size = 0;
+  const void* raw = btf__raw_data(b, &size);
+  std::string path = dir.put("vmlinux", std::string(static_cast<const char*>(raw), size));
+  btf__free(b);
+  return path;
+}
+
+const std::vector<std::pair<std::string, std::vector<std::string>>> kSchedInfoKernel = {
+    {"sched_info", {"pcount", "run_delay", "last_arrival", "last_queued"}},
+    {"sched_entity", {"load", "cfs_rq", "my_q"}},
+    {"cfs_rq", {"load", "rq"}},
+    {"rq", {"nr_running", "cpu", "clock"}}};
+
+TEST(SchedInfoSupport, AKernelWithItsFieldsSinceFiveFourteen) {
+  test::TempDir dir;
+  const std::string btf = btf_file(dir, kSchedInfoKernel);
+  EXPECT_EQ(schedinfo_unsupported(btf, "6.1.0-27-amd64"), "");
+  EXPECT_EQ(schedinfo_unsupported(btf, "5.14.0-427.el9.x86_64"), "");
+  EXPECT_NE(schedinfo_unsupported(btf, "5.10.0-33-amd64").find("before 5.14"), std::string::npos);
+  EXPECT_NE(schedinfo_unsupported(btf, "4.19.0").find("before 5.14"), std::string::npos);
+  EXPECT_NE(schedinfo_unsupported(btf, "linux").find("'linux' not understood"), std::string::npos);
+}
+
+TEST(SchedInfoSupport, NamesWhatTheKernelLacks) {
+  test::TempDir dir;
+  auto k = kSchedInfoKernel;
+  k[0].second.clear();  // CONFIG_SCHED_INFO off: struct sched_info is empty
+  EXPECT_EQ(schedinfo_unsupported(btf_file(dir, k), "6.1.0"),
+            "the kernel has no sched_info::last_queued (CONFIG_SCHED_INFO off)");
+  k = kSchedInfoKernel;
+  k[1].second = {"load"};  // no group scheduling
+  EXPECT_EQ(schedinfo_unsupported(btf_file(dir, k), "6.1.0"),
+            "the kernel has no sched_entity::cfs_rq (CONFIG_FAIR_GROUP_SCHED off)");
+  EXPECT_NE(schedinfo_unsupported(dir.path() + "/none", "6.1.0").find("cannot read BTF"),
+            std::string::npos);
+}
+
+TEST(WaitSource, ParsesAndNames) {
+  for (auto w : {WaitSource::Auto, WaitSource::SchedInfo, WaitSource::Wakeup})
+    EXPECT_EQ(parse_wait_source(wait_source_name(w)), w);
+  EXPECT_FALSE(parse_wait_source("schedstat"));
 }
 
 }  // namespace

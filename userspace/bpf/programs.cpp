@@ -11,6 +11,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -78,6 +79,60 @@ std::optional<AttachMode> parse_attach_mode(const std::string& s) {
   if (s == "tp_btf") return AttachMode::TpBtf;
   if (s == "raw_tp") return AttachMode::RawTp;
   return std::nullopt;
+}
+
+const char* wait_source_name(WaitSource w) {
+  switch (w) {
+    case WaitSource::SchedInfo: return "sched_info";
+    case WaitSource::Wakeup: return "wakeup";
+    default: return "auto";
+  }
+}
+
+std::optional<WaitSource> parse_wait_source(const std::string& s) {
+  if (s == "auto") return WaitSource::Auto;
+  if (s == "sched_info") return WaitSource::SchedInfo;
+  if (s == "wakeup") return WaitSource::Wakeup;
+  return std::nullopt;
+}
+
+namespace {
+
+// Whether struct `type` of `b` has a member `member`.
+bool has_member(const btf* b, const char* type, const char* member) {
+  int id = btf__find_by_name_kind(b, type, BTF_KIND_STRUCT);
+  const btf_type* t = id > 0 ? btf__type_by_id(b, id) : nullptr;
+  if (!t) return false;
+  const btf_member* m = btf_members(t);
+  for (int i = 0; i < btf_vlen(t); i++)
+    if (strcmp(btf__name_by_offset(b, m[i].name_off), member) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+std::string schedinfo_unsupported(const std::string& btf_path, const std::string& release) {
+  int major = 0, minor = 0;
+  if (sscanf(release.c_str(), "%d.%d", &major, &minor) != 2)
+    return "kernel release '" + release + "' not understood";
+  if (major < 5 || (major == 5 && minor < 14))
+    return "kernel " + release + " keeps sched_info only with schedstats or delay accounting on "
+           "(before 5.14)";
+  btf* b = btf__parse(btf_path.c_str(), nullptr);
+  if (!b) return "cannot read BTF " + btf_path + ": " + errstr(errno);
+  std::string why;
+  static const char* const need[][2] = {{"sched_info", "last_queued"}, {"sched_info", "run_delay"},
+                                        {"sched_info", "pcount"},      {"sched_entity", "cfs_rq"},
+                                        {"cfs_rq", "rq"},              {"rq", "clock"},
+                                        {"rq", "cpu"}};
+  for (auto& n : need)
+    if (why.empty() && !has_member(b, n[0], n[1]))
+      why = std::string("the kernel has no ") + n[0] + "::" + n[1] +
+            (strcmp(n[0], "sched_info") == 0 ? " (CONFIG_SCHED_INFO off)"
+             : strcmp(n[1], "cfs_rq") == 0   ? " (CONFIG_FAIR_GROUP_SCHED off)"
+                                             : "");
+  btf__free(b);
+  return why;
 }
 
 // mark_victim() passes the victim's task_struct since 6.6 (a pid before): the
@@ -247,12 +302,18 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   }
   set_cgroup_knobs(s, opts);
   s->rodata->smt_enabled = !opts.sibling_of.empty();
+  const bool schedinfo = opts.wait_source == WaitSource::SchedInfo;
+  s->rodata->wait_from_sched_info = schedinfo;
   bpf_map__set_max_entries(s->maps.colo_cpu_state, ncpus);
   bpf_map__set_max_entries(s->maps.colo_rq_stage, ncpus);
   bpf_map__set_max_entries(s->maps.colo_cg_sched, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_events, opts.ringbuf_bytes);
   choose_flavour(s->obj, btf);
+  if (schedinfo)  // no wakeup program: the kernel keeps the queue time
+    for (bpf_program* p : {s->progs.colo_wakeup_btf, s->progs.colo_wakenew_btf,
+                           s->progs.colo_wakeup_raw, s->progs.colo_wakenew_raw})
+      bpf_program__set_autoload(p, false);
   bpf_program__set_autoload(s->progs.colo_learn_self, opts.quiet_self);  // run once, below
   bpf_program__set_autoattach(s->progs.colo_learn_self, false);
   int e = colo_sched__load(s);
@@ -348,6 +409,22 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
                : "bpf.btf_path " + opts.btf_path + ": " + errstr(errno);
     return nullptr;
   }
+  LoadOptions lo = opts;
+  if (opts.wait_source != WaitSource::Wakeup) {
+    utsname u{};
+    uname(&u);
+    const std::string why = schedinfo_unsupported(btf_file, u.release);
+    if (why.empty()) {
+      lo.wait_source = WaitSource::SchedInfo;
+    } else if (opts.wait_source == WaitSource::SchedInfo) {
+      *err = "bpf.wait_source sched_info: " + why + "; use auto or wakeup";
+      return nullptr;
+    } else {
+      lo.wait_source = WaitSource::Wakeup;
+      LOG_INFO("run-queue waits from wakeup programs: %s", why.c_str());
+    }
+  }
+  p->wait_source_ = lo.wait_source;
   std::vector<bool> modes;
   // tp_btf programs attach through the running kernel's BTF, which an
   // external file does not replace.
@@ -367,7 +444,7 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
   for (size_t i = 0; i < modes.size(); i++) {
     bool btf = modes[i];
     std::string e;
-    im.sched = load_sched(opts, btf, im.ncpus, &e);
+    im.sched = load_sched(lo, btf, im.ncpus, &e);
     if (im.sched && colo_sched__attach(im.sched) != 0) {
       e = std::string("attach sched programs (") + (btf ? "tp_btf" : "raw_tp") + "): " +
           errstr(errno);
@@ -435,8 +512,8 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
   if (im.stats_fd < 0)
     LOG_WARN("BPF run-time stats unavailable (%s): colo_bpf_prog_run_seconds_total stays 0",
              errstr(errno).c_str());
-  LOG_INFO("BPF programs attached (%s), pinned maps in %s", attach_mode_name(p->mode_),
-           opts.pin_dir.c_str());
+  LOG_INFO("BPF programs attached (%s, run-queue waits from %s), pinned maps in %s",
+           attach_mode_name(p->mode_), wait_source_name(p->wait_source_), opts.pin_dir.c_str());
   if (opts.quiet_self)
     LOG_INFO("urgent events: not for this process's own threads (pid %u in the kernel's numbering)",
              static_cast<unsigned>(im.sched->bss->quiet_tgid));

@@ -19,6 +19,20 @@ enum class AttachMode { Auto, TpBtf, RawTp };
 const char* attach_mode_name(AttachMode m);
 std::optional<AttachMode> parse_attach_mode(const std::string& s);
 
+// Where run-queue waits come from. SchedInfo: the kernel's own per-task
+// bookkeeping (sched_info.last_queued, CONFIG_SCHED_INFO), read at
+// sched_switch alone, no wakeup program; Wakeup: colo's timestamp at
+// sched_wakeup/sched_wakeup_new and at preemption, read at switch-in. Auto:
+// SchedInfo where the kernel has it (schedinfo_support), else Wakeup.
+enum class WaitSource { Auto, SchedInfo, Wakeup };
+const char* wait_source_name(WaitSource w);
+std::optional<WaitSource> parse_wait_source(const std::string& s);
+// Whether the kernel described by the BTF file `btf_path` keeps the queue
+// time a switch-in can read (see WaitSource): "" when it does, else why not.
+// `release` is the kernel's (uname -r): before 5.14 sched_info ran only with
+// schedstats or delay accounting on.
+std::string schedinfo_unsupported(const std::string& btf_path, const std::string& release);
+
 struct LoadOptions {
   std::string pin_dir = "/sys/fs/bpf/colo";
   AttachMode mode = AttachMode::Auto;
@@ -38,6 +52,7 @@ struct LoadOptions {
   // BTF for CO-RE relocations when the kernel has none at /sys/kernel/btf/vmlinux
   // (e.g. a BTFHub file); "" = the kernel's. tp_btf needs the kernel's own.
   std::string btf_path;
+  WaitSource wait_source = WaitSource::Auto;
   bool load_mem = true;
   bool load_net = true;
 };
@@ -81,6 +96,8 @@ class Programs {
   static std::unique_ptr<Programs> load(const LoadOptions& opts, std::string* err);
 
   AttachMode mode() const { return mode_; }
+  // SchedInfo or Wakeup: what the loaded programs use.
+  WaitSource wait_source() const { return wait_source_; }
 
   // Readers: snapshots of the maps (cumulative counters).
   bool read_sched(std::unordered_map<uint64_t, colo_cg_sched>* out) const;
@@ -136,6 +153,7 @@ class Programs {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   AttachMode mode_ = AttachMode::Auto;
+  WaitSource wait_source_ = WaitSource::Wakeup;
 };
 
 }  // namespace colo::bpf
