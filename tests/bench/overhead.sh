@@ -6,7 +6,8 @@
 #     kernel's run-time stats, for colo and for libbpf-tools runqlat attached
 #     at the same time.           Goal: colo <= 150 ns/run and <= runqlat.
 #     With PEER=, against a second colo agent from another build instead of
-#     runqlat (colo vs colo: what a change to the kernel side saves).
+#     runqlat (colo vs colo: what a change to the kernel side saves); so is
+#     section 2's third side.
 #  2. `perf bench sched pipe` throughput with colo attached vs with no BPF
 #     tool attached (alternating rounds, medians).   Goal: ratio >= 0.97.
 #     The same with runqlat alone, as the floor of any sched tracer here.
@@ -379,7 +380,7 @@ spread() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 section_pipe() {
   local without=() with=() rq=() r ops sw sc sr pipe=(perf bench sched pipe -l "$PIPE_LOOPS")
   if [[ -n $PIPE_CPU ]]; then pipe=(taskset -c "$PIPE_CPU" "${pipe[@]}"); fi
-  say "== 2. ${pipe[*]}: no BPF tool vs colo attached vs runqlat attached ($PIPE_ROUNDS rounds each, alternating)"
+  say "== 2. ${pipe[*]}: no BPF tool vs colo attached vs $OTHER attached ($PIPE_ROUNDS rounds each, alternating)"
   for ((r = 1; r <= PIPE_ROUNDS; r++)); do
     ops=$("${pipe[@]}" 2>&1 | perf_ops_per_sec)
     without+=("$ops")
@@ -391,11 +392,12 @@ section_pipe() {
     say "  round $r with colo:      $ops ops/s"
     # The floor for any tracer of sched_switch and the wakeups on this
     # machine: libbpf-tools runqlat (a timestamp per wakeup, a histogram).
-    start_runqlat
+    # With PEER=, the other colo agent instead.
+    start_other
     ops=$("${pipe[@]}" 2>&1 | perf_ops_per_sec)
     rq+=("$ops")
-    stop_runqlat
-    say "  round $r with runqlat:   $ops ops/s"
+    stop_other
+    say "  round $r with $OTHER:   $ops ops/s"
   done
   med_without=$(printf '%s\n' "${without[@]}" | median)
   med_with=$(printf '%s\n' "${with[@]}" | median)
@@ -405,8 +407,8 @@ section_pipe() {
   sw=$(spread "${without[@]}")
   sc=$(spread "${with[@]}")
   sr=$(spread "${rq[@]}")
-  say "median without: $med_without ops/s   with colo: $med_with ops/s (ratio $pipe_ratio)   with runqlat: $med_rq ops/s (ratio $pipe_rq_ratio)"
-  say "spread of the rounds ((max-min)/median): without $sw, colo $sc, runqlat $sr"
+  say "median without: $med_without ops/s   with colo: $med_with ops/s (ratio $pipe_ratio)   with $OTHER: $med_rq ops/s (ratio $pipe_rq_ratio)"
+  say "spread of the rounds ((max-min)/median): without $sw, colo $sc, $OTHER $sr"
   pipe_noisy=0
   if awk -v a="$sw" -v b="$sc" 'BEGIN { exit !(a > 0.05 || b > 0.05) }'; then
     pipe_noisy=1
@@ -538,7 +540,7 @@ if [[ -n ${pipe_ratio:-} ]]; then
   v=$(verdict "$(awk -v r="$pipe_ratio" 'BEGIN { print (r + 0 >= 0.97) }')")
   if [[ $pipe_noisy = 1 ]]; then v="INCONCLUSIVE, rounds too spread"; fi
   say "pipe throughput ratio:   $pipe_ratio   (goal >= 0.97: $v)"
-  say "  runqlat alone, same rounds: $pipe_rq_ratio   (what a minimal sched tracer costs here)"
+  say "  $OTHER alone, same rounds: $pipe_rq_ratio   (runqlat: what a minimal sched tracer costs here)"
 fi
 if [[ -n ${rss:-} ]]; then
   say "agent RSS, $ntracked cgroups tracked: $rss kB   (goal <= 32768 kB: $(verdict "$(awk -v k="$rss" 'BEGIN { print (k + 0 <= 32768) }')"))"
