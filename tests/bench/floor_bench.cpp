@@ -10,12 +10,14 @@
 //        (with CPU: both tasks pinned there, `taskset -c CPU`: every op is two
 //        context switches and two wakeups on one CPU, which is steadier)
 //        alternating: no program; empty programs on sched_wakeup and
-//        sched_switch; the least a run-queue latency tracer does there (a
-//        timestamp per wakeup into a pid-keyed hash, a lookup and a delete at
+//        sched_switch; an empty sched_switch program alone; the wait read from
+//        sched_info at switch-in alone (no wakeup program, no map); the least
+//        a run-queue latency tracer with a wakeup program does (a timestamp
+//        per wakeup into a pid-keyed hash, a lookup and a delete at
 //        switch-in); and libbpf-tools runqlat (/usr/sbin/runqlat, if
 //        installed), the same plus a histogram. BPF run-time stats stay off.
-//        Prints each side's median over no program: the first two are the
-//        pipe throughput no run-queue latency tracer can beat on this machine.
+//        Prints each side's median over no program: the empty sides are the
+//        pipe throughput no tracer of that shape can beat on this machine.
 //   colo_bench_floor layout [ROUNDS [LOOPS]]
 //        a per-CPU state array written at every switch and read at wakeups by
 //        other CPUs (colo_cpu_state), packed (128-byte values of a plain array, as
