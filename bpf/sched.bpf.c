@@ -428,7 +428,6 @@ static __always_inline struct colo_wake *own_slot(__u32 pid)
 		w->pid = pid;
 		w->css = 0;
 		w->rd_ok = 0;
-		w->ts = 0;
 	}
 	return w;
 }
@@ -496,7 +495,7 @@ static __always_inline bool queued_wait(struct task_struct *t, struct colo_wake 
 	*moved = false;
 	*queued = 0;
 	if (!bpf_core_field_exists(t->sched_info.last_queued))
-		return false;
+		return false; /* not reached: the agent picks sched_info only with it */
 	if (btf) {
 		q = t->sched_info.last_queued;
 		rd = t->sched_info.run_delay;

@@ -216,8 +216,11 @@ struct colo_urgent_event {
 	__u32 queued_cls;    /* what it queued behind when it became runnable
 			      * (in its way at the start): preempted, the class
 			      * that took its CPU; woken, the class running on
-			      * the CPU it was woken onto; COLO_CLASS_MAX: not
-			      * known */
+			      * the CPU it was woken onto (waits from
+			      * sched_info: the class running on its CPU when
+			      * it was queued there); COLO_CLASS_MAX: not known
+			      * (from sched_info also: queued first on another
+			      * CPU, or before the ring's oldest entry) */
 };
 
 /* Indexes of colo_drops (per-CPU array of __u64): every drop and helper
