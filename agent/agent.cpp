@@ -615,6 +615,11 @@ int Agent::run() {
       }
       if (parse_log_level(next.agent.log_level, &lvl)) set_log_level(lvl);
       cfg_.agent.collect_interval_ms = next.agent.collect_interval_ms;
+      std::string restart;
+      for (const auto& k : bpf_changes_needing_restart(cfg_.bpf, next.bpf))
+        restart += (restart.empty() ? "" : ", ") + k;
+      if (!restart.empty())
+        LOG_WARN("%s changed: kept as loaded until the agent restarts", restart.c_str());
       cfg_.bpf.urgent_latency_ns = next.bpf.urgent_latency_ns;
       cfg_.bpf.urgent_interval_ns = next.bpf.urgent_interval_ns;
       if (programs_) programs_->set_urgent(next.bpf.urgent_latency_ns, next.bpf.urgent_interval_ns);

@@ -333,6 +333,17 @@ Config load_config_file(const std::string& path, std::vector<ConfigError>* error
   return parse_config(ss.str(), errors);
 }
 
+std::vector<std::string> bpf_changes_needing_restart(const BpfConfig& before,
+                                                     const BpfConfig& after) {
+  std::vector<std::string> out;
+  if (before.pin_dir != after.pin_dir) out.push_back("bpf.pin_dir");
+  if (before.attach != after.attach) out.push_back("bpf.attach");
+  if (before.wait_source != after.wait_source) out.push_back("bpf.wait_source");
+  if (before.max_cgroups != after.max_cgroups) out.push_back("bpf.max_cgroups");
+  if (before.btf_path != after.btf_path) out.push_back("bpf.btf_path");
+  return out;
+}
+
 std::string format_config_errors(const std::string& file, const std::vector<ConfigError>& errs) {
   std::string out;
   for (auto& e : errs)

@@ -108,6 +108,11 @@ Config parse_config(const std::string& yaml_text, std::vector<ConfigError>* erro
 // Reads and parses a file; a read error is reported as line 0.
 Config load_config_file(const std::string& path, std::vector<ConfigError>* errors);
 std::string format_config_errors(const std::string& file, const std::vector<ConfigError>& errs);
+// The keys of `bpf` that differ between two configurations: all of them take
+// effect only when the agent starts (the programs are loaded once), so a
+// reload names them instead of applying them.
+std::vector<std::string> bpf_changes_needing_restart(const BpfConfig& before,
+                                                     const BpfConfig& after);
 
 // The built-in defaults as commented YAML that parse_config accepts.
 std::string default_config_yaml();

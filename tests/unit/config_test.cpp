@@ -117,6 +117,24 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"network:\n  interfaces: [\"a/b\"]\n", 2, "network.interfaces", "invalid"},
         BadCase{"agent: {\n", 2, "(syntax)", ""}));
 
+TEST(Config, BpfChangesNeedingRestartAreNamed) {
+  BpfConfig a, b;
+  EXPECT_TRUE(bpf_changes_needing_restart(a, b).empty());
+  b.urgent_latency_ns = 1'000'000;  // applied on reload
+  b.urgent_interval_ns = 1'000'000;
+  EXPECT_TRUE(bpf_changes_needing_restart(a, b).empty());
+  b.wait_source = "wakeup";
+  b.attach = "raw_tp";
+  b.max_cgroups = 64;
+  EXPECT_EQ(bpf_changes_needing_restart(a, b),
+            (std::vector<std::string>{"bpf.attach", "bpf.wait_source", "bpf.max_cgroups"}));
+  b = a;
+  b.pin_dir = "/sys/fs/bpf/other";
+  b.btf_path = "/x.btf";
+  EXPECT_EQ(bpf_changes_needing_restart(a, b),
+            (std::vector<std::string>{"bpf.pin_dir", "bpf.btf_path"}));
+}
+
 TEST(Config, CollectsAllErrors) {
   std::vector<ConfigError> errs;
   parse_config("agent:\n  log_level: x\nbpf:\n  attach: y\nfoo: 1\n", &errs);
