@@ -89,6 +89,20 @@ uint64_t runqlat_count(const std::string& out) {
   return n;
 }
 
+// /proc/PID/schedstat of a task: the time it ran and the time it waited on
+// a run queue (run_delay), in ns, and its switch-ins; all NaN when it cannot
+// be read.
+struct SchedStat {
+  double run_ns = NAN, wait_ns = NAN, switches = NAN;
+};
+SchedStat schedstat(pid_t pid) {
+  SchedStat st;
+  auto text = read_file("/proc/" + std::to_string(pid) + "/schedstat");
+  if (!text || sscanf(text->c_str(), "%lf %lf %lf", &st.run_ns, &st.wait_ns, &st.switches) != 3)
+    return SchedStat{};
+  return st;
+}
+
 class Signals : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { COLO_REQUIRE_ROOT(); }
@@ -243,16 +257,10 @@ TEST_P(Signals, WaitsFromSchedInfoEqualTheKernelsRunDelay) {
                                  cg.procs_files("mix"), "", /*stopped=*/true));
   tasks.push_back(Child::spawn({load_binary(), "hog", "5"}, cg.procs_files("mix"), "", true));
   for (auto& t : tasks) ASSERT_TRUE(t);
-  // Sum over the tasks of one field of /proc/PID/schedstat (1: run_delay)
-  // or of nr_migrations in /proc/PID/sched.
-  auto delay_s = [&]() -> double {
+  // Sums over the tasks: of run_delay, and of nr_migrations in /proc/PID/sched.
+  auto delay_s = [&]() {
     double sum = 0;
-    for (auto& t : tasks) {
-      auto text = read_file("/proc/" + std::to_string(t->pid()) + "/schedstat");
-      double run = 0, wait = NAN;
-      if (!text || sscanf(text->c_str(), "%lf %lf", &run, &wait) != 2) return NAN;
-      sum += wait / 1e9;
-    }
+    for (auto& t : tasks) sum += schedstat(t->pid()).wait_ns / 1e9;
     return sum;
   };
   auto migrations = [&]() {
@@ -358,15 +366,8 @@ TEST_P(Signals, CpuTimeGrowsWhileATaskRuns) {
   const std::string a = cg.cpu_rel("a");
   auto hog = Child::spawn({"taskset", "-c", "1", load_binary(), "hog", "4"}, cg.procs_files("a"));
   ASSERT_TRUE(hog);
-  auto own_ns = [&]() -> double {
-    auto text = read_file("/proc/" + std::to_string(hog->pid()) + "/schedstat");
-    return text ? atof(text->c_str()) : NAN;
-  };
-  auto switches = [&]() -> double {
-    auto text = read_file("/proc/" + std::to_string(hog->pid()) + "/schedstat");
-    double run = 0, wait = 0, n = 0;
-    return text && sscanf(text->c_str(), "%lf %lf %lf", &run, &wait, &n) == 3 ? n : NAN;
-  };
+  auto own_ns = [&]() { return schedstat(hog->pid()).run_ns; };
+  auto switches = [&]() { return schedstat(hog->pid()).switches; };
   auto missed = [](const std::vector<Sample>& s) {
     return counter(s, "colo_bpf_events_lost_total", {{"source", "missed_switch"}});
   };
