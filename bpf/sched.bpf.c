@@ -258,6 +258,21 @@ static __always_inline void flush_stage(struct colo_rq_stage *sg)
 	sg->cgid = 0;
 }
 
+/*
+ * flush_stage() for CPU @cpu's stage, as a global subprogram: the verifier
+ * checks its loop once on its own, not again on every path of the switch
+ * program that reaches it (those paths multiplied the loop's instructions
+ * past the verifier's limit, E2BIG). Called only when a flush is due.
+ */
+__noinline int colo_flush_stage(__u32 cpu)
+{
+	struct colo_rq_stage *sg = bpf_map_lookup_elem(&colo_rq_stage, &cpu);
+
+	if (sg)
+		flush_stage(sg);
+	return 0;
+}
+
 /* One run-queue sample of @cgid in histogram slot @slot, staged on this CPU:
  * one increment. A sample the stage cannot take now (another cgroup's, or
  * its slot's count full) is left pending for settle_stage. */
@@ -296,16 +311,15 @@ static __always_inline void stage_sample(struct colo_rq_stage *sg, __u64 cgid, _
 	sg->sum_ns += lat;
 }
 
-/* At the start of a switch: flushes the stage when it is due (a sample is
- * pending, or it is older than COLO_RUN_FLUSH_NS), then stages the pending
- * sample. Called where the verifier sees a single path, so that it checks
- * the flush's loop once. */
-static __always_inline void settle_stage(struct colo_rq_stage *sg, __u64 now)
+/* At the start of a switch on CPU @cpu, with its stage @sg: flushes the
+ * stage when it is due (a sample is pending, or it is older than
+ * COLO_RUN_FLUSH_NS), then stages the pending sample. */
+static __always_inline void settle_stage(struct colo_rq_stage *sg, __u32 cpu, __u64 now)
 {
 	__u64 cgid = sg->pend_cgid;
 
 	if (sg->n && (cgid || now - sg->first_ns > COLO_RUN_FLUSH_NS))
-		flush_stage(sg);
+		colo_flush_stage(cpu);
 	if (cgid) {
 		sg->pend_cgid = 0;
 		stage_sample(sg, cgid, sg->pend_slot, sg->pend_ns, now);
@@ -447,6 +461,33 @@ static __always_inline __u64 rq_clock_via(struct task_struct *t, __u32 cpu, bool
 	}
 	rq = BPF_CORE_READ(t, se.cfs_rq, rq);
 	return rq && BPF_CORE_READ(rq, cpu) == cpu ? BPF_CORE_READ(rq, clock) : 0;
+}
+
+/*
+ * The switch program's clock with waits from sched_info: @clock, this CPU's
+ * run queue clock, which the scheduler has just updated (or, after a wakeup
+ * that asked it to skip the update, left at that wakeup's enqueue, as its own
+ * accounting then counts too), in CLOCK_MONOTONIC: userspace and the other
+ * programs compare since_ns, acct_ns and urgent events with that clock.
+ * bpf_ktime_get_ns() costs 150-230 ns per call on a kvm-clock host, more
+ * than the rest of the switch (tests/bench/RESULTS.md), so the offset between
+ * the two clocks is taken from it once per COLO_CLOCK_SYNC_NS on each CPU, at
+ * a switch away from a task (@fresh; a switch out of idle may follow such a
+ * skipped update by the CPU's wake-from-idle time). Never before @floor, the
+ * CPU's last switch: a new offset must not make its time run backwards.
+ */
+static __always_inline __u64 mono_of_rq_clock(struct colo_cpu_state *cs, __u64 clock, bool fresh,
+					      __u64 floor)
+{
+	__u64 now;
+
+	if (!cs->clk_at || clock < cs->clk_at ||
+	    (fresh && clock - cs->clk_at > COLO_CLOCK_SYNC_NS)) {
+		cs->clk_off = bpf_ktime_get_ns() - clock;
+		cs->clk_at = clock;
+	}
+	now = clock + cs->clk_off;
+	return now < floor ? floor : now;
 }
 
 /*
@@ -829,23 +870,26 @@ static __always_inline void settle_missed_switch(struct colo_cpu_state *cs, __u3
 static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 				     struct task_struct *next, bool btf)
 {
-	__u64 now = bpf_ktime_get_ns();
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct colo_cpu_state *cs;
 	struct colo_rq_stage *sg;
 	struct colo_cg_sched *st;
 	struct colo_wake *w;
 	__u32 prev_pid, next_pid, next_cls, prev_cls, queued_cls;
-	__u64 next_cgid, prev_cgid, ts, lat, clock, queued;
+	__u64 now, next_cgid, prev_cgid, ts, lat, clock, queued;
 	bool runnable, moved, waited;
 
 	cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
 	sg = bpf_map_lookup_elem(&colo_rq_stage, &cpu);
 	if (!cs || !sg)
 		return 0;
-	settle_stage(sg, now);
 	prev_pid = btf ? prev->pid : BPF_CORE_READ(prev, pid);
 	next_pid = btf ? next->pid : BPF_CORE_READ(next, pid);
+	clock = 0;
+	if (wait_from_sched_info)
+		clock = rq_clock_via(next_pid ? next : prev, cpu, btf);
+	now = clock ? mono_of_rq_clock(cs, clock, prev_pid, cs->since_ns) : bpf_ktime_get_ns();
+	settle_stage(sg, cpu, now);
 
 	/* What ran until now: cached at the switch that put it on this CPU. */
 	prev_cgid = cs->cgid;
@@ -862,13 +906,10 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 
 	ts = 0;
 	lat = 0;
-	clock = 0;
 	queued = 0;
 	moved = false;
 	waited = false;
 	queued_cls = COLO_CLASS_MAX;
-	if (wait_from_sched_info)
-		clock = rq_clock_via(next_pid ? next : prev, cpu, btf);
 	if (next_pid) {
 		if (wait_from_sched_info) {
 			w = own_slot(next_pid);
@@ -1204,7 +1245,7 @@ int colo_test_stage(void *ctx)
 
 	if (!sg)
 		return 0;
-	settle_stage(sg, test_stage_now);
+	settle_stage(sg, cpu, test_stage_now);
 	if (test_stage_cgid)
 		stage_sample(sg, test_stage_cgid, colo_hist_slot(test_stage_lat), test_stage_lat,
 			     test_stage_now);
@@ -1233,7 +1274,9 @@ int colo_test_urgent(void *ctx)
  * run_delay, pcount, rq clock} (test_si_out: its wait, test_si_moved: a part
  * came from a migration; no wait: test_si_out ~0); 2: class test_si_cls
  * starts running at rq clock test_si_in[3]; 3: test_si_out = the class that
- * ran at rq clock test_si_in[3]. Never attached. */
+ * ran at rq clock test_si_in[3]; 4: test_si_out = rq clock test_si_in[3] in
+ * CLOCK_MONOTONIC, at a switch away from a task if test_si_in[1], never
+ * before test_si_in[0]. Never attached. */
 __u32 test_si_op = 0;
 __u32 test_si_pid = 0;
 __u32 test_si_cls = 0;
@@ -1262,6 +1305,8 @@ int colo_test_schedinfo(void *ctx)
 		note_class_start(cs, test_si_cls, clock);
 	} else if (test_si_op == 3) {
 		test_si_out = class_at(cs, clock);
+	} else if (test_si_op == 4) {
+		test_si_out = mono_of_rq_clock(cs, clock, test_si_in[1], q);
 	}
 	return 0;
 }

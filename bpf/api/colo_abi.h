@@ -68,7 +68,7 @@ struct colo_aggr_key {
 /* Value of colo_aggr (LRU: the busiest pairs stay). */
 struct colo_aggr_val {
 	__u64 count;         /* preemptions of victim by aggressor */
-	__u64 last_ns;       /* bpf_ktime_get_ns() of the last one */
+	__u64 last_ns;       /* CLOCK_MONOTONIC of the last one */
 };
 
 /* Per-CPU state of colo_cpu_state (array, index = CPU), for SMT accounting and
@@ -78,7 +78,8 @@ struct colo_aggr_val {
  * map entry: added to colo_cg_sched when another cgroup runs, or after
  * COLO_RUN_FLUSH_NS. Readers add what is pending. (Run-queue samples are
  * staged in colo_rq_stage; the __stage_* fields held them in a 4-entry stage
- * before, and are kept so that the layout, and pinned maps, stay as they were.) */
+ * before, and are kept so that the layout, and pinned maps, stay as they were;
+ * clk_off and clk_at took the place of two of them, which were always 0.) */
 #define COLO_CLS_RING 6
 struct colo_cpu_state {
 	__u64 cgid;          /* cgroup id of the task running now (0 = idle) */
@@ -91,8 +92,12 @@ struct colo_cpu_state {
 	__u64 cls_cgid;      /* class cache: the last cgroup classified on this CPU */
 	__u32 cls_cls;       /* ... its enum colo_class */
 	__u32 cls_gen;       /* ... at this generation of the class map */
-	__u64 __stage_cgid;  /* unused (see above) */
-	__u64 __stage_first_ns; /* unused */
+	/* Waits from sched_info: the switch program's clock is the run queue's
+	 * (the scheduler has just updated it), turned into CLOCK_MONOTONIC by
+	 * an offset taken from bpf_ktime_get_ns() every COLO_CLOCK_SYNC_NS, as
+	 * that call costs more than the rest of a switch on some hosts. */
+	__u64 clk_off;       /* CLOCK_MONOTONIC minus rq clock (mod 2^64) */
+	__u64 clk_at;        /* rq clock when clk_off was taken (0 = never) */
 	__u64 __stage_sum_ns;/* unused */
 	__u32 __stage_n;     /* unused */
 	__u32 pid;           /* thread id of the task running now (0 = idle) */
@@ -114,6 +119,7 @@ struct colo_cpu_state {
 /* 192 bytes, in an mmapable array (page-aligned values): no two CPUs' entries
  * share a cache line, and pub_cls has one to itself. */
 #define COLO_RUN_FLUSH_NS (10ull * 1000 * 1000)
+#define COLO_CLOCK_SYNC_NS (10ull * 1000 * 1000)
 #define COLO_NO_SIBLING 0xffffffffu
 
 /*
@@ -123,8 +129,8 @@ struct colo_cpu_state {
  * in use are listed in first-use order, so that a flush adds only those to
  * colo_cg_sched. Flushed at the start of a switch, when another cgroup's
  * sample came (it waits as the pending sample), when a count would
- * overflow, or after COLO_RUN_FLUSH_NS: there the BPF verifier sees one
- * path into the flush's loop, not every path of the switch program. Written
+ * overflow, or after COLO_RUN_FLUSH_NS, by a global subprogram the BPF
+ * verifier checks once, not on every path of the switch program. Written
  * only by its CPU in sched_switch; readers add what is staged (used[0..n)
  * with their counts, and the pending sample).
  * Its 4-entry predecessor in colo_cpu_state flushed at one sample in six

@@ -388,3 +388,23 @@ int BPF_PROG(floor_count_switch, bool preempt, struct task_struct *prev, struct 
 		__sync_fetch_and_add(&floor_switches, 1);
 	return 0;
 }
+
+/* The clock colo's switch program reads once per run (bpf_ktime_get_ns),
+ * against the run queue's clock the scheduler has just updated. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch_ktime, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	floor_sink += bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch_rqclock, bool preempt, struct task_struct *prev,
+	     struct task_struct *next)
+{
+	struct rq *rq = next->se.cfs_rq->rq;
+
+	if (rq)
+		floor_sink += rq->clock;
+	return 0;
+}

@@ -20,7 +20,8 @@
 #     per-thread store as a pid-keyed LRU hash vs colo's tagged slot array,
 #     and the per-CPU state packed vs cache-line aligned; the wait from a
 #     wake-time store vs from the kernel's sched_info.last_queued, and how
-#     often a queued task migrates. Then pipe
+#     often a queued task migrates; the clock, bpf_ktime_get_ns() vs the
+#     run queue's. Then pipe
 #     throughput (pinned) with no program, empty programs on sched_wakeup and
 #     sched_switch, the least a run-queue latency tracer does (a timestamp
 #     per wakeup, a lookup and a delete at switch-in), and runqlat.
@@ -511,6 +512,13 @@ section_floor() {
   say "== floor: the wait from a wake-time store (A) vs from the kernel's sched_info (B)"
   "$FLOOR" compare 3 "$loops" floor_wake_slots,floor_switch_slots floor_switch_schedinfo
   "$FLOOR" migrations "$loops"
+  say
+  # The clock: bpf_ktime_get_ns() against the run queue's clock the
+  # scheduler has just updated (what colo's switch program reads with waits
+  # from sched_info, turned into CLOCK_MONOTONIC by a per-CPU offset).
+  say "== floor: an empty program (A) vs one bpf_ktime_get_ns() (B), then the rq clock (A) vs it (B)"
+  "$FLOOR" compare 3 "$loops" floor_switch_empty floor_switch_ktime
+  "$FLOOR" compare 3 "$loops" floor_switch_rqclock floor_switch_ktime
   say
   # And what the least a run-queue latency tracer does costs pipe throughput
   # (pinned to one CPU, as PIPE_CPU; CPU 1 if unset: steadier than unpinned).

@@ -4,9 +4,11 @@
 // part a migration of the queued task moved into run_delay, and the ring of
 // classes that ran on the CPU, which names what an urgent wait queued behind.
 // The privileged integration tests (Signals.*) check the same on real
-// switches, against runqlat.
+// switches, against runqlat. Also how the switch program turns the run
+// queue clock into CLOCK_MONOTONIC, its clock with waits from sched_info.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <time.h>
 
 #include "colo_abi.h"
 #include "sched_entry.h"
@@ -56,7 +58,26 @@ class SchedInfoTest : public SchedEntryTest {
     return skel_->bss->test_si_out;
   }
 
+  // Rq clock `clock` in CLOCK_MONOTONIC, as the switch program turns it,
+  // at a switch away from a task (`fresh`), never before `floor`.
+  uint64_t mono(uint64_t clock, bool fresh, uint64_t floor = 0) {
+    auto* b = skel_->bss;
+    b->test_si_op = 4;
+    b->test_si_in[0] = floor;
+    b->test_si_in[1] = fresh;
+    b->test_si_in[3] = clock;
+    run_entry("clock " + std::to_string(clock), 0);
+    return b->test_si_out;
+  }
+
+  static uint64_t monotonic_now() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + ts.tv_nsec;
+  }
+
   static constexpr uint64_t kNone = ~0ull;
+  static constexpr uint64_t kSecond = 1'000'000'000ull;
 };
 
 TEST_F(SchedInfoTest, AWaitIsTheRunQueueClockLessWhenItWasQueued) {
@@ -148,6 +169,48 @@ TEST_F(SchedInfoTest, TheRingKeepsTheLastChangesOnly) {
   EXPECT_EQ(class_at(3'500), COLO_CLASS_LS);
   EXPECT_EQ(class_at(4'500), COLO_CLASS_BE);
   EXPECT_EQ(class_at(1'000 * (COLO_CLS_RING + 2)), COLO_CLASS_BE);
+}
+
+TEST_F(SchedInfoTest, TheRunQueueClockIsTurnedIntoMonotonicTime) {
+  // The first switch on a CPU takes the offset between the two clocks.
+  uint64_t before = monotonic_now();
+  const uint64_t t0 = mono(7 * kSecond, true);
+  uint64_t after = monotonic_now();
+  EXPECT_GE(t0, before);
+  EXPECT_LE(t0, after);
+  // Within COLO_CLOCK_SYNC_NS the same offset: differences of the run
+  // queue's clock are kept exactly.
+  EXPECT_EQ(mono(7 * kSecond + 1'000, true), t0 + 1'000);
+  EXPECT_EQ(mono(7 * kSecond + COLO_CLOCK_SYNC_NS, true), t0 + COLO_CLOCK_SYNC_NS);
+  // Later, a switch out of idle keeps it too (its clock may be as old as
+  // the wakeup that ended the idle)...
+  EXPECT_EQ(mono(7 * kSecond + 3 * COLO_CLOCK_SYNC_NS, false), t0 + 3 * COLO_CLOCK_SYNC_NS);
+  // ... and a switch away from a task takes it afresh.
+  before = monotonic_now();
+  const uint64_t t1 = mono(7 * kSecond + 3 * COLO_CLOCK_SYNC_NS + 1, true);
+  after = monotonic_now();
+  EXPECT_GE(t1, before);
+  EXPECT_LE(t1, after);
+  EXPECT_EQ(mono(7 * kSecond + 3 * COLO_CLOCK_SYNC_NS + 501, true), t1 + 500);
+}
+
+TEST_F(SchedInfoTest, ARunQueueClockBehindTheLastOffsetTakesANewOne) {
+  ASSERT_GT(mono(9 * kSecond, true), 0u);
+  // Not a clock that runs on from the last offset (another clock, or a
+  // wrapped one): no difference to keep, the offset is taken again.
+  const uint64_t before = monotonic_now();
+  const uint64_t t = mono(2 * kSecond, false);
+  const uint64_t after = monotonic_now();
+  EXPECT_GE(t, before);
+  EXPECT_LE(t, after);
+}
+
+TEST_F(SchedInfoTest, TheClockNeverRunsBackOnACpu) {
+  const uint64_t t0 = mono(5 * kSecond, true);
+  // The CPU's last switch (or a running task's move to another cgroup,
+  // timed by bpf_ktime_get_ns) was later than this clock with its offset.
+  EXPECT_EQ(mono(5 * kSecond + 100, true, t0 + 1'000), t0 + 1'000);
+  EXPECT_EQ(mono(5 * kSecond + 2'000, true, t0 + 1'000), t0 + 2'000);
 }
 
 }  // namespace
