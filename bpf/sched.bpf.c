@@ -469,20 +469,24 @@ static __always_inline __u64 rq_clock_via(struct task_struct *t, __u32 cpu, bool
  * that asked it to skip the update, left at that wakeup's enqueue, as its own
  * accounting then counts too), in CLOCK_MONOTONIC: userspace and the other
  * programs compare since_ns, acct_ns and urgent events with that clock.
- * bpf_ktime_get_ns() costs 150-230 ns per call on a kvm-clock host, more
+ * bpf_ktime_get_ns() costs 170-230 ns per call on a kvm-clock host, more
  * than the rest of the switch (tests/bench/RESULTS.md), so the offset between
- * the two clocks is taken from it once per COLO_CLOCK_SYNC_NS on each CPU, at
- * a switch away from a task (@fresh; a switch out of idle may follow such a
- * skipped update by the CPU's wake-from-idle time). Never before @floor, the
- * CPU's last switch: a new offset must not make its time run backwards.
+ * the two clocks is taken from it once per COLO_CLOCK_SYNC_NS on each CPU.
+ * The clock lags by what the scheduler did since it updated it, and by more
+ * after a skipped update: so the offset is taken at a switch away from a
+ * task that blocked (@fresh), not at one out of idle or after a preemption,
+ * which may follow a wakeup that skipped it by the CPU's wake-from-idle or
+ * resched time; on a CPU with no such switch, after 100 intervals anyway.
+ * Never before @floor, the CPU's last switch: a new offset must not make its
+ * time run backwards.
  */
 static __always_inline __u64 mono_of_rq_clock(struct colo_cpu_state *cs, __u64 clock, bool fresh,
 					      __u64 floor)
 {
-	__u64 now;
+	__u64 now, age = clock - cs->clk_at;
 
 	if (!cs->clk_at || clock < cs->clk_at ||
-	    (fresh && clock - cs->clk_at > COLO_CLOCK_SYNC_NS)) {
+	    (age > COLO_CLOCK_SYNC_NS && (fresh || age > 100 * COLO_CLOCK_SYNC_NS))) {
 		cs->clk_off = bpf_ktime_get_ns() - clock;
 		cs->clk_at = clock;
 	}
@@ -885,10 +889,13 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		return 0;
 	prev_pid = btf ? prev->pid : BPF_CORE_READ(prev, pid);
 	next_pid = btf ? next->pid : BPF_CORE_READ(next, pid);
+	/* A task that loses its CPU while runnable waits again from now. */
+	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
 	clock = 0;
 	if (wait_from_sched_info)
 		clock = rq_clock_via(next_pid ? next : prev, cpu, btf);
-	now = clock ? mono_of_rq_clock(cs, clock, prev_pid, cs->since_ns) : bpf_ktime_get_ns();
+	now = clock ? mono_of_rq_clock(cs, clock, prev_pid && !runnable, cs->since_ns)
+		    : bpf_ktime_get_ns();
 	settle_stage(sg, cpu, now);
 
 	/* What ran until now: cached at the switch that put it on this CPU. */
@@ -933,11 +940,9 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 		next_cls = COLO_CLASS_IDLE;
 	}
 
-	/* A task that loses its CPU while runnable waits again from now, behind
-	 * next. Marked after next's entry was used, not before: when the two
-	 * threads' ids share a slot, prev takes it over. (From sched_info, the
-	 * kernel marks it.) */
-	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
+	/* A runnable prev waits behind next. Marked after next's entry was
+	 * used, not before: when the two threads' ids share a slot, prev takes
+	 * it over. (From sched_info, the kernel marks it.) */
 	if (runnable && !wait_from_sched_info)
 		mark_runnable(prev, btf, now, false, next_cls);
 
@@ -1275,8 +1280,8 @@ int colo_test_urgent(void *ctx)
  * came from a migration; no wait: test_si_out ~0); 2: class test_si_cls
  * starts running at rq clock test_si_in[3]; 3: test_si_out = the class that
  * ran at rq clock test_si_in[3]; 4: test_si_out = rq clock test_si_in[3] in
- * CLOCK_MONOTONIC, at a switch away from a task if test_si_in[1], never
- * before test_si_in[0]. Never attached. */
+ * CLOCK_MONOTONIC, at a switch away from a task that blocked if
+ * test_si_in[1], never before test_si_in[0]. Never attached. */
 __u32 test_si_op = 0;
 __u32 test_si_pid = 0;
 __u32 test_si_cls = 0;

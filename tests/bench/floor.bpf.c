@@ -12,6 +12,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -406,5 +407,93 @@ int BPF_PROG(floor_switch_rqclock, bool preempt, struct task_struct *prev,
 
 	if (rq)
 		floor_sink += rq->clock;
+	return 0;
+}
+
+/*
+ * The least a program does for the first of colo's signals alone, per-cgroup
+ * run-queue latency histograms, with nothing else colo computes (no
+ * preemptions, classes, CPU time, SMT or urgent events): the wait from
+ * sched_info, next's cpu cgroup through the task's css_set (the v1 cpu
+ * controller's here; v2's default cgroup elsewhere), and one increment in a
+ * per-CPU hash of log2 histograms keyed by cgroup. What ns/run a signal plane
+ * cannot get below here.
+ */
+struct floor_hist {
+	__u64 slots[32];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct floor_hist);
+} floor_hist SEC(".maps");
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch_least, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct rq *rq = next->se.cfs_rq->rq;
+	__u64 q = next->sched_info.last_queued, lat, us, cgid;
+	struct floor_hist *h, zero = {};
+	__u32 slot = 0;
+
+	if (!q || !rq || rq->clock < q || !next->pid)
+		return 0;
+	lat = rq->clock - q;
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpu_cgrp_id) &&
+	    next->cgroups->subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)]->cgroup !=
+		    next->cgroups->dfl_cgrp)
+		cgid = next->cgroups->subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)]
+			       ->cgroup->kn->id;
+	else
+		cgid = next->cgroups->dfl_cgrp->kn->id;
+	h = bpf_map_lookup_elem(&floor_hist, &cgid);
+	if (!h) {
+		bpf_map_update_elem(&floor_hist, &cgid, &zero, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&floor_hist, &cgid);
+		if (!h)
+			return 0;
+	}
+	for (us = lat / 1000; us && slot < 31; us >>= 1)
+		slot++;
+	h->slots[slot & 31]++;
+	return 0;
+}
+
+/* A bound below any such program: the same reads (the wait and next's cgroup)
+ * and one increment of a per-CPU array's histogram, by no cgroup at all. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct floor_hist);
+} floor_hist_cpu SEC(".maps");
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch_reads, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct rq *rq = next->se.cfs_rq->rq;
+	__u64 q = next->sched_info.last_queued, lat, us, cgid;
+	struct floor_hist *h;
+	__u32 slot = 0, zero = 0;
+
+	if (!q || !rq || rq->clock < q || !next->pid)
+		return 0;
+	lat = rq->clock - q;
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpu_cgrp_id) &&
+	    next->cgroups->subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)]->cgroup !=
+		    next->cgroups->dfl_cgrp)
+		cgid = next->cgroups->subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)]
+			       ->cgroup->kn->id;
+	else
+		cgid = next->cgroups->dfl_cgrp->kn->id;
+	h = bpf_map_lookup_elem(&floor_hist_cpu, &zero);
+	if (!h)
+		return 0;
+	for (us = lat / 1000; us && slot < 31; us >>= 1)
+		slot++;
+	h->slots[slot & 31] += 1;
+	h->slots[0] += cgid & 1; /* keeps the cgroup read */
 	return 0;
 }

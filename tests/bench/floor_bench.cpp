@@ -34,6 +34,14 @@
 //        command CMD: switch-ins of a task, migrations, and migrations of a
 //        task waiting on a run queue (whose wait so far a reader of
 //        sched_info.last_queued does not see).
+//   colo_bench_floor runqlat ROUNDS LOOPS PROG[,PROG...]
+//        each sched_switch program of floor.bpf.c alone next to libbpf-tools
+//        runqlat, attached before it and after it, as overhead.sh measures
+//        colo: ns/run by position over ROUNDS rounds of `perf bench sched
+//        messaging -l LOOPS`, and the mean of the two (what that benchmark
+//        would read for a program that does only that).
+// FLOOR_LOAD=CMD runs the shell command CMD instead of `perf bench sched
+// messaging` wherever the run-time stats are taken (not in pipe mode).
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <signal.h>
@@ -81,6 +89,16 @@ double pipe_ops(int loops, int cpu) {
   pclose(f);
   return ops;
 }
+
+// The load the run-time stats are taken over: `perf bench sched messaging
+// -l LOOPS`, or the shell command in $FLOOR_LOAD (e.g. `taskset -c 1 perf
+// bench sched pipe -l 200000`: two tasks, hot caches).
+std::string load_name(int loops) {
+  const char* env = getenv("FLOOR_LOAD");
+  return env && *env ? std::string(env) : "perf bench sched messaging -l " + std::to_string(loops);
+}
+
+std::string load_cmd(int loops) { return load_name(loops) + " >/dev/null 2>&1"; }
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -240,8 +258,8 @@ int compare_floor(int rounds, int loops, const char* name_a, const std::vector<s
   for (int i = 0; i < 2; i++)
     for (const std::string& n : i == 0 ? a : b)
       sides[i].progs.push_back(bpf_object__find_program_by_name(skel->obj, n.c_str()));
-  printf("%s vs %s under `perf bench sched messaging -l %d`, both attached, ns/run:\n", name_a,
-         name_b, loops);
+  printf("%s vs %s under `%s`, both attached, ns/run:\n", name_a, name_b,
+         load_name(loops).c_str());
   for (int r = 1; r <= rounds; r++) {
     for (int order = 0; order < 2; order++) {
       Side* seq[2] = {&sides[order], &sides[1 - order]};
@@ -258,7 +276,7 @@ int compare_floor(int rounds, int loops, const char* name_a, const std::vector<s
         }
       for (int i = 0; i < 2; i++)
         for (bpf_program* q : seq[i]->progs) before[i].push_back(stat_of(q));
-      const std::string cmd = "perf bench sched messaging -l " + std::to_string(loops) + " >/dev/null 2>&1";
+      const std::string cmd = load_cmd(loops);
       if (system(cmd.c_str()) != 0) fprintf(stderr, "colo_bench_floor: '%s' failed\n", cmd.c_str());
       double v[2] = {0, 0}, sw[2] = {0, 0};
       for (int i = 0; i < 2; i++) {
@@ -294,6 +312,65 @@ int compare_floor(int rounds, int loops, const char* name_a, const std::vector<s
            "  per switch %.1f, %.1f ns  %.3f\n",
            pos, name_a, ma, name_b, mb, name_a, name_b, mb > 0 ? ma / mb : 0.0, pa, pb,
            pb > 0 ? pa / pb : 0.0);
+  }
+  colo_floor__destroy(skel);
+  close(stats_fd);
+  return 0;
+}
+
+// Each of `names` (sched_switch programs of floor.bpf.c), alone, next to
+// libbpf-tools runqlat attached at the same time, as overhead.sh's section 1
+// measures colo: attached before runqlat and after it, `rounds` times, each
+// over one `perf bench sched messaging -l LOOPS`. Prints the program's ns/run
+// at each position, and the mean of the two medians: what the issue's
+// benchmark would read for a program that does only that.
+int next_to_runqlat(int rounds, int loops, const std::vector<std::string>& names) {
+  if (access("/usr/sbin/runqlat", X_OK) != 0) {
+    fprintf(stderr, "colo_bench_floor: no /usr/sbin/runqlat\n");
+    return 1;
+  }
+  int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (stats_fd < 0) {
+    fprintf(stderr, "colo_bench_floor: could not enable BPF run-time stats (%d)\n", stats_fd);
+    return 1;
+  }
+  colo_floor* skel = load_floor_only(names);
+  if (!skel) return 1;
+  std::vector<std::vector<double>> pos[2];  // [first/second][program] ns/run
+  for (auto& p : pos) p.resize(names.size());
+  printf("each program alone next to runqlat under `%s`, ns/run:\n", load_name(loops).c_str());
+  for (int r = 1; r <= rounds; r++)
+    for (size_t i = 0; i < names.size(); i++)
+      for (int first = 1; first >= 0; first--) {
+        bpf_program* p = bpf_object__find_program_by_name(skel->obj, names[i].c_str());
+        bpf_link* l = nullptr;
+        pid_t rq = -1;
+        if (first) l = bpf_program__attach(p);
+        rq = start_runqlat();
+        if (!first) l = bpf_program__attach(p);
+        if (!l || rq < 0) {
+          fprintf(stderr, "colo_bench_floor: could not attach %s or start runqlat\n", names[i].c_str());
+          if (rq > 0) stop_runqlat(rq);
+          bpf_link__destroy(l);
+          colo_floor__destroy(skel);
+          return 1;
+        }
+        Stat before = stat_of(p);
+        const std::string cmd = load_cmd(loops);
+        if (system(cmd.c_str()) != 0) fprintf(stderr, "colo_bench_floor: '%s' failed\n", cmd.c_str());
+        Stat after = stat_of(p);
+        stop_runqlat(rq);
+        bpf_link__destroy(l);
+        const double runs = static_cast<double>(after.runs - before.runs);
+        const double v = runs > 0 ? (after.ns - before.ns) / runs : 0;
+        pos[first ? 0 : 1][i].push_back(v);
+        printf("  round %d  %-24s %-6s %7.1f\n", r, names[i].c_str(), first ? "first" : "second", v);
+        fflush(stdout);
+      }
+  printf("medians: program, attached first, second, mean of the two\n");
+  for (size_t i = 0; i < names.size(); i++) {
+    const double f = median(pos[0][i]), s2 = median(pos[1][i]);
+    printf("  %-24s %7.1f %7.1f %7.1f ns/run\n", names[i].c_str(), f, s2, (f + s2) / 2);
   }
   colo_floor__destroy(skel);
   close(stats_fd);
@@ -353,6 +430,8 @@ int main(int argc, char** argv) {
     return count_migrations(argc > 3 ? std::string(argv[3])
                                      : "perf bench sched messaging -l " +
                                            std::to_string(argc > 2 ? atoi(argv[2]) : 400));
+  if (argc > 4 && strcmp(argv[1], "runqlat") == 0)
+    return next_to_runqlat(atoi(argv[2]), atoi(argv[3]), split_names(argv[4]));
   if (argc > 5 && strcmp(argv[1], "compare") == 0)
     return compare_floor(atoi(argv[2]), atoi(argv[3]), "A", split_names(argv[4]), "B",
                          split_names(argv[5]));
@@ -381,9 +460,9 @@ int main(int argc, char** argv) {
   }
   std::vector<Stat> before;
   for (auto& pr : progs) before.push_back(stat_of(pr.second));
-  const std::string cmd = "perf bench sched messaging -l " + std::to_string(loops) + " >/dev/null 2>&1";
+  const std::string cmd = load_cmd(loops);
   if (system(cmd.c_str()) != 0) fprintf(stderr, "colo_bench_floor: '%s' failed\n", cmd.c_str());
-  printf("sched_switch programs under `perf bench sched messaging -l %d`, attach order:\n", loops);
+  printf("sched_switch programs under `%s`, attach order:\n", load_name(loops).c_str());
   for (size_t i = 0; i < progs.size(); i++) {
     Stat a = stat_of(progs[i].second);
     const double runs = static_cast<double>(a.runs - before[i].runs);

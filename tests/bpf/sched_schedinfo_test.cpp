@@ -59,7 +59,7 @@ class SchedInfoTest : public SchedEntryTest {
   }
 
   // Rq clock `clock` in CLOCK_MONOTONIC, as the switch program turns it,
-  // at a switch away from a task (`fresh`), never before `floor`.
+  // at a switch away from a task that blocked (`fresh`), never before `floor`.
   uint64_t mono(uint64_t clock, bool fresh, uint64_t floor = 0) {
     auto* b = skel_->bss;
     b->test_si_op = 4;
@@ -182,16 +182,28 @@ TEST_F(SchedInfoTest, TheRunQueueClockIsTurnedIntoMonotonicTime) {
   // queue's clock are kept exactly.
   EXPECT_EQ(mono(7 * kSecond + 1'000, true), t0 + 1'000);
   EXPECT_EQ(mono(7 * kSecond + COLO_CLOCK_SYNC_NS, true), t0 + COLO_CLOCK_SYNC_NS);
-  // Later, a switch out of idle keeps it too (its clock may be as old as
-  // the wakeup that ended the idle)...
+  // Later, a switch out of idle or after a preemption keeps it too (its
+  // clock may be as old as the wakeup that ended the idle or preempted)...
   EXPECT_EQ(mono(7 * kSecond + 3 * COLO_CLOCK_SYNC_NS, false), t0 + 3 * COLO_CLOCK_SYNC_NS);
-  // ... and a switch away from a task takes it afresh.
+  // ... and a switch away from a task that blocked takes it afresh.
   before = monotonic_now();
   const uint64_t t1 = mono(7 * kSecond + 3 * COLO_CLOCK_SYNC_NS + 1, true);
   after = monotonic_now();
   EXPECT_GE(t1, before);
   EXPECT_LE(t1, after);
   EXPECT_EQ(mono(7 * kSecond + 3 * COLO_CLOCK_SYNC_NS + 501, true), t1 + 500);
+}
+
+TEST_F(SchedInfoTest, ACpuWhereNoTaskBlocksTakesANewOffsetAfterAHundredIntervals) {
+  const uint64_t t0 = mono(3 * kSecond, true);
+  // Only preemptions (CPU-bound tasks): the offset is kept for 100 intervals...
+  EXPECT_EQ(mono(3 * kSecond + 100 * COLO_CLOCK_SYNC_NS, false), t0 + 100 * COLO_CLOCK_SYNC_NS);
+  // ... then taken afresh, or the two clocks could drift apart for good.
+  const uint64_t before = monotonic_now();
+  const uint64_t t1 = mono(3 * kSecond + 100 * COLO_CLOCK_SYNC_NS + 1, false);
+  const uint64_t after = monotonic_now();
+  EXPECT_GE(t1, before);
+  EXPECT_LE(t1, after);
 }
 
 TEST_F(SchedInfoTest, ARunQueueClockBehindTheLastOffsetTakesANewOne) {
