@@ -21,6 +21,10 @@ const volatile bool smt_enabled = false;
  * program runs. False: from colo's wakeup programs (mark_runnable). */
 const volatile bool wait_from_sched_info = false;
 
+/* The sched_switch tracepoint passes prev's state as its fourth argument
+ * (5.18+; the agent reads it in the kernel's BTF): see prev_runnable. */
+const volatile bool switch_prev_state = false;
+
 /* Changed by the agent at run time (mmapped .data). */
 volatile __u64 urgent_threshold_ns = COLO_DEFAULT_URGENT_NS;
 volatile __u64 urgent_interval_ns = COLO_DEFAULT_URGENT_INTERVAL_NS;
@@ -184,6 +188,24 @@ static __always_inline long task_state(struct task_struct *t, bool btf)
 		return btf ? t->__state : BPF_CORE_READ(t, __state);
 	return btf ? ((struct task_struct___pre514 *)t)->state
 		   : BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+}
+
+/*
+ * Whether @prev, switching out, stays runnable: preempted, or not blocked
+ * (its state TASK_RUNNING: a signal came before it could sleep). The
+ * tracepoint's own prev_state argument where the kernel passes it (@ctx[3],
+ * what __schedule decided), else prev's __state, which is the same there:
+ * reading the task cost 30-40 ns per switch here, a cache line the program
+ * otherwise does not touch.
+ */
+static __always_inline bool prev_runnable(__u64 *ctx, bool preempt, struct task_struct *prev,
+					  bool btf)
+{
+	if (preempt)
+		return true;
+	if (switch_prev_state)
+		return (__u32)ctx[3] == TASK_RUNNING;
+	return task_state(prev, btf) == TASK_RUNNING;
 }
 
 /* The CPU @t is on (or queued on). */
@@ -871,7 +893,7 @@ static __always_inline void settle_missed_switch(struct colo_cpu_state *cs, __u3
 	cs->since_ns = split;
 }
 
-static __always_inline int on_switch(bool preempt, struct task_struct *prev,
+static __always_inline int on_switch(__u64 *ctx, bool preempt, struct task_struct *prev,
 				     struct task_struct *next, bool btf)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -890,7 +912,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev,
 	prev_pid = btf ? prev->pid : BPF_CORE_READ(prev, pid);
 	next_pid = btf ? next->pid : BPF_CORE_READ(next, pid);
 	/* A task that loses its CPU while runnable waits again from now. */
-	runnable = prev_pid && (preempt || task_state(prev, btf) == TASK_RUNNING);
+	runnable = prev_pid && prev_runnable(ctx, preempt, prev, btf);
 	clock = 0;
 	if (wait_from_sched_info)
 		clock = rq_clock_via(next_pid ? next : prev, cpu, btf);
@@ -1049,7 +1071,7 @@ int BPF_PROG(colo_wakenew_btf, struct task_struct *p)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(colo_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(preempt, prev, next, true);
+	return on_switch(ctx, preempt, prev, next, true);
 }
 
 SEC("tp_btf/cgroup_rmdir")
@@ -1149,7 +1171,7 @@ int BPF_PROG(colo_wakenew_raw, struct task_struct *p)
 SEC("raw_tp/sched_switch")
 int BPF_PROG(colo_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(preempt, prev, next, false);
+	return on_switch(ctx, preempt, prev, next, false);
 }
 
 SEC("raw_tp/cgroup_rmdir")

@@ -497,3 +497,13 @@ int BPF_PROG(floor_switch_reads, bool preempt, struct task_struct *prev, struct 
 	h->slots[0] += cgid & 1; /* keeps the cgroup read */
 	return 0;
 }
+
+/* prev's state, as a switch program reads it to tell a preempted task (still
+ * runnable) from one that blocked. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch_prevstate, bool preempt, struct task_struct *prev,
+	     struct task_struct *next)
+{
+	floor_sink += prev->__state;
+	return 0;
+}

@@ -159,6 +159,11 @@ class LoadTest : public ::testing::TestWithParam<Variant> {
     s->rodata->mem_hierarchy = v1 ? 4 : 0;
     s->rodata->smt_enabled = v1;
     s->rodata->wait_from_sched_info = schedinfo;
+    // prev's state from the tracepoint where this kernel passes it, as the
+    // loader does, in the sched_info variants; the wakeup ones keep reading
+    // the task, so that the verifier checks both ways here.
+    s->rodata->switch_prev_state =
+        schedinfo && colo::bpf::switch_passes_prev_state("/sys/kernel/btf/vmlinux");
     EXPECT_EQ(0, bpf_map__set_max_entries(s->maps.colo_cpu_state, libbpf_num_possible_cpus()));
     EXPECT_EQ(0, bpf_map__set_max_entries(s->maps.colo_rq_stage, libbpf_num_possible_cpus()));
     autoload_mode(s->obj, mode);

@@ -3,7 +3,10 @@
 
 #include <bpf/btf.h>
 #include <gtest/gtest.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <string>
 #include <unordered_map>
 
@@ -123,6 +126,50 @@ TEST(SchedInfoSupport, NamesWhatTheKernelLacks) {
             "the kernel has no sched_entity::cfs_rq (CONFIG_FAIR_GROUP_SCHED off)");
   EXPECT_NE(schedinfo_unsupported(dir.path() + "/none", "6.1.0").find("cannot read BTF"),
             std::string::npos);
+}
+
+// A BTF file with the sched_switch tracepoint's BTF typedef taking `args`
+// after its context, the last of them `last_type` ("int" or "ptr").
+std::string switch_btf(const test::TempDir& dir, int args, const std::string& last_type) {
+  btf* b = btf__new_empty();
+  const int uint = btf__add_int(b, "unsigned int", 4, 0);
+  const int task = btf__add_struct(b, "task_struct", 8);
+  btf__add_field(b, "pid", uint, 0, 0);
+  const int task_ptr = btf__add_ptr(b, task);
+  const int void_ptr = btf__add_ptr(b, 0);
+  // Parameters go to the prototype added last: no other type in between.
+  const int proto = btf__add_func_proto(b, 0);
+  btf__add_func_param(b, "__data", void_ptr);
+  for (int i = 0; i < args; i++)
+    btf__add_func_param(b, "", i + 1 == args && last_type == "int" ? uint : task_ptr);
+  btf__add_typedef(b, "btf_trace_sched_switch", btf__add_ptr(b, proto));
+  uint32_t size = 0;
+  const void* raw = btf__raw_data(b, &size);
+  std::string path = dir.put("vmlinux", std::string(static_cast<const char*>(raw), size));
+  btf__free(b);
+  return path;
+}
+
+TEST(SwitchPrevState, FromTheTracepointsFourthArgumentWhereItHasOne) {
+  test::TempDir dir;
+  // 5.18+: (ctx, preempt, prev, next, unsigned int prev_state).
+  EXPECT_TRUE(switch_passes_prev_state(switch_btf(dir, 4, "int")));
+  // Before: (ctx, preempt, prev, next).
+  EXPECT_FALSE(switch_passes_prev_state(switch_btf(dir, 3, "ptr")));
+  EXPECT_FALSE(switch_passes_prev_state(switch_btf(dir, 4, "ptr"))) << "not a state";
+  EXPECT_FALSE(switch_passes_prev_state(btf_file(dir, kSchedInfoKernel))) << "no such typedef";
+  EXPECT_FALSE(switch_passes_prev_state(dir.path() + "/none"));
+}
+
+TEST(SwitchPrevState, ThisKernelIfItHasBtf) {
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) GTEST_SKIP() << "no kernel BTF";
+  utsname u{};
+  ASSERT_EQ(0, uname(&u));
+  int major = 0, minor = 0;
+  ASSERT_EQ(2, sscanf(u.release, "%d.%d", &major, &minor));
+  EXPECT_EQ(switch_passes_prev_state("/sys/kernel/btf/vmlinux"),
+            major > 5 || (major == 5 && minor >= 18))
+      << u.release;
 }
 
 TEST(WaitSource, ParsesAndNames) {

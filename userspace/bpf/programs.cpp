@@ -135,6 +135,23 @@ std::string schedinfo_unsupported(const std::string& btf_path, const std::string
   return why;
 }
 
+bool switch_passes_prev_state(const std::string& btf_path) {
+  btf* b = btf__parse(btf_path.c_str(), nullptr);
+  if (!b) return false;
+  bool ok = false;
+  int id = btf__find_by_name_kind(b, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+  const btf_type* t = id > 0 ? btf__type_by_id(b, btf__resolve_type(b, id)) : nullptr;
+  if (t && btf_is_ptr(t)) t = btf__type_by_id(b, t->type);
+  // (void *ctx, bool preempt, prev, next, unsigned int prev_state)
+  if (t && btf_is_func_proto(t) && btf_vlen(t) >= 5) {
+    const btf_type* arg = btf__type_by_id(b, btf_params(t)[4].type);
+    while (arg && (btf_is_typedef(arg) || btf_is_mod(arg))) arg = btf__type_by_id(b, arg->type);
+    ok = arg && btf_is_int(arg);
+  }
+  btf__free(b);
+  return ok;
+}
+
 // mark_victim() passes the victim's task_struct since 6.6 (a pid before): the
 // OOM programs read the task, so they load only where the kernel's BTF says so.
 bool mark_victim_passes_task() {
@@ -304,6 +321,7 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   s->rodata->smt_enabled = !opts.sibling_of.empty();
   const bool schedinfo = opts.wait_source == WaitSource::SchedInfo;
   s->rodata->wait_from_sched_info = schedinfo;
+  s->rodata->switch_prev_state = opts.switch_prev_state;
   bpf_map__set_max_entries(s->maps.colo_cpu_state, ncpus);
   bpf_map__set_max_entries(s->maps.colo_rq_stage, ncpus);
   bpf_map__set_max_entries(s->maps.colo_cg_sched, opts.max_cgroups);
@@ -425,6 +443,7 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
     }
   }
   p->wait_source_ = lo.wait_source;
+  lo.switch_prev_state = switch_passes_prev_state(btf_file);
   std::vector<bool> modes;
   // tp_btf programs attach through the running kernel's BTF, which an
   // external file does not replace.

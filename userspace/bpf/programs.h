@@ -53,6 +53,8 @@ struct LoadOptions {
   // (e.g. a BTFHub file); "" = the kernel's. tp_btf needs the kernel's own.
   std::string btf_path;
   WaitSource wait_source = WaitSource::Auto;
+  // Set by the loader from the kernel's BTF (switch_passes_prev_state).
+  bool switch_prev_state = false;
   bool load_mem = true;
   bool load_net = true;
 };
@@ -73,6 +75,12 @@ using NetCounters = std::map<colo_net_key, colo_net_val, NetKeyLess>;
 // Whether this kernel's mark_victim tracepoint passes the victim's task_struct
 // (6.6+; a pid before), from its BTF: the OOM programs load only then.
 bool mark_victim_passes_task();
+
+// Whether the kernel described by the BTF file at `btf_path` passes prev's
+// state to the sched_switch tracepoint (5.18+): the switch program then
+// tells a preempted task from one that blocked without reading the task.
+// false when it does not, or the file cannot be read.
+bool switch_passes_prev_state(const std::string& btf_path);
 
 // Makes sure bpffs is mounted at `dir`'s filesystem (mounts /sys/fs/bpf if
 // needed) and tracefs at /sys/kernel/tracing; creates `dir`. false + *err.
