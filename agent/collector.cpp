@@ -255,6 +255,9 @@ Snapshot Collector::collect() {
     // collection, it never counts them twice).
     std::unordered_map<uint64_t, colo_cg_sched> staged;
     for (const colo_rq_stage& sg : programs_->read_rq_stages()) bpf::add_staged(sg, &staged);
+    // Preemptions each CPU batches for one pair of cgroups.
+    bpf::PendingPreemptions pending_pre;
+    for (const colo_cpu_state& c : cpus) bpf::add_pending_preemptions(c, &pending_pre);
     for (size_t c = 0; c < cpus.size(); c++) {
       const auto& cs = cpus[c];
       if (cs.run_cgid) pending_run[cs.run_cgid] += cs.pending_run_ns;
@@ -284,7 +287,15 @@ Snapshot Collector::collect() {
       }
       cs.rq_count = 0;
       for (uint64_t n : cs.rq_slots) cs.rq_count += n;
-      std::copy(std::begin(v.preempted_by), std::end(v.preempted_by), cs.preempted_by.begin());
+      // As run_ns below: a batch flushed between the reads of the map and of
+      // the CPU states is in neither, and a counter must not go back.
+      auto& last_pre = last_preempted_[id];
+      auto pre = pending_pre.by_victim.find(id);
+      for (int k = 0; k < COLO_CLASS_MAX; k++) {
+        last_pre[k] = std::max<uint64_t>(
+            last_pre[k], v.preempted_by[k] + (pre != pending_pre.by_victim.end() ? pre->second[k] : 0));
+        cs.preempted_by[k] = last_pre[k];
+      }
       std::copy(std::begin(v.smt_ns), std::end(v.smt_ns), cs.smt_ns.begin());
       auto u = unsettled.find(id);
       if (u != unsettled.end())
@@ -300,9 +311,16 @@ Snapshot Collector::collect() {
     // would otherwise grow with every cgroup that ever ran.
     if (!sched.empty())
       std::erase_if(last_run_ns_, [&](const auto& kv) { return !sched.count(kv.first); });
+    if (!sched.empty())
+      std::erase_if(last_preempted_, [&](const auto& kv) { return !sched.count(kv.first); });
 
     std::unordered_set<uint64_t> unknown;  // ids of aggressor pairs not in the index
-    for (auto& [victim, by] : programs_->read_aggressors()) {
+    // Pending pairs are added too (for display: a batch flushed between the
+    // two reads counts twice once).
+    auto aggressors = programs_->read_aggressors();
+    for (auto& [victim, by] : pending_pre.pairs)
+      for (auto& [aggr, n] : by) aggressors[victim][aggr] += n;
+    for (auto& [victim, by] : aggressors) {
       auto vpath = cpu_idx_ ? cpu_idx_->path_of(victim) : std::nullopt;
       if (!vpath) {
         unknown.insert(victim);

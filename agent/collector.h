@@ -136,6 +136,8 @@ class Collector {
   std::map<std::pair<uint64_t, uint32_t>, uint32_t> pushed_classes_;
   bool gc_done_ = false;
   std::unordered_map<uint64_t, uint64_t> last_run_ns_;  // by cpu-hierarchy cgroup id
+  // preempted_by as last reported, by cpu-hierarchy cgroup id
+  std::unordered_map<uint64_t, std::array<uint64_t, COLO_CLASS_MAX>> last_preempted_;
   std::optional<std::array<uint64_t, COLO_DROP_MAX>> drops_base_;  // at the first read
   std::array<bool, COLO_DROP_MAX> drop_logged_{};
   std::unordered_set<uint64_t> aggr_unknown_;  // ids of colo_aggr missing at the last scan

@@ -664,21 +664,79 @@ static __always_inline void emit_urgent(__u64 cgid, __u64 lat, __u32 pid, __u32 
 	__sync_fetch_and_add(&st->urgent_events, 1);
 }
 
-static __always_inline void count_preemption(__u64 victim, __u64 aggressor, __u32 aggr_cls,
-					     struct colo_cg_sched *st, __u64 now)
+/* Adds the preemptions batched on @cs (see note_preemption) to the victim's
+ * entry, if it still exists, and to the pair's colo_aggr entry, and empties
+ * the batch. */
+static __always_inline void flush_preemptions(struct colo_cpu_state *cs, __u64 now)
 {
-	struct colo_aggr_key k = { .victim_cgid = victim, .aggressor_cgid = aggressor };
-	struct colo_aggr_val *a, init = { .count = 1, .last_ns = now };
+	struct colo_aggr_key k = { .victim_cgid = cs->pre_victim, .aggressor_cgid = cs->pre_aggr };
+	struct colo_aggr_val *a, init = { .count = cs->pre_count, .last_ns = now };
+	struct colo_cg_sched *st;
+	__u32 n = cs->pre_count, cls = cs->pre_cls;
 
-	if (aggr_cls < COLO_CLASS_MAX)
-		__sync_fetch_and_add(&st->preempted_by[aggr_cls], 1);
+	if (!n)
+		return;
+	cs->pre_count = 0;
+	st = sched_stats_existing(k.victim_cgid);
+	if (!st)
+		return; /* removed since: its pairs go with it */
+	if (cls < COLO_CLASS_MAX)
+		__sync_fetch_and_add(&st->preempted_by[cls], n);
 	a = bpf_map_lookup_elem(&colo_aggr, &k);
 	if (a) {
-		__sync_fetch_and_add(&a->count, 1);
+		__sync_fetch_and_add(&a->count, n);
 		a->last_ns = now;
 	} else if (bpf_map_update_elem(&colo_aggr, &k, &init, BPF_NOEXIST)) {
 		colo_count_drop(COLO_DROP_AGGR_MAP_FULL);
 	}
+}
+
+/* flush_preemptions() for CPU @cpu, as a global subprogram: rare, and
+ * verified once, not on every path of the switch program. */
+__noinline int colo_flush_preemptions(__u32 cpu, __u64 now)
+{
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
+
+	if (cs)
+		flush_preemptions(cs, now);
+	return 0;
+}
+
+/*
+ * A task of cgroup @victim lost CPU @cpu while runnable to one of cgroup
+ * @aggr, of class @cls. Counted in the CPU's batch (one pair at a time),
+ * flushed when another pair comes or the count is full: a busy pair (a BE
+ * hog and an LS service taking turns on a CPU) costs no map lookup per
+ * preemption. The victim's entry is made when a batch starts, so that the
+ * flush does not re-create a cgroup removed since.
+ */
+static __always_inline void note_preemption(struct colo_cpu_state *cs, __u32 cpu, __u64 victim,
+					    __u64 aggr, __u32 cls, __u64 now)
+{
+	if (cs->pre_count && (cs->pre_victim != victim || cs->pre_aggr != aggr ||
+			      cs->pre_cls != cls || cs->pre_count == 0xffffffff))
+		colo_flush_preemptions(cpu, now);
+	if (!cs->pre_count) {
+		if (!sched_stats(victim))
+			return; /* map full: counted there */
+		cs->pre_victim = victim;
+		cs->pre_aggr = aggr;
+		cs->pre_cls = cls;
+		cs->pre_since_ns = now;
+	}
+	cs->pre_count += 1;
+}
+
+/* At a switch on CPU @cpu: flushes its preemption batch when it is older
+ * than COLO_RUN_FLUSH_NS, then counts one if @victim (0: none) lost the CPU
+ * while runnable to @aggr, of class @cls. */
+static __always_inline void settle_preemptions(struct colo_cpu_state *cs, __u32 cpu, __u64 victim,
+					       __u64 aggr, __u32 cls, __u64 now)
+{
+	if (cs->pre_count && now - cs->pre_since_ns > COLO_RUN_FLUSH_NS)
+		colo_flush_preemptions(cpu, now);
+	if (victim)
+		note_preemption(cs, cpu, victim, aggr, cls, now);
 }
 
 static __always_inline bool is_aggressor_class(__u32 cls)
@@ -971,15 +1029,8 @@ static __always_inline int on_switch(__u64 *ctx, bool preempt, struct task_struc
 	if (smt_enabled)
 		colo_settle_smt(cpu, prev_cgid, prev_cls, now);
 
-	/* A task that loses its CPU while runnable needs its cgroup's entry for
-	 * the preemption count: flush its CPU time with it. */
-	st = charge_cpu_time(cs, prev_cls, prev_pid ? prev_cgid : 0, now, runnable);
-	if (runnable) {
-		if (!st && prev_cgid)
-			st = sched_stats(prev_cgid);
-		if (st)
-			count_preemption(prev_cgid, next_cgid, next_cls, st, now);
-	}
+	charge_cpu_time(cs, prev_cls, prev_pid ? prev_cgid : 0, now, false);
+	settle_preemptions(cs, cpu, runnable ? prev_cgid : 0, next_cgid, next_cls, now);
 
 	if (waited && next_cgid) {
 		stage_sample(sg, next_cgid, colo_hist_slot(lat), lat, now);
@@ -1335,5 +1386,26 @@ int colo_test_schedinfo(void *ctx)
 	} else if (test_si_op == 4) {
 		test_si_out = mono_of_rq_clock(cs, clock, test_si_in[1], q);
 	}
+	return 0;
+}
+
+/* BPF_PROG_TEST_RUN entry: a switch's preemption accounting on the CPU it
+ * runs on at test_pre_now: a task of cgroup test_pre_victim (0: none) lost
+ * the CPU while runnable to one of test_pre_aggr, of class test_pre_cls.
+ * Never attached. */
+__u64 test_pre_victim = 0;
+__u64 test_pre_aggr = 0;
+__u64 test_pre_now = 0;
+__u32 test_pre_cls = 0;
+
+SEC("raw_tp/colo_test_preempt")
+int colo_test_preempt(void *ctx)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
+
+	if (cs)
+		settle_preemptions(cs, cpu, test_pre_victim, test_pre_aggr,
+				   test_pre_cls & (COLO_CLASS_MAX - 1), test_pre_now);
 	return 0;
 }

@@ -79,7 +79,8 @@ struct colo_aggr_val {
  * COLO_RUN_FLUSH_NS. Readers add what is pending. (Run-queue samples are
  * staged in colo_rq_stage; the __stage_* fields held them in a 4-entry stage
  * before, and are kept so that the layout, and pinned maps, stay as they were;
- * clk_off and clk_at took the place of two of them, which were always 0.) */
+ * clk_off, clk_at and the pre_* batch took the place of the others, which
+ * were always 0.) */
 #define COLO_CLS_RING 6
 struct colo_cpu_state {
 	__u64 cgid;          /* cgroup id of the task running now (0 = idle) */
@@ -98,11 +99,17 @@ struct colo_cpu_state {
 	 * that call costs more than the rest of a switch on some hosts. */
 	__u64 clk_off;       /* CLOCK_MONOTONIC minus rq clock (mod 2^64) */
 	__u64 clk_at;        /* rq clock when clk_off was taken (0 = never) */
-	__u64 __stage_sum_ns;/* unused */
+	/* Preemptions of one victim cgroup by one aggressor cgroup, batched
+	 * like the CPU time: added to colo_cg_sched.preempted_by and colo_aggr
+	 * when another pair comes, or after COLO_RUN_FLUSH_NS. Readers add the
+	 * pending count (add_pending_preemptions). */
+	__u64 pre_since_ns;  /* when the first of them was counted */
 	__u32 __stage_n;     /* unused */
 	__u32 pid;           /* thread id of the task running now (0 = idle) */
-	__u32 __stage[5];    /* unused */
-	__u32 __pad1;
+	__u64 pre_victim;    /* cgroup of the preempted tasks */
+	__u64 pre_aggr;      /* cgroup of the tasks that took their CPU (0 = idle) */
+	__u32 pre_count;     /* preemptions pending (0 = none) */
+	__u32 pre_cls;       /* enum colo_class of the aggressor */
 	__u64 task;          /* kernel address of the task running now (0 = unknown) */
 	/* Its own cache line, read by other CPUs at every wakeup onto this one,
 	 * written only when the class running here changes. */

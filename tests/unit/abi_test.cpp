@@ -25,9 +25,11 @@ static_assert(offsetof(colo_cpu_state, cls_since) == 144 && COLO_CLS_RING == 6);
 static_assert(offsetof(colo_cpu_state, run_cgid) == 40 && offsetof(colo_cpu_state, cls_cgid) == 48);
 static_assert(offsetof(colo_cpu_state, cls_cls) == 56 && offsetof(colo_cpu_state, cls_gen) == 60);
 // The old stage's fields stay where they were (pinned maps of this layout are reused).
-static_assert(offsetof(colo_cpu_state, clk_off) == 64 && offsetof(colo_cpu_state, clk_at) == 72 && offsetof(colo_cpu_state, __stage_n) == 88);
+static_assert(offsetof(colo_cpu_state, clk_off) == 64 && offsetof(colo_cpu_state, clk_at) == 72 &&
+              offsetof(colo_cpu_state, pre_since_ns) == 80 && offsetof(colo_cpu_state, pre_victim) == 96 &&
+              offsetof(colo_cpu_state, pre_cls) == 116 && offsetof(colo_cpu_state, __stage_n) == 88);
 static_assert(offsetof(colo_cpu_state, pid) == 92);
-static_assert(offsetof(colo_cpu_state, __stage) == 96 && offsetof(colo_cpu_state, __pad1) == 116);
+static_assert(offsetof(colo_cpu_state, pre_aggr) == 104 && offsetof(colo_cpu_state, pre_count) == 112);
 static_assert(sizeof(colo_rq_stage) == 400 && offsetof(colo_rq_stage, n) == 24);
 static_assert(offsetof(colo_rq_stage, pend_slot) == 28 && offsetof(colo_rq_stage, pend_cgid) == 32);
 static_assert(offsetof(colo_rq_stage, pend_ns) == 40 && offsetof(colo_rq_stage, urg_cgid) == 48);

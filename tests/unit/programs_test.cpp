@@ -80,6 +80,34 @@ TEST(AddStaged, ATornStageAddsOnlySlotsInRange) {
   EXPECT_EQ(out[4].rq_slots[2], 1u);
 }
 
+TEST(AddPendingPreemptions, ABatchCountsForItsVictimAndItsPair) {
+  PendingPreemptions out;
+  colo_cpu_state a{}, b{};
+  a.pre_victim = 10;
+  a.pre_aggr = 20;
+  a.pre_cls = COLO_CLASS_BE;
+  a.pre_count = 3;
+  b = a;  // another CPU, the same pair
+  b.pre_count = 2;
+  add_pending_preemptions(a, &out);
+  add_pending_preemptions(b, &out);
+  EXPECT_EQ(out.by_victim[10][COLO_CLASS_BE], 5u);
+  EXPECT_EQ(out.by_victim[10][COLO_CLASS_LS], 0u);
+  EXPECT_EQ(out.pairs[10][20], 5u);
+}
+
+TEST(AddPendingPreemptions, NoBatchOrATornOneAddsNothing) {
+  PendingPreemptions out;
+  colo_cpu_state cs{};
+  cs.pre_victim = 10;  // a batch flushed: count 0
+  add_pending_preemptions(cs, &out);
+  cs.pre_count = 1;
+  cs.pre_cls = 77;  // not a class
+  add_pending_preemptions(cs, &out);
+  EXPECT_TRUE(out.by_victim.empty());
+  EXPECT_TRUE(out.pairs.empty());
+}
+
 // A BTF file describing a kernel's scheduler structs: `members` per struct
 // (all u64), written raw as /sys/kernel/btf/vmlinux is.
 std::string btf_file(const test::TempDir& dir,

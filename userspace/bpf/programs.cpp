@@ -605,6 +605,12 @@ void add_staged(const colo_rq_stage& sg, std::unordered_map<uint64_t, colo_cg_sc
   }
 }
 
+void add_pending_preemptions(const colo_cpu_state& cs, PendingPreemptions* out) {
+  if (!cs.pre_count || !cs.pre_victim || cs.pre_cls >= COLO_CLASS_MAX) return;
+  out->by_victim[cs.pre_victim][cs.pre_cls] += cs.pre_count;
+  out->pairs[cs.pre_victim][cs.pre_aggr] += cs.pre_count;
+}
+
 std::vector<colo_cpu_state> Programs::read_cpus() const {
   return read_per_cpu_entries<colo_cpu_state>(bpf_map__fd(impl_->sched->maps.colo_cpu_state),
                                               impl_->ncpus);

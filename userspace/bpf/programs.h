@@ -94,6 +94,15 @@ int cleanup_pins(const std::string& pin_dir, std::string* err);
 // writing it while it was read adds only the slots that are in range.
 void add_staged(const colo_rq_stage& sg, std::unordered_map<uint64_t, colo_cg_sched>* out);
 
+// Preemptions a CPU has batched and not yet added to the maps
+// (colo_cpu_state.pre_*): per victim cgroup by the aggressor's class, and per
+// victim and aggressor cgroup pair. Readers add them to what the maps say.
+struct PendingPreemptions {
+  std::unordered_map<uint64_t, std::array<uint64_t, COLO_CLASS_MAX>> by_victim;
+  std::unordered_map<uint64_t, std::unordered_map<uint64_t, uint64_t>> pairs;
+};
+void add_pending_preemptions(const colo_cpu_state& cs, PendingPreemptions* out);
+
 class Programs {
  public:
   ~Programs();
