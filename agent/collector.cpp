@@ -309,10 +309,10 @@ Snapshot Collector::collect() {
     }
     // Forget removed cgroups (cgroup_rmdir deleted their entries): the map
     // would otherwise grow with every cgroup that ever ran.
-    if (!sched.empty())
+    if (!sched.empty()) {
       std::erase_if(last_run_ns_, [&](const auto& kv) { return !sched.count(kv.first); });
-    if (!sched.empty())
       std::erase_if(last_preempted_, [&](const auto& kv) { return !sched.count(kv.first); });
+    }
 
     std::unordered_set<uint64_t> unknown;  // ids of aggressor pairs not in the index
     // Pending pairs are added too (for display: a batch flushed between the

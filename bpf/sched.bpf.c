@@ -193,10 +193,9 @@ static __always_inline long task_state(struct task_struct *t, bool btf)
 /*
  * Whether @prev, switching out, stays runnable: preempted, or not blocked
  * (its state TASK_RUNNING: a signal came before it could sleep). The
- * tracepoint's own prev_state argument where the kernel passes it (@ctx[3],
- * what __schedule decided), else prev's __state, which is the same there:
- * reading the task cost 30-40 ns per switch here, a cache line the program
- * otherwise does not touch.
+ * tracepoint's own prev_state argument where the kernel passes it (@ctx[3]):
+ * what __schedule decided, where prev's __state may already have been
+ * changed by a waker on another CPU; else that __state.
  */
 static __always_inline bool prev_runnable(__u64 *ctx, bool preempt, struct task_struct *prev,
 					  bool btf)
@@ -683,12 +682,17 @@ static __always_inline void flush_preemptions(struct colo_cpu_state *cs, __u64 n
 	if (cls < COLO_CLASS_MAX)
 		__sync_fetch_and_add(&st->preempted_by[cls], n);
 	a = bpf_map_lookup_elem(&colo_aggr, &k);
-	if (a) {
-		__sync_fetch_and_add(&a->count, n);
-		a->last_ns = now;
-	} else if (bpf_map_update_elem(&colo_aggr, &k, &init, BPF_NOEXIST)) {
+	if (!a && !bpf_map_update_elem(&colo_aggr, &k, &init, BPF_NOEXIST))
+		return;
+	/* EEXIST: another CPU made the pair's entry in between. */
+	if (!a)
+		a = bpf_map_lookup_elem(&colo_aggr, &k);
+	if (!a) {
 		colo_count_drop(COLO_DROP_AGGR_MAP_FULL);
+		return;
 	}
+	__sync_fetch_and_add(&a->count, n);
+	a->last_ns = now;
 }
 
 /* flush_preemptions() for CPU @cpu, as a global subprogram: rare, and
@@ -879,22 +883,22 @@ __noinline int colo_settle_smt(__u32 cpu, __u64 cur_cgid, __u32 cur_cls, __u64 n
  * class at once (a per-CPU array), per cgroup batched in cs->pending_run_ns
  * for cs->run_cgid, across idle periods, until another cgroup runs, the batch
  * reaches COLO_RUN_FLUSH_NS, or @flush. So most switches do not touch the
- * shared colo_cg_sched entry. Returns that entry when it was looked up, else 0.
+ * shared colo_cg_sched entry.
  */
-static __always_inline struct colo_cg_sched *charge_cpu_time(struct colo_cpu_state *cs, __u32 cls,
-							     __u64 cgid, __u64 now, bool flush)
+static __always_inline void charge_cpu_time(struct colo_cpu_state *cs, __u32 cls, __u64 cgid,
+					    __u64 now, bool flush)
 {
 	struct colo_cg_sched *st;
 	__u64 delta, *cls_ns;
 
 	if (!cs->since_ns || now <= cs->since_ns)
-		return 0;
+		return;
 	delta = now - cs->since_ns;
 	cls_ns = bpf_map_lookup_elem(&colo_class_ns, &cls);
 	if (cls_ns)
 		*cls_ns += delta;
 	if (!cgid)
-		return 0; /* idle: the batch of the last cgroup goes on */
+		return; /* idle: the batch of the last cgroup goes on */
 	if (cs->run_cgid != cgid) {
 		if (cs->run_cgid && cs->pending_run_ns) {
 			st = sched_stats_existing(cs->run_cgid);
@@ -907,12 +911,11 @@ static __always_inline struct colo_cg_sched *charge_cpu_time(struct colo_cpu_sta
 	}
 	cs->pending_run_ns += delta;
 	if (!flush && cs->pending_run_ns < COLO_RUN_FLUSH_NS)
-		return 0;
+		return;
 	st = sched_stats(cgid);
 	if (st)
 		__sync_fetch_and_add(&st->run_ns, cs->pending_run_ns);
 	cs->pending_run_ns = 0;
-	return st;
 }
 
 /*

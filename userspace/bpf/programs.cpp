@@ -135,19 +135,30 @@ std::string schedinfo_unsupported(const std::string& btf_path, const std::string
   return why;
 }
 
+namespace {
+
+// Parameter `i` of tracepoint `tp`'s BTF prototype in `b` (typedef
+// btf_trace_<tp>: void (*)(void *ctx, args...), so args start at 1), with
+// typedefs and modifiers resolved; nullptr when there is none.
+const btf_type* tracepoint_param(const btf* b, const char* tp, int i) {
+  const std::string name = std::string("btf_trace_") + tp;
+  int id = btf__find_by_name_kind(b, name.c_str(), BTF_KIND_TYPEDEF);
+  const btf_type* t = id > 0 ? btf__type_by_id(b, btf__resolve_type(b, id)) : nullptr;
+  if (t && btf_is_ptr(t)) t = btf__type_by_id(b, t->type);
+  if (!t || !btf_is_func_proto(t) || btf_vlen(t) <= i) return nullptr;
+  const btf_type* arg = btf__type_by_id(b, btf_params(t)[i].type);
+  while (arg && (btf_is_typedef(arg) || btf_is_mod(arg))) arg = btf__type_by_id(b, arg->type);
+  return arg;
+}
+
+}  // namespace
+
 bool switch_passes_prev_state(const std::string& btf_path) {
   btf* b = btf__parse(btf_path.c_str(), nullptr);
   if (!b) return false;
-  bool ok = false;
-  int id = btf__find_by_name_kind(b, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
-  const btf_type* t = id > 0 ? btf__type_by_id(b, btf__resolve_type(b, id)) : nullptr;
-  if (t && btf_is_ptr(t)) t = btf__type_by_id(b, t->type);
   // (void *ctx, bool preempt, prev, next, unsigned int prev_state)
-  if (t && btf_is_func_proto(t) && btf_vlen(t) >= 5) {
-    const btf_type* arg = btf__type_by_id(b, btf_params(t)[4].type);
-    while (arg && (btf_is_typedef(arg) || btf_is_mod(arg))) arg = btf__type_by_id(b, arg->type);
-    ok = arg && btf_is_int(arg);
-  }
+  const btf_type* arg = tracepoint_param(b, "sched_switch", 4);
+  const bool ok = arg && btf_is_int(arg);
   btf__free(b);
   return ok;
 }
@@ -158,18 +169,11 @@ bool mark_victim_passes_task() {
   btf* vmlinux = btf__load_vmlinux_btf();
   if (!vmlinux) return false;
   bool ok = false;
-  int id = btf__find_by_name_kind(vmlinux, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
-  if (id > 0) {
-    const btf_type* t = btf__type_by_id(vmlinux, btf__resolve_type(vmlinux, id));
-    if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
-    if (t && btf_is_func_proto(t) && btf_vlen(t) >= 2) {
-      const btf_type* arg = btf__type_by_id(vmlinux, btf_params(t)[1].type);
-      if (arg && btf_is_ptr(arg)) {
-        const btf_type* pointee = btf__type_by_id(vmlinux, arg->type);
-        const char* name = pointee ? btf__name_by_offset(vmlinux, pointee->name_off) : nullptr;
-        ok = name && strcmp(name, "task_struct") == 0;
-      }
-    }
+  const btf_type* arg = tracepoint_param(vmlinux, "mark_victim", 1);
+  if (arg && btf_is_ptr(arg)) {
+    const btf_type* pointee = btf__type_by_id(vmlinux, arg->type);
+    const char* name = pointee ? btf__name_by_offset(vmlinux, pointee->name_off) : nullptr;
+    ok = name && strcmp(name, "task_struct") == 0;
   }
   btf__free(vmlinux);
   return ok;
