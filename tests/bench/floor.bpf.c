@@ -430,24 +430,45 @@ struct {
 	__type(value, struct floor_hist);
 } floor_hist SEC(".maps");
 
+/* The wait of @next switching in, from sched_info, and its cpu cgroup
+ * through the task's css_set (the v1 cpu controller's where it is mounted
+ * apart, else v2's default cgroup); false when it did not wait. */
+static __always_inline bool floor_wait_cgid(struct task_struct *next, __u64 *lat, __u64 *cgid)
+{
+	struct rq *rq = next->se.cfs_rq->rq;
+	__u64 q = next->sched_info.last_queued;
+	int cpu_id = bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id);
+
+	if (!q || !rq || rq->clock < q || !next->pid)
+		return false;
+	*lat = rq->clock - q;
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpu_cgrp_id) &&
+	    next->cgroups->subsys[cpu_id]->cgroup != next->cgroups->dfl_cgrp)
+		*cgid = next->cgroups->subsys[cpu_id]->cgroup->kn->id;
+	else
+		*cgid = next->cgroups->dfl_cgrp->kn->id;
+	return true;
+}
+
+/* log2 of a wait in us, as a 32-slot histogram's index. */
+static __always_inline __u32 floor_slot(__u64 lat)
+{
+	__u32 slot = 0;
+	__u64 us;
+
+	for (us = lat / 1000; us && slot < 31; us >>= 1)
+		slot++;
+	return slot;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(floor_switch_least, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct rq *rq = next->se.cfs_rq->rq;
-	__u64 q = next->sched_info.last_queued, lat, us, cgid;
 	struct floor_hist *h, zero = {};
-	__u32 slot = 0;
+	__u64 lat, cgid;
 
-	if (!q || !rq || rq->clock < q || !next->pid)
+	if (!floor_wait_cgid(next, &lat, &cgid))
 		return 0;
-	lat = rq->clock - q;
-	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpu_cgrp_id) &&
-	    next->cgroups->subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)]->cgroup !=
-		    next->cgroups->dfl_cgrp)
-		cgid = next->cgroups->subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)]
-			       ->cgroup->kn->id;
-	else
-		cgid = next->cgroups->dfl_cgrp->kn->id;
 	h = bpf_map_lookup_elem(&floor_hist, &cgid);
 	if (!h) {
 		bpf_map_update_elem(&floor_hist, &cgid, &zero, BPF_NOEXIST);
@@ -455,9 +476,7 @@ int BPF_PROG(floor_switch_least, bool preempt, struct task_struct *prev, struct 
 		if (!h)
 			return 0;
 	}
-	for (us = lat / 1000; us && slot < 31; us >>= 1)
-		slot++;
-	h->slots[slot & 31]++;
+	h->slots[floor_slot(lat) & 31]++;
 	return 0;
 }
 
@@ -473,27 +492,16 @@ struct {
 SEC("tp_btf/sched_switch")
 int BPF_PROG(floor_switch_reads, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct rq *rq = next->se.cfs_rq->rq;
-	__u64 q = next->sched_info.last_queued, lat, us, cgid;
 	struct floor_hist *h;
-	__u32 slot = 0, zero = 0;
+	__u64 lat, cgid;
+	__u32 zero = 0;
 
-	if (!q || !rq || rq->clock < q || !next->pid)
+	if (!floor_wait_cgid(next, &lat, &cgid))
 		return 0;
-	lat = rq->clock - q;
-	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpu_cgrp_id) &&
-	    next->cgroups->subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)]->cgroup !=
-		    next->cgroups->dfl_cgrp)
-		cgid = next->cgroups->subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)]
-			       ->cgroup->kn->id;
-	else
-		cgid = next->cgroups->dfl_cgrp->kn->id;
 	h = bpf_map_lookup_elem(&floor_hist_cpu, &zero);
 	if (!h)
 		return 0;
-	for (us = lat / 1000; us && slot < 31; us >>= 1)
-		slot++;
-	h->slots[slot & 31] += 1;
+	h->slots[floor_slot(lat) & 31] += 1;
 	h->slots[0] += cgid & 1; /* keeps the cgroup read */
 	return 0;
 }
