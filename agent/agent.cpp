@@ -127,6 +127,13 @@ ClassTimes Agent::class_times() const {
 }
 Agent::~Agent() = default;
 
+void Agent::set_fast_intervals() {
+  using std::chrono::duration_cast;
+  using std::chrono::nanoseconds;
+  fast_interval_ns_ = duration_cast<nanoseconds>(cfg_.controller.fast_interval).count();
+  fast_idle_interval_ns_ = duration_cast<nanoseconds>(cfg_.controller.tick).count();
+}
+
 bool Agent::load_config(Config* out) {
   std::vector<ConfigError> errs;
   Config c = opts_.config_path.empty() ? parse_config("", &errs)
@@ -497,11 +504,11 @@ int Agent::run() {
   };
 
   std::thread events_thread;
-  fast_interval_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          cfg_.controller.fast_interval).count();
+  set_fast_intervals();
   if (programs_) {
     // Urgent events wake this thread at once (ring buffer epoll); between
-    // them it samples LS demand every controller.fast_interval.
+    // them it samples LS demand every controller.fast_interval while BE
+    // runs (the fast path is armed), else every controller.tick.
     events_thread = std::thread([&] {
       auto mono = [] {
         timespec ts;
@@ -513,7 +520,8 @@ int Agent::run() {
         uint64_t now = mono();
         int timeout_ms = next_sample > now ? static_cast<int>((next_sample - now + 999999) / 1000000)
                                            : 0;
-        programs_->poll_events(timeout_ms, [&](const colo_urgent_event& e) {
+        bool be_woke = false;
+        int polled = programs_->poll_events(timeout_ms, [&](const colo_urgent_event& e) {
           urgent_total_++;
           if (controller_) {
             std::string queued = e.queued_cls < COLO_CLASS_MAX
@@ -534,11 +542,25 @@ int Agent::run() {
                                     {"after_class", class_name(e.prev_cls)},
                                     {"queued_behind_class", class_name(e.queued_cls)}});
           if (recent_urgent_.size() > 20) recent_urgent_.pop_front();
-        });
+        }, [&] { be_woke = true; });
+        // No ring buffer: poll returns at once; wait the timeout out here.
+        if (polled == -ENOTSUP && timeout_ms > 0) usleep(static_cast<useconds_t>(timeout_ms) * 1000);
         now = mono();
+        if (be_woke && controller_) {
+          // BE got a CPU while the fast path slept: sample every
+          // fast_interval from now on (the wake arms it for a while).
+          controller_->on_be_running(now);
+          next_sample = std::min(next_sample, now + fast_interval_ns_.load());
+        }
         if (now >= next_sample) {
-          if (controller_) controller_->on_fast_sample(class_times());
-          next_sample = now + fast_interval_ns_.load();
+          bool armed = false;
+          if (controller_) {
+            controller_->on_fast_sample(class_times());
+            armed = controller_->fast_path_armed();
+            // Asleep, the next BE task to get a CPU wakes this thread.
+            programs_->want_be_wake(!armed);
+          }
+          next_sample = now + (armed ? fast_interval_ns_.load() : fast_idle_interval_ns_.load());
         }
       }
     });
@@ -591,6 +613,7 @@ int Agent::run() {
         cfg_.policy = np->config.policy;
         cfg_.controller = np->config.controller;
         cfg_.eviction = np->config.eviction;
+        set_fast_intervals();
         if (controller_) controller_->reconfigure(cfg_);
         LOG_INFO("node-group policy '%s' applied", np->group.c_str());
       }
@@ -625,8 +648,7 @@ int Agent::run() {
       if (programs_) programs_->set_urgent(next.bpf.urgent_latency_ns, next.bpf.urgent_interval_ns);
       cfg_.policy = next.policy;
       cfg_.controller = next.controller;
-      fast_interval_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                              cfg_.controller.fast_interval).count();
+      set_fast_intervals();
       cfg_.eviction = next.eviction;
       if (controller_) controller_->reconfigure(cfg_);
       if (netctl_) netctl_->reconfigure(next);

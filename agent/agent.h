@@ -67,8 +67,12 @@ class Agent {
   MetricsExporter exporter_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
-  // controller.fast_interval, read by the events thread (reload may change it).
+  // controller.fast_interval and controller.tick, read by the events thread
+  // (reload may change them): it samples every fast_interval while the fast
+  // path is armed (Controller::fast_path_armed), else every tick.
   std::atomic<uint64_t> fast_interval_ns_{2000000};
+  std::atomic<uint64_t> fast_idle_interval_ns_{100000000};
+  void set_fast_intervals();
   std::mutex snap_mu_;
   std::shared_ptr<const Snapshot> prev_, cur_;
   std::mutex events_mu_;

@@ -168,13 +168,37 @@ void Controller::on_urgent(uint64_t kernel_ts_ns, const std::string& why, bool b
   }
 }
 
+bool Controller::cut_pending_locked() const {
+  // What apply_locked() would write: never under the floor.
+  const double want =
+      enabled_ ? std::max(cpu_ctl_.allowance(), BigBox::kFloorCores) : BigBox::kFloorCores;
+  return applied_.quota && *applied_.quota > want + 0.005;
+}
+
+bool Controller::fast_path_armed() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return fast_armed_;
+}
+
+void Controller::on_be_running(uint64_t mono_ns) {
+  std::lock_guard<std::mutex> l(mu_);
+  be_wakes_++;
+  armed_until_ns_ =
+      mono_ns + 2 * std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.controller.fast_window)
+                        .count();
+  fast_armed_ = cfg_.cgroup.manage_bigbox;
+}
+
 void Controller::on_fast_sample(const ClassTimes& t) {
   std::lock_guard<std::mutex> l(mu_);
+  fast_samples_++;
+  bool be_idle = false;  // BE used (next to) no CPU over this sample
   if (prev_fast_ && t.mono_ns > prev_fast_->mono_ns) {
     double dt = (t.mono_ns - prev_fast_->mono_ns) * 1e-9;
     const double ls = grown_s(t.ls_ns, prev_fast_->ls_ns) / dt;
     const double sys = grown_s(t.system_ns, prev_fast_->system_ns) / dt;
     const double be = grown_s(t.be_ns, prev_fast_->be_ns) / dt;
+    be_idle = be < kBeIdleCores;
     fast_ls_.push_back({prev_fast_->mono_ns, t.mono_ns, ls, sys, be});
     const uint64_t window_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.controller.fast_window).count();
@@ -202,8 +226,7 @@ void Controller::on_fast_sample(const ClassTimes& t) {
     const bool saturated = avg + be_s / span_s >= usable;
     // A cut the kernel refused (a failed quota write) is retried on every
     // sample until it lands, not left to the next tick.
-    const bool cut_pending = applied_.quota && *applied_.quota > cpu_ctl_.allowance() + 0.005;
-    if (cfg_.cgroup.manage_bigbox && cut_pending) apply_locked(cpu_ctl_.allowance(), "ls_demand", 0);
+    if (cfg_.cgroup.manage_bigbox && cut_pending_locked()) apply_locked(cpu_ctl_.allowance(), "ls_demand", 0);
     // The dynamic policy's own rule, applied at once: LS (with system) use
     // over the window leaves BE less than the allowance under the watermark.
     // The next tick would lower the target to that anyway; here it happens
@@ -248,6 +271,8 @@ void Controller::on_fast_sample(const ClassTimes& t) {
     }
   }
   prev_fast_ = t;
+  fast_armed_ = cfg_.cgroup.manage_bigbox &&
+                (!be_idle || cut_pending_locked() || t.mono_ns < armed_until_ns_);
 }
 
 void Controller::tick(const ClassTimes& t) {
@@ -650,6 +675,7 @@ nlohmann::json Controller::status() const {
                       {"phase", policy::phase_name(last_colocatable_.phase)},
                       {"reason", last_colocatable_.reason}};
   j["decisions"] = nlohmann::json(std::vector<nlohmann::json>(decisions_.begin(), decisions_.end()));
+  j["fast_path"] = {{"armed", fast_armed_}, {"samples", fast_samples_}, {"be_wakes", be_wakes_}};
   return j;
 }
 

@@ -64,6 +64,23 @@ class Controller : public prometheus::Collectable {
   static bool be_in_way(uint32_t after_cls, uint32_t queued_cls);
   // Fast path: called every few ms with fresh class times.
   void on_fast_sample(const ClassTimes& t);
+  // Whether the next fast sample can lead to anything: BE used CPU over the
+  // last one (every cut the fast path makes takes from BE, and beside an
+  // idle box it makes none that matters now), or a cut the kernel refused
+  // waits to be retried, or nothing is known yet. The events thread samples
+  // every controller.fast_interval while it is, else every controller.tick:
+  // an agent on a node with no BE work running does not wake 500 times a
+  // second (measured: 1.5% of a CPU, tests/bench/RESULTS.md). BE that
+  // starts is seen at the next such sample, and an LS wait behind it wakes
+  // the agent at once (on_urgent) regardless.
+  bool fast_path_armed() const;
+  // The kernel saw a BE task get a CPU while the fast path slept (a BE
+  // wake, at CLOCK_MONOTONIC `mono_ns`): armed for at least two fast
+  // windows from then, whatever BE's use over the sample in which it
+  // started (a sample that began long before BE did averages it away).
+  void on_be_running(uint64_t mono_ns);
+  // BE's CPU use, in cores, under which a fast sample counts BE as idle.
+  static constexpr double kBeIdleCores = 0.01;
   // Slow path.
   void tick(const ClassTimes& t);
   // The one switch (colo disable/enable). Disabled: the box is held at its
@@ -118,6 +135,9 @@ class Controller : public prometheus::Collectable {
   void cut_locked(const std::string& what, double cores, const std::string& trigger,
                   uint64_t signal_ns, const std::string& reason);
   void decide_locked(const std::string& what, const std::string& reason);
+  // A cut the kernel refused (a failed quota write): the quota applied is
+  // above what apply_locked() would write for the allowance.
+  bool cut_pending_locked() const;
   void observe_reaction_locked(const std::string& trigger, double seconds);
   void evict_locked(policy::MonoTime now);
   double capacity_cores() const;
@@ -164,6 +184,10 @@ class Controller : public prometheus::Collectable {
     double cores() const { return ls_cores + sys_cores; }
   };
   std::deque<FastSample> fast_ls_;
+  bool fast_armed_ = true;      // see fast_path_armed()
+  uint64_t fast_samples_ = 0;   // on_fast_sample calls (status)
+  uint64_t be_wakes_ = 0;       // on_be_running calls (status)
+  uint64_t armed_until_ns_ = 0; // by the last BE wake
   uint64_t urgent_since_tick_ = 0;
   std::deque<nlohmann::json> decisions_;
   // colo_control_reaction_seconds{trigger}: bucket counts per trigger.

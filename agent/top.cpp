@@ -165,6 +165,10 @@ std::string render_status(const nlohmann::json& s) {
     kv("policy", "mode " + str(k, "mode") + ", window " + str(k, "window", "none") + ", phase " +
                      str(k, "phase") + ", level " + num(k["level"], "%.2f"));
     if (k.contains("reason")) kv("  why", str(k, "reason"));
+    if (c.contains("fast_path"))
+      kv("fast path", c["fast_path"].value("armed", false)
+                          ? "armed (BE runs): LS demand read every controller.fast_interval"
+                          : "asleep (BE runs nothing): LS demand read every controller.tick");
   }
   if (s.contains("tracked_cgroups")) kv("tracked cgroups", s["tracked_cgroups"].dump());
   kv("urgent events", s.value("urgent_events_total", nlohmann::json(0)).dump());

@@ -89,6 +89,18 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } colo_events SEC(".maps");
 
+/* A BE task got a CPU while the agent's fast path slept (see
+ * be_wake_wanted): one record per wake, so a page is plenty. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} colo_be_wake SEC(".maps");
+
+/* Set by the agent while its fast path sleeps (BE ran nothing over its last
+ * sample): the first BE task to get a CPU clears it and wakes the agent
+ * through colo_be_wake. Read only at switches to BE. */
+volatile __u32 be_wake_wanted = 0;
+
 /* Last urgent event per cgroup on this CPU (rate limit). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
@@ -663,6 +675,19 @@ static __always_inline void emit_urgent(__u64 cgid, __u64 lat, __u32 pid, __u32 
 	__sync_fetch_and_add(&st->urgent_events, 1);
 }
 
+/* BE thread @pid got CPU @cpu (class BE there now): wakes the agent if its
+ * fast path sleeps. Two CPUs may both send one; the agent takes either. */
+static __always_inline void wake_for_be(__u32 pid, __u32 cpu, __u64 now)
+{
+	struct colo_be_wake_event e = { .ts_ns = now, .pid = pid, .cpu = cpu };
+
+	if (!be_wake_wanted)
+		return;
+	be_wake_wanted = 0;
+	if (bpf_ringbuf_output(&colo_be_wake, &e, sizeof(e), 0))
+		colo_count_drop(COLO_DROP_RINGBUF_FULL);
+}
+
 /* Adds the preemptions batched on @cs (see note_preemption) to the victim's
  * entry, if it still exists, and to the pair's colo_aggr entry, and empties
  * the batch. */
@@ -1018,6 +1043,8 @@ static __always_inline int on_switch(__u64 *ctx, bool preempt, struct task_struc
 		}
 		next_cgid = next_cgid_cached(next, w, btf);
 		next_cls = running_class(cs, next, next_cgid, btf);
+		if (next_cls == COLO_CLASS_BE)
+			wake_for_be(next_pid, cpu, now);
 	} else {
 		next_cgid = 0;
 		next_cls = COLO_CLASS_IDLE;
@@ -1095,6 +1122,8 @@ static __always_inline void on_attach(struct cgroup *dst, struct task_struct *ta
 	cs->cls = class_cached(cs, cgid);
 	publish_class(cs, cs->cls);
 	cs->since_ns = now;
+	if (cs->cls == COLO_CLASS_BE) /* moved into the box while it runs */
+		wake_for_be(btf ? task->pid : BPF_CORE_READ(task, pid), cpu, now);
 }
 
 static __always_inline void forget_cgroup(struct cgroup *cgrp)

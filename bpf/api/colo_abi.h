@@ -236,10 +236,20 @@ struct colo_urgent_event {
 			      * CPU, or before the ring's oldest entry) */
 };
 
+/* Ring-buffer record (colo_be_wake): a BE task got a CPU while the agent's
+ * fast path slept (be_wake_wanted, set while BE ran nothing over its last
+ * sample): the agent samples LS demand every controller.fast_interval again
+ * from now, instead of at its next tick. */
+struct colo_be_wake_event {
+	__u64 ts_ns;         /* CLOCK_MONOTONIC */
+	__u32 pid;           /* the BE thread */
+	__u32 cpu;           /* where it got the CPU */
+};
+
 /* Indexes of colo_drops (per-CPU array of __u64): every drop and helper
  * failure on the kernel side is counted here and exported. */
 enum colo_drop {
-	COLO_DROP_RINGBUF_FULL = 0,  /* urgent event not delivered */
+	COLO_DROP_RINGBUF_FULL = 0,  /* urgent event (or BE wake) not delivered */
 	COLO_DROP_SCHED_MAP_FULL,    /* colo_cg_sched update failed */
 	COLO_DROP_TASK_STORAGE,      /* a pending wait lost to a thread sharing its colo_wake_ts slot */
 	COLO_DROP_MEM_MAP_FULL,      /* colo_cg_mem or reclaim-start update failed */

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "support/privileged.h"
 #include "userspace/util/fs.h"
 
@@ -109,6 +111,64 @@ TEST(ControlLoop, LsBurstCutsTheBoxAndItGrowsBack) {
   EXPECT_LE(*q, 0.3 * 100000) << "the safe state is the CPU floor";
   auto lim = read_int(be_root.mem_dir("box") + "/memory.limit_in_bytes");
   EXPECT_EQ(lim.value_or(0), 512ll << 20) << "the memory limit stays";
+}
+
+// The fast path as `colo status` shows it (samples -1: unreadable).
+struct FastPath {
+  long samples = -1;
+  bool armed = false;
+  long be_wakes = -1;
+};
+FastPath fast_path(AgentProcess& a) {
+  std::string out;
+  if (run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", a.socket_path()}, &out) != 0)
+    return {};
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  if (j.is_discarded() || !j.contains("control") || !j["control"].contains("fast_path")) return {};
+  const auto& f = j["control"]["fast_path"];
+  return {f.value("samples", -1L), f.value("armed", false), f.value("be_wakes", -1L)};
+}
+
+// Beside a box whose BE runs nothing the agent reads LS demand every tick
+// (100 ms), not every 2 ms; the first BE task to get a CPU wakes it through
+// the kernel (a BE wake), and it samples every fast_interval again.
+TEST(ControlLoop, TheFastPathSleepsWhileTheBoxIsIdle) {
+  COLO_REQUIRE_ROOT();
+  TestCgroups be_root;
+  be_root.create("box");
+  ASSERT_TRUE(make_be_only(be_root));
+  AgentProcess agent(control_config(be_root));
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  sleep_ms(500);
+  const FastPath f0 = fast_path(agent);
+  ASSERT_GE(f0.samples, 0) << "no fast_path in colo status: " << agent.log();
+  EXPECT_FALSE(f0.armed) << "the box runs nothing";
+  sleep_ms(2000);
+  const FastPath f1 = fast_path(agent);
+  std::cout << "idle box: " << f1.samples - f0.samples << " fast samples in 2 s\n";
+  EXPECT_FALSE(f1.armed);
+  EXPECT_LE(f1.samples - f0.samples, 40) << "about one per 100 ms tick, not one per 2 ms (1,000)";
+  EXPECT_GE(f1.samples - f0.samples, 5) << "the demand is still read at every tick";
+  EXPECT_EQ(f1.be_wakes, 0) << "no BE task ran";
+
+  // A task that sleeps 50 ms, then spins: the agent learns of it from the
+  // kernel when it first gets a CPU, not at the next sample.
+  auto be = Child::spawn({"/bin/sh", "-c", "sleep 0.05; exec " + load_binary() + " hog 10"},
+                         be_root.procs_files("box"));
+  ASSERT_TRUE(be);
+  FastPath f2;
+  for (int i = 0; i < 100 && !f2.armed; i++) {
+    sleep_ms(10);
+    f2 = fast_path(agent);
+  }
+  ASSERT_TRUE(f2.armed) << "BE runs, but the fast path did not arm within 1 s: " << agent.log();
+  EXPECT_GE(f2.be_wakes, 1) << "armed by sampling, not by the kernel's BE wake";
+  sleep_ms(1000);
+  const FastPath f3 = fast_path(agent);
+  std::cout << "BE running: " << f3.samples - f2.samples << " fast samples in 1 s, "
+            << f3.be_wakes << " BE wakes\n";
+  EXPECT_TRUE(f3.armed);
+  EXPECT_GE(f3.samples - f2.samples, 100) << "every 2 ms while BE runs (500 a second when idle)";
 }
 
 TEST(ControlLoop, DisableEvictSignalsOnlyBoxTasks) {

@@ -18,7 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -473,6 +475,44 @@ TEST(Faults, FullRingBufferCountsTheLostUrgentEvents) {
   EXPECT_GT(again, 0) << "events flow again once the ring buffer was drained";
   std::cout << "lost " << lost << " urgent events, delivered " << delivered << " (capacity "
             << capacity << "), then " << again << "\n";
+}
+
+// The per-CPU state the fast path reads every 2 ms comes through the map's
+// mmap'ed values, not a lookup per CPU: what it reads is what the map holds
+// (the siblings the loader wrote, the switches since), CPU by CPU.
+TEST(Programs, PerCpuStateIsReadThroughTheMapping) {
+  COLO_REQUIRE_ROOT();
+  bpf::LoadOptions lo;
+  lo.pin_dir = "/sys/fs/bpf/" + unique_name("colo-mmap");
+  lo.load_mem = lo.load_net = false;
+  lo.sibling_of = {1, 0};  // CPUs 0 and 1 declared siblings
+  std::string err;
+  auto p = bpf::Programs::load(lo, &err);
+  ASSERT_TRUE(p) << err;
+  struct Unpin {
+    std::string dir;
+    ~Unpin() {
+      std::string e;
+      bpf::cleanup_pins(dir, &e);
+    }
+  } unpin{lo.pin_dir};
+  ASSERT_TRUE(p->per_cpu_state_mapped()) << "colo_cpu_state and colo_rq_stage are mmapable";
+  sleep_ms(100);  // switches on both CPUs
+  const int fd = bpf_obj_get((lo.pin_dir + "/colo_cpu_state").c_str());
+  ASSERT_GE(fd, 0) << "colo_cpu_state is pinned";
+  const auto cpus = p->read_cpus();
+  ASSERT_GE(cpus.size(), 2u);
+  for (uint32_t c = 0; c < cpus.size(); c++) {
+    colo_cpu_state looked{};
+    ASSERT_EQ(bpf_map_lookup_elem(fd, &c, &looked), 0);
+    EXPECT_EQ(cpus[c].sibling, looked.sibling) << "CPU " << c;
+    EXPECT_EQ(cpus[c].clk_at == 0, looked.clk_at == 0) << "CPU " << c;
+    EXPECT_LE(cpus[c].since_ns, looked.since_ns) << "CPU " << c << ": read before the lookup";
+  }
+  EXPECT_EQ(cpus[0].sibling, 1u);
+  EXPECT_EQ(cpus[1].sibling, 0u);
+  EXPECT_GT(cpus[0].since_ns + cpus[1].since_ns, 0u) << "no switch seen through the mapping";
+  close(fd);
 }
 
 // bpf.max_cgroups at its minimum and a task visiting 100 new cgroups: the

@@ -45,6 +45,8 @@ static_assert(sizeof(colo_net_val) == 16);
 static_assert(sizeof(colo_net_class_key) == 8 && offsetof(colo_net_class_key, cls) == 4);
 static_assert(COLO_HTB_CLASSID(COLO_HTB_BE_MINOR) == 0x0c010002u, "c01:2");
 static_assert(sizeof(colo_urgent_event) == 40);
+static_assert(sizeof(colo_be_wake_event) == 16);
+static_assert(offsetof(colo_be_wake_event, pid) == 8 && offsetof(colo_be_wake_event, cpu) == 12);
 static_assert(offsetof(colo_urgent_event, prev_cls) == 32);
 static_assert(offsetof(colo_urgent_event, pid) == 24 && offsetof(colo_urgent_event, cpu) == 28);
 static_assert(COLO_CLASS_LS == 0 && COLO_CLASS_BE == 1 && COLO_CLASS_SYSTEM == 2 &&

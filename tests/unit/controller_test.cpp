@@ -318,6 +318,92 @@ TEST(ControllerFastPath, CounterGoingBackwardsIsNotDemand) {
   EXPECT_EQ(f.quota(), "140000");
 }
 
+// The fast path is armed only while it can act: BE running (its cuts take
+// from BE), or a cut the kernel refused. Beside an idle box the agent reads
+// the demand every tick, not every 2 ms.
+TEST(ControllerFastPath, ArmedOnlyWhileBeRuns) {
+  Fixture f(1.4);
+  EXPECT_TRUE(f.ctl->fast_path_armed()) << "nothing known yet";
+  uint64_t t = 1000 * kMs, ls = 0;
+  EXPECT_EQ(feed(f, t, ls, 1.0, 3, /*be_greedy=*/false), -1);
+  EXPECT_FALSE(f.ctl->fast_path_armed()) << "BE ran nothing";
+  EXPECT_EQ(f.ctl->status()["fast_path"]["armed"], false);
+  EXPECT_EQ(f.ctl->status()["fast_path"]["samples"], 3);
+  // BE under 1% of a core (a sleeping daemon) is idle too.
+  f.be_ns += 10'000;  // 10 us in a 2 ms sample: 0.005 cores
+  fast_sample(f, t, ls, 1.0, false);
+  EXPECT_FALSE(f.ctl->fast_path_armed());
+  fast_sample(f, t, ls, 0.2, true);
+  EXPECT_TRUE(f.ctl->fast_path_armed()) << "BE runs";
+  // One sample at the idle spacing (a tick, 100 ms) in which BE started and
+  // LS took both CPUs: armed, and the cut is made from that sample.
+  t += 100 * kMs;
+  ls += 200 * kMs;
+  f.be_ns += 50 * kMs;
+  ClassTimes s;
+  s.mono_ns = t;
+  s.ls_ns = ls;
+  s.be_ns = f.be_ns;
+  f.clock.advance(std::chrono::milliseconds(100));
+  f.ctl->on_fast_sample(s);
+  EXPECT_TRUE(f.ctl->fast_path_armed());
+  EXPECT_LT(std::stod(f.quota()), 140000) << f.ctl->status().dump(1);
+}
+
+// The kernel's BE wake arms the fast path for two fast windows, although
+// the sample in which BE started (begun long before it) averages BE to 0.
+TEST(ControllerFastPath, ABeWakeArmsItForTwoWindows) {
+  Fixture f(1.4);
+  uint64_t t = 1000 * kMs, ls = 0;
+  EXPECT_EQ(feed(f, t, ls, 0.2, 2, /*be_greedy=*/false), -1);
+  ASSERT_FALSE(f.ctl->fast_path_armed());
+  f.ctl->on_be_running(t + 1 * kMs);
+  EXPECT_TRUE(f.ctl->fast_path_armed());
+  EXPECT_EQ(f.ctl->status()["fast_path"]["be_wakes"], 1);
+  // BE ran 10 us of the next 2 ms: idle by the numbers, armed by the wake
+  // until 2 x 10 ms after it.
+  for (int i = 0; i < 10; i++) {
+    f.be_ns += 10'000;
+    fast_sample(f, t, ls, 0.2, false);
+    EXPECT_TRUE(f.ctl->fast_path_armed()) << "sample " << i << " at " << t / kMs << " ms";
+  }
+  f.be_ns += 10'000;
+  fast_sample(f, t, ls, 0.2, false);
+  EXPECT_FALSE(f.ctl->fast_path_armed()) << "21 ms after the wake, BE still idle";
+}
+
+TEST(ControllerFastPath, ARefusedCutKeepsItArmedBesideAnIdleBox) {
+  Fixture f(1.4);
+  (*f.faults)["cpu.cfs_quota_us"] = EINVAL;
+  uint64_t t = 1000 * kMs, ls = 0;
+  test::StderrCapture cap;
+  EXPECT_EQ(feed(f, t, ls, 1.6, 10), -1);
+  // BE stops; the cut has not landed yet: retried at every fast sample.
+  EXPECT_EQ(feed(f, t, ls, 1.6, 2, /*be_greedy=*/false), -1);
+  EXPECT_TRUE(f.ctl->fast_path_armed()) << "a refused cut is retried every fast_interval";
+  f.faults->clear();
+  EXPECT_EQ(feed(f, t, ls, 1.6, 1, false), 0) << "the retry lands";
+  EXPECT_LT(std::stol(f.quota()), 140000);
+  EXPECT_FALSE(f.ctl->fast_path_armed());
+}
+
+// An allowance under the quota's floor (0.01 cores) is not a cut waiting to
+// land: the floor is what the box has.
+TEST(ControllerFastPath, AnAllowanceUnderTheFloorIsNoPendingCut) {
+  Fixture f(1.4, 0, [](Config& c) { c.policy.static_cpu_cores = 0; }, 4);
+  uint64_t t = 1000 * kMs, ls = 0;
+  feed(f, t, ls, 0.2, 3, /*be_greedy=*/false);
+  EXPECT_EQ(f.quota(), "1000") << f.ctl->status().dump(1);
+  EXPECT_FALSE(f.ctl->fast_path_armed());
+}
+
+TEST(ControllerFastPath, NeverArmedWithoutABoxToManage) {
+  Fixture f(1.4, 0, [](Config& c) { c.cgroup.manage_bigbox = false; });
+  uint64_t t = 1000 * kMs, ls = 0;
+  EXPECT_EQ(feed(f, t, ls, 1.6, 5), -1);
+  EXPECT_FALSE(f.ctl->fast_path_armed()) << "no cut is ever made: nothing to sample for";
+}
+
 TEST(ControllerSlowPath, FirstTickKeepsAnAdoptedBoxAndMemoryShrinksGradually) {
   // The fixture's first tick had no sample: the adopted quota stayed (checked
   // in the fast-path tests) and the memory limit was not touched.

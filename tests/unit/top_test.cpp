@@ -63,6 +63,7 @@ json status_fixture() {
               {"phase", "open"},
               {"level", 1.0},
               {"reason", "LS uses 0.4 cores"}}},
+            {"fast_path", {{"armed", false}, {"samples", 12}}},
             {"decisions",
              {{{"what", "grow box to 0.80 cores"}, {"reason", "LS healthy for 2s"}, {"time_unix_ms", 1000}},
               {{"what", "evict BE task 42"}, {"reason", "memory 93% > 90%"}, {"time_unix_ms", 2000}}}}}},
@@ -142,6 +143,7 @@ TEST(Top, StatusShowsBoxPolicyDecisionsAndEvictions) {
   EXPECT_NE(s.find("evict BE task 42: memory 93% > 90%"), std::string::npos) << s;
   EXPECT_NE(s.find("grow box to 0.80 cores: LS healthy for 2s"), std::string::npos) << s;
   EXPECT_NE(s.find("urgent events: 7"), std::string::npos) << s;
+  EXPECT_NE(s.find("fast path: asleep (BE runs nothing)"), std::string::npos) << s;
 
   auto off = status_fixture();
   off["control"]["enabled"] = false;

@@ -8,6 +8,7 @@
 #include <linux/magic.h>
 #include <net/if.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -228,6 +229,45 @@ int cleanup_pins(const std::string& pin_dir, std::string* err) {
   return removed;
 }
 
+namespace {
+// A read-only mapping of an mmapable array map (BPF_F_MMAPABLE): its entries
+// read with no syscall, as a lookup would copy them (without a lock, while
+// the programs write them). The agent's fast path reads colo_cpu_state every
+// 2 ms while BE runs: two lookups per CPU per sample otherwise.
+class MappedArray {
+ public:
+  MappedArray() = default;
+  MappedArray(const MappedArray&) = delete;
+  MappedArray& operator=(const MappedArray&) = delete;
+  ~MappedArray() {
+    if (base_ != MAP_FAILED) munmap(base_, len_);
+  }
+  // False (and lookups stay the way to read it) if the map cannot be mapped.
+  bool map(const bpf_map* m) {
+    if (!(bpf_map__map_flags(m) & BPF_F_MMAPABLE)) return false;
+    elem_ = (bpf_map__value_size(m) + 7) & ~size_t{7};  // the kernel's elem_size
+    n_ = bpf_map__max_entries(m);
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    len_ = (elem_ * n_ + page - 1) / page * page;
+    base_ = mmap(nullptr, len_, PROT_READ, MAP_SHARED, bpf_map__fd(m), 0);
+    return base_ != MAP_FAILED;
+  }
+  bool mapped() const { return base_ != MAP_FAILED; }
+  // Copies entry i into *out (sizeof(T) <= the value size); false if out of range.
+  template <typename T>
+  bool read(uint32_t i, T* out) const {
+    if (!mapped() || i >= n_ || sizeof(T) > elem_) return false;
+    memcpy(out, static_cast<const char*>(base_) + size_t{i} * elem_, sizeof(T));
+    return true;
+  }
+
+ private:
+  void* base_ = MAP_FAILED;
+  size_t len_ = 0, elem_ = 0;
+  uint32_t n_ = 0;
+};
+}  // namespace
+
 struct Programs::Impl {
   colo_sched* sched = nullptr;
   colo_mem* mem = nullptr;
@@ -236,6 +276,10 @@ struct Programs::Impl {
   int stats_fd = -1;
   int ncpus = 0;
   std::function<void(const colo_urgent_event&)> cb;
+  std::function<void()> be_cb;  // a colo_be_wake record came
+  bool be_wake_ok = false;      // colo_be_wake is polled with rb
+  bool be_wake_wanted = false;  // what was last written to the kernel
+  MappedArray cpu_state_mm, rq_stage_mm;  // colo_cpu_state, colo_rq_stage
   struct TcAttachment {
     std::string ifname;
     int ifindex;
@@ -275,6 +319,13 @@ struct Programs::Impl {
     colo_urgent_event e;
     memcpy(&e, data, sizeof(e));
     self->cb(e);
+    return 0;
+  }
+
+  static int on_be_wake(void* ctx, void*, size_t size) {
+    auto* self = static_cast<Impl*>(ctx);
+    self->be_wake_wanted = false;  // the kernel cleared it
+    if (size >= sizeof(colo_be_wake_event) && self->be_cb) self->be_cb();
     return 0;
   }
 };
@@ -512,6 +563,11 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
     bpf_map_update_elem(cpu_fd, &key, &st, BPF_ANY);
   }
 
+  if (!im.cpu_state_mm.map(im.sched->maps.colo_cpu_state) ||
+      !im.rq_stage_mm.map(im.sched->maps.colo_rq_stage))
+    LOG_WARN("cannot map colo_cpu_state/colo_rq_stage (%s): read by lookups instead",
+             errstr(errno).c_str());
+
   if (opts.load_mem) {
     std::string e;
     im.mem = load_mem(opts, btf, &e);
@@ -530,9 +586,17 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
 
   im.rb = ring_buffer__new(bpf_map__fd(im.sched->maps.colo_events), Impl::on_event, &im, nullptr);
   if (!im.rb) LOG_WARN("urgent-event ring buffer unavailable: %s", errstr(errno).c_str());
+  if (im.rb) {
+    int e = ring_buffer__add(im.rb, bpf_map__fd(im.sched->maps.colo_be_wake), Impl::on_be_wake, &im);
+    im.be_wake_ok = e == 0;
+    if (e)
+      LOG_WARN("BE-wake ring buffer unavailable (%s): with no BE running, BE that starts is seen "
+               "at the next controller tick",
+               errstr(e).c_str());
+  }
 
-  im.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-  if (im.stats_fd < 0)
+  im.stats_fd = opts.run_time_stats ? bpf_enable_stats(BPF_STATS_RUN_TIME) : -1;
+  if (opts.run_time_stats && im.stats_fd < 0)
     LOG_WARN("BPF run-time stats unavailable (%s): colo_bpf_prog_run_seconds_total stays 0",
              errstr(errno).c_str());
   LOG_INFO("BPF programs attached (%s, run-queue waits from %s), pinned maps in %s",
@@ -582,12 +646,14 @@ bool Programs::read_net(NetCounters* out) const {
 }
 
 namespace {
-// Every CPU's entry of a per-CPU-indexed array map (zeroed where unreadable).
+// Every CPU's entry of a per-CPU-indexed array map (zeroed where unreadable),
+// through its mapping `mm` where it has one.
 template <typename T>
-std::vector<T> read_per_cpu_entries(int fd, int ncpus) {
+std::vector<T> read_per_cpu_entries(int fd, const MappedArray& mm, int ncpus) {
   std::vector<T> out(ncpus);
   for (int c = 0; c < ncpus; c++) {
     uint32_t k = c;
+    if (mm.read(k, &out[c])) continue;
     if (bpf_map_lookup_elem(fd, &k, &out[c]) != 0) out[c] = T{};
   }
   return out;
@@ -617,12 +683,16 @@ void add_pending_preemptions(const colo_cpu_state& cs, PendingPreemptions* out) 
 
 std::vector<colo_cpu_state> Programs::read_cpus() const {
   return read_per_cpu_entries<colo_cpu_state>(bpf_map__fd(impl_->sched->maps.colo_cpu_state),
-                                              impl_->ncpus);
+                                              impl_->cpu_state_mm, impl_->ncpus);
+}
+
+bool Programs::per_cpu_state_mapped() const {
+  return impl_->cpu_state_mm.mapped() && impl_->rq_stage_mm.mapped();
 }
 
 std::vector<colo_rq_stage> Programs::read_rq_stages() const {
   return read_per_cpu_entries<colo_rq_stage>(bpf_map__fd(impl_->sched->maps.colo_rq_stage),
-                                             impl_->ncpus);
+                                             impl_->rq_stage_mm, impl_->ncpus);
 }
 
 namespace {
@@ -763,11 +833,21 @@ void Programs::set_urgent(uint64_t threshold_ns, uint64_t interval_ns) {
   impl_->sched->data->urgent_interval_ns = interval_ns;
 }
 
-int Programs::poll_events(int timeout_ms,
-                          const std::function<void(const colo_urgent_event&)>& cb) {
+int Programs::poll_events(int timeout_ms, const std::function<void(const colo_urgent_event&)>& cb,
+                          const std::function<void()>& be_running) {
   if (!impl_->rb) return -ENOTSUP;
   impl_->cb = cb;
+  impl_->be_cb = be_running;
   return ring_buffer__poll(impl_->rb, timeout_ms);
+}
+
+bool Programs::want_be_wake(bool on) {
+  if (!impl_->be_wake_ok) return false;
+  if (impl_->be_wake_wanted != on) {
+    __atomic_store_n(&impl_->sched->bss->be_wake_wanted, on ? 1u : 0u, __ATOMIC_RELAXED);
+    impl_->be_wake_wanted = on;
+  }
+  return true;
 }
 
 bool Programs::attach_egress(const std::string& ifname, std::string* err) {

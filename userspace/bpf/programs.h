@@ -57,6 +57,10 @@ struct LoadOptions {
   bool switch_prev_state = false;
   bool load_mem = true;
   bool load_net = true;
+  // Enable the kernel's BPF run-time stats while loaded (what
+  // colo_bpf_prog_run_seconds_total reads; each program run then reads the
+  // clock twice). false: benchmarks that measure what they cost.
+  bool run_time_stats = true;
 };
 
 struct ProgStats {
@@ -121,6 +125,9 @@ class Programs {
   bool read_mem(std::unordered_map<uint64_t, colo_cg_mem>* out) const;
   bool read_net(NetCounters* out) const;  // summed over CPUs
   std::vector<colo_cpu_state> read_cpus() const;
+  // read_cpus() and read_rq_stages() read the maps' mmap'ed values (no
+  // syscall); false: by lookups (the maps could not be mapped).
+  bool per_cpu_state_mapped() const;
   // Run-queue samples staged per CPU, not yet in read_sched's histograms.
   std::vector<colo_rq_stage> read_rq_stages() const;
   std::array<uint64_t, COLO_CLASS_MAX> read_class_ns() const;
@@ -148,9 +155,16 @@ class Programs {
 
   void set_urgent(uint64_t threshold_ns, uint64_t interval_ns);
 
-  // Urgent events: polls the ring buffer up to timeout_ms; calls `cb` per event.
-  // Returns events handled or -errno.
-  int poll_events(int timeout_ms, const std::function<void(const colo_urgent_event&)>& cb);
+  // Urgent events: polls the ring buffers up to timeout_ms; calls `cb` per
+  // urgent event and `be_running` per BE wake (see want_be_wake). Returns
+  // records handled or -errno (-ENOTSUP: no ring buffer, returns at once).
+  int poll_events(int timeout_ms, const std::function<void(const colo_urgent_event&)>& cb,
+                  const std::function<void()>& be_running = {});
+  // Whether the next BE task to get a CPU (or to be moved into the box while
+  // it runs) sends one BE wake to poll_events: on while the fast path sleeps.
+  // The kernel clears it when it sends one. False: not to be had (no ring
+  // buffer), BE's start is then seen by sampling only.
+  bool want_be_wake(bool on);
 
   // clsact egress counting on an interface of the agent's network namespace.
   bool attach_egress(const std::string& ifname, std::string* err);
