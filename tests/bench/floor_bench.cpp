@@ -15,7 +15,9 @@
 //        a run-queue latency tracer with a wakeup program does (a timestamp
 //        per wakeup into a pid-keyed hash, a lookup and a delete at
 //        switch-in); and libbpf-tools runqlat (/usr/sbin/runqlat, if
-//        installed), the same plus a histogram. BPF run-time stats stay off.
+//        installed), the same plus a histogram. BPF run-time stats stay off,
+//        but for one more empty switch program side with them on (what colo
+//        runs with: each program run then reads the clock twice).
 //        Prints each side's median over no program: the empty sides are the
 //        pipe throughput no tracer of that shape can beat on this machine.
 //   colo_bench_floor layout [ROUNDS [LOOPS]]
@@ -55,9 +57,15 @@
 #include <string>
 #include <vector>
 
-#include "colo_floor.skel.h"
+#include "bench_util.h"
 
 namespace {
+
+using colo::bench::load_floor_only;
+using colo::bench::median;
+using colo::bench::pipe_ops;
+using colo::bench::start_runqlat;
+using colo::bench::stop_runqlat;
 
 struct Stat {
   unsigned long long ns = 0, runs = 0;
@@ -74,22 +82,6 @@ Stat stat_of(const bpf_program* p) {
   return s;
 }
 
-// ops/s that `perf bench sched pipe -l LOOPS` reports; 0 if it did not run.
-double pipe_ops(int loops, int cpu) {
-  const std::string cmd = (cpu >= 0 ? "taskset -c " + std::to_string(cpu) + " " : std::string()) +
-                          "perf bench sched pipe -l " + std::to_string(loops) + " 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return 0;
-  char line[256];
-  double ops = 0;
-  while (fgets(line, sizeof(line), f)) {
-    double v;
-    if (strstr(line, "ops/sec") && sscanf(line, " %lf", &v) == 1) ops = v;
-  }
-  pclose(f);
-  return ops;
-}
-
 // The load the run-time stats are taken over: `perf bench sched messaging
 // -l LOOPS`, or the shell command in $FLOOR_LOAD (e.g. `taskset -c 1 perf
 // bench sched pipe -l 200000`: two tasks, hot caches).
@@ -99,80 +91,6 @@ std::string load_name(int loops) {
 }
 
 std::string load_cmd(int loops) { return load_name(loops) + " >/dev/null 2>&1"; }
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-// libbpf-tools runqlat with its programs attached (it prints "Tracing" then),
-// until stop_runqlat(); -1 if it could not start.
-pid_t start_runqlat() {
-  int fds[2];
-  if (pipe(fds) != 0) return -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    // Line-buffered: its "Tracing" line would otherwise wait in stdio's buffer.
-    execlp("stdbuf", "stdbuf", "-oL", "/usr/sbin/runqlat", "3600", "1", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  FILE* f = fdopen(fds[0], "r");
-  char line[256];
-  bool tracing = false;
-  while (f && fgets(line, sizeof(line), f))
-    if (strstr(line, "Tracing")) {
-      tracing = true;
-      break;
-    }
-  if (f) fclose(f);  // runqlat writes nothing more until SIGINT (then EPIPE is fine)
-  if (!tracing && pid > 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    return -1;
-  }
-  return pid;
-}
-
-void stop_runqlat(pid_t pid) {
-  kill(pid, SIGINT);
-  waitpid(pid, nullptr, 0);
-}
-
-// floor.bpf.c loaded with the programs `names` only: each mode loads what it
-// attaches, and needs nothing more of the kernel. nullptr after a message.
-colo_floor* load_floor_only(const std::vector<std::string>& names) {
-  colo_floor* skel = colo_floor__open();
-  if (!skel) {
-    fprintf(stderr, "colo_bench_floor: could not open floor.bpf.c\n");
-    return nullptr;
-  }
-  bpf_program* p;
-  bpf_object__for_each_program(p, skel->obj) bpf_program__set_autoload(p, false);
-  for (const std::string& n : names) {
-    p = bpf_object__find_program_by_name(skel->obj, n.c_str());
-    if (!p) {
-      fprintf(stderr, "colo_bench_floor: no program %s in floor.bpf.c\n", n.c_str());
-      colo_floor__destroy(skel);
-      return nullptr;
-    }
-    bpf_program__set_autoload(p, true);
-  }
-  const int ncpus = libbpf_num_possible_cpus();
-  bpf_map__set_max_entries(skel->maps.floor_cpu_packed, ncpus);
-  bpf_map__set_max_entries(skel->maps.floor_cpu_aligned, ncpus);
-  if (colo_floor__load(skel) != 0) {
-    fprintf(stderr, "colo_bench_floor: could not load floor.bpf.c (tp_btf needs BTF)\n");
-    colo_floor__destroy(skel);
-    return nullptr;
-  }
-  return skel;
-}
 
 int pipe_floor(int rounds, int loops, int cpu) {
   colo_floor* skel = load_floor_only(
@@ -184,11 +102,13 @@ int pipe_floor(int rounds, int loops, int cpu) {
     std::vector<bpf_program*> progs;
     std::vector<double> ops;
     bool runqlat = false;
+    bool stats = false;  // BPF run-time stats on for this side (what colo runs with)
   };
   std::vector<Side> sides = {
       {"no program", {}, {}},
       {"empty programs", {skel->progs.floor_wake_empty, skel->progs.floor_switch_empty}, {}},
       {"empty switch program only", {skel->progs.floor_switch_empty}, {}},
+      {"the same, run-time stats on", {skel->progs.floor_switch_empty}, {}, false, true},
       {"sched_info wait at switch-in", {skel->progs.floor_switch_schedinfo}, {}},
       {"timestamp store + lookup/delete", {skel->progs.floor_wake_store, skel->progs.floor_switch_take}, {}}};
   if (access("/usr/sbin/runqlat", X_OK) == 0) sides.push_back({"libbpf-tools runqlat", {}, {}, true});
@@ -207,6 +127,11 @@ int pipe_floor(int rounds, int loops, int cpu) {
         }
         links.push_back(l);
       }
+      int stats_fd = -1;
+      if (ok && s.stats && (stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME)) < 0) {
+        fprintf(stderr, "colo_bench_floor: could not enable BPF run-time stats (%d)\n", stats_fd);
+        ok = false;
+      }
       pid_t rq = -1;
       if (ok && s.runqlat && (rq = start_runqlat()) < 0) {
         fprintf(stderr, "colo_bench_floor: runqlat did not start\n");
@@ -214,6 +139,7 @@ int pipe_floor(int rounds, int loops, int cpu) {
       }
       const double ops = ok ? pipe_ops(loops, cpu) : 0;
       if (rq > 0) stop_runqlat(rq);
+      if (stats_fd >= 0) close(stats_fd);
       for (bpf_link* l : links) bpf_link__destroy(l);
       if (!ok) {
         colo_floor__destroy(skel);
