@@ -266,6 +266,7 @@ nlohmann::json Agent::status_json() {
               {"wait_source",
                programs_ ? bpf::wait_source_name(programs_->wait_source()) : "none"},
               {"pin_dir", cfg_.bpf.pin_dir},
+              {"run_time_stats", programs_ && programs_->run_time_stats()},
               {"egress_interfaces",
                programs_ ? programs_->egress_interfaces() : std::vector<std::string>{}}};
   j["cgroup"] = {{"root", cfg_.cgroup.root},
@@ -384,6 +385,7 @@ int Agent::run() {
     lo.quiet_self = true;
     lo.max_cgroups = cfg_.bpf.max_cgroups;
     lo.btf_path = cfg_.bpf.btf_path;
+    lo.run_time_stats = cfg_.bpf.run_time_stats;
     programs_ = bpf::Programs::load(lo, &err);
     if (!programs_) {
       bpf_status_ = "unavailable: " + err;
@@ -646,6 +648,8 @@ int Agent::run() {
       cfg_.bpf.urgent_latency_ns = next.bpf.urgent_latency_ns;
       cfg_.bpf.urgent_interval_ns = next.bpf.urgent_interval_ns;
       if (programs_) programs_->set_urgent(next.bpf.urgent_latency_ns, next.bpf.urgent_interval_ns);
+      cfg_.bpf.run_time_stats = next.bpf.run_time_stats;
+      if (programs_) programs_->set_run_time_stats(next.bpf.run_time_stats);
       cfg_.policy = next.policy;
       cfg_.controller = next.controller;
       set_fast_intervals();

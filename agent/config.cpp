@@ -188,6 +188,9 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
          {"max_cgroups", H([&](const YAML::Node& v, const std::string& ff) {
             p.integer(v, ff, 64u, 1u << 20, &c.bpf.max_cgroups);
           })},
+         {"run_time_stats", H([&](const YAML::Node& v, const std::string& ff) {
+            p.boolean(v, ff, &c.bpf.run_time_stats);
+          })},
          {"btf_path", H([&](const YAML::Node& v, const std::string& ff) {
             std::string s;
             if (p.str(v, ff, &s)) {
@@ -411,6 +414,11 @@ bpf:
   urgent_latency: 5ms
   # At most one urgent event per cgroup per CPU in this interval.
   urgent_interval: 10ms
+  # The kernel's BPF run-time stats while colo runs: colo_bpf_prog_run_seconds_total
+  # and colo_bpf_prog_runs_total (they stay 0 without). Each run of every BPF
+  # program on the host then reads the clock twice: about 1% of
+  # `perf bench sched pipe` throughput on the VM of tests/bench/RESULTS.md.
+  run_time_stats: true
 
 topology:
   # Root of sysfs for CPU topology discovery (a fixture tree in tests).

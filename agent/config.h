@@ -43,6 +43,8 @@ struct BpfConfig {
   std::string wait_source = "auto";  // auto | sched_info | wakeup (bpf::WaitSource)
   uint64_t urgent_latency_ns = 5'000'000;
   uint64_t urgent_interval_ns = 10'000'000;
+  // The kernel's BPF run-time stats while the agent runs (colo_bpf_prog_*).
+  bool run_time_stats = true;
 };
 
 struct TopologyConfig {

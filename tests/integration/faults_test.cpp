@@ -515,6 +515,55 @@ TEST(Programs, PerCpuStateIsReadThroughTheMapping) {
   close(fd);
 }
 
+// bpf.run_time_stats: the kernel's run-time stats follow the switch (they
+// cost every program run two clock reads), and colo's programs' run counts
+// grow only while they are on, unless another holder keeps them on.
+TEST(Programs, RunTimeStatsFollowTheirSwitch) {
+  COLO_REQUIRE_ROOT();
+  bpf::LoadOptions lo;
+  lo.pin_dir = "/sys/fs/bpf/" + unique_name("colo-stats");
+  lo.load_mem = lo.load_net = false;
+  lo.run_time_stats = false;
+  std::string err;
+  auto p = bpf::Programs::load(lo, &err);
+  ASSERT_TRUE(p) << err;
+  struct Unpin {
+    std::string dir;
+    ~Unpin() {
+      std::string e;
+      bpf::cleanup_pins(dir, &e);
+    }
+  } unpin{lo.pin_dir};
+  auto switch_runs = [&] {
+    uint64_t n = 0;
+    for (const auto& s : p->prog_stats())
+      if (s.name.find("switch") != std::string::npos) n += s.run_cnt;
+    return n;
+  };
+  EXPECT_FALSE(p->run_time_stats());
+  const uint64_t off0 = switch_runs();
+  sleep_ms(200);
+  // Counted with colo's stats off: another holder (the sysctl, another
+  // agent, bpftop) keeps them on, and only the "on" half can be checked.
+  const bool others = switch_runs() != off0;
+  if (others)
+    std::cout << "the BPF run-time stats are on for another holder: the off half is not checked ("
+              << "sysctl kernel.bpf_stats_enabled = "
+              << read_line("/proc/sys/kernel/bpf_stats_enabled").value_or("?") << ")\n";
+  ASSERT_TRUE(p->set_run_time_stats(true));
+  EXPECT_TRUE(p->run_time_stats());
+  const uint64_t on0 = switch_runs();
+  sleep_ms(200);
+  EXPECT_GT(switch_runs(), on0) << "the switch program ran 200 ms uncounted with the stats on";
+  ASSERT_TRUE(p->set_run_time_stats(false));
+  EXPECT_FALSE(p->run_time_stats());
+  const uint64_t off1 = switch_runs();
+  sleep_ms(200);
+  if (!others) {
+    EXPECT_EQ(switch_runs(), off1) << "still counted after turning them off";
+  }
+}
+
 // bpf.max_cgroups at its minimum and a task visiting 100 new cgroups: the
 // per-cgroup map fills, the failures are counted and exported, logged once,
 // and the cgroups that fit keep their signals.

@@ -29,6 +29,8 @@ TEST(Config, DefaultYamlIsValidAndEqualsBuiltIns) {
   EXPECT_EQ(c.bpf.btf_path, d.bpf.btf_path);
   EXPECT_EQ(c.bpf.wait_source, d.bpf.wait_source);
   EXPECT_EQ(c.bpf.urgent_interval_ns, d.bpf.urgent_interval_ns);
+  EXPECT_EQ(c.bpf.run_time_stats, d.bpf.run_time_stats);
+  EXPECT_TRUE(d.bpf.run_time_stats) << "on unless turned off: colo measures its own cost";
   EXPECT_EQ(c.network.interfaces, d.network.interfaces);
 }
 
@@ -45,6 +47,7 @@ bpf:
   attach: raw_tp
   wait_source: wakeup
   urgent_latency: 2ms
+  run_time_stats: false
 topology:
   smt_siblings: [[0, 1], [2, 3]]
 network:
@@ -58,6 +61,7 @@ network:
   EXPECT_EQ(c.bpf.attach, "raw_tp");
   EXPECT_EQ(c.bpf.wait_source, "wakeup");
   EXPECT_EQ(c.bpf.urgent_latency_ns, 2'000'000u);
+  EXPECT_FALSE(c.bpf.run_time_stats);
   ASSERT_EQ(c.topology.smt_siblings.size(), 2u);
   EXPECT_EQ(c.topology.smt_siblings[1], std::make_pair(2, 3));
   EXPECT_EQ(c.network.interfaces, (std::vector<std::string>{"eth0", "lo"}));
@@ -109,6 +113,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bpf:\n  max_cgroups: 1\n", 2, "bpf.max_cgroups", "between"},
         BadCase{"bpf:\n  btf_path: vmlinux.btf\n", 2, "bpf.btf_path", "absolute path"},
         BadCase{"bpf:\n  urgent_latency: 20s\n", 2, "bpf.urgent_latency", "out of range"},
+        BadCase{"bpf:\n  run_time_stats: sometimes\n", 2, "bpf.run_time_stats",
+                "expected true or false"},
         BadCase{"topology:\n  smt_siblings: [[0]]\n", 2, "topology.smt_siblings[0]", "pair"},
         BadCase{"topology:\n  smt_siblings: [[1, 1]]\n", 2, "topology.smt_siblings[0]",
                 "own sibling"},

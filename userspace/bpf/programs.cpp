@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <string_view>
 
@@ -273,7 +274,7 @@ struct Programs::Impl {
   colo_mem* mem = nullptr;
   colo_net* net = nullptr;
   ring_buffer* rb = nullptr;
-  int stats_fd = -1;
+  std::atomic<int> stats_fd{-1};  // set on reload, read by `colo status`
   int ncpus = 0;
   std::function<void(const colo_urgent_event&)> cb;
   std::function<void()> be_cb;  // a colo_be_wake record came
@@ -595,10 +596,7 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
                errstr(e).c_str());
   }
 
-  im.stats_fd = opts.run_time_stats ? bpf_enable_stats(BPF_STATS_RUN_TIME) : -1;
-  if (opts.run_time_stats && im.stats_fd < 0)
-    LOG_WARN("BPF run-time stats unavailable (%s): colo_bpf_prog_run_seconds_total stays 0",
-             errstr(errno).c_str());
+  p->set_run_time_stats(opts.run_time_stats);
   LOG_INFO("BPF programs attached (%s, run-queue waits from %s), pinned maps in %s",
            attach_mode_name(p->mode_), wait_source_name(p->wait_source_), opts.pin_dir.c_str());
   if (opts.quiet_self)
@@ -827,6 +825,25 @@ size_t Programs::gc_aggr(const std::function<bool(uint64_t)>& live) {
   for (auto& k : dead) bpf_map_delete_elem(fd, &k);
   return dead.size();
 }
+
+bool Programs::set_run_time_stats(bool on) {
+  if (!on && impl_->stats_fd >= 0) {
+    close(impl_->stats_fd);
+    impl_->stats_fd = -1;
+    LOG_INFO("BPF run-time stats off (bpf.run_time_stats): colo_bpf_prog_* stop growing");
+  }
+  if (on && impl_->stats_fd < 0) {
+    impl_->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    if (impl_->stats_fd < 0) {
+      LOG_WARN("BPF run-time stats unavailable (%s): colo_bpf_prog_run_seconds_total stays 0",
+               errstr(errno).c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Programs::run_time_stats() const { return impl_->stats_fd >= 0; }
 
 void Programs::set_urgent(uint64_t threshold_ns, uint64_t interval_ns) {
   impl_->sched->data->urgent_threshold_ns = threshold_ns;

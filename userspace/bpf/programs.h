@@ -154,6 +154,10 @@ class Programs {
   size_t gc_aggr(const std::function<bool(uint64_t)>& live);
 
   void set_urgent(uint64_t threshold_ns, uint64_t interval_ns);
+  // Turns the kernel's BPF run-time stats on or off (see
+  // LoadOptions::run_time_stats); false if turning them on failed.
+  bool set_run_time_stats(bool on);
+  bool run_time_stats() const;
 
   // Urgent events: polls the ring buffers up to timeout_ms; calls `cb` per
   // urgent event and `be_running` per BE wake (see want_be_wake). Returns
