@@ -2,7 +2,11 @@
 // programs attached, against no program, in many short rounds. Not a test:
 // it prints what it measured. Root only.
 //
-//   colo_bench_pipe [ROUNDS [LOOPS [CPU]]]      (defaults 40, 100000, 1)
+//   colo_bench_pipe [ROUNDS [LOOPS [CPU [SIDES]]]]   (defaults 40, 100000, 1, all)
+//
+// CPU -1: unpinned. SIDES: a comma-separated list of colo, colo-nostats,
+// empty, empty-stats, runqlat, agent (no program always runs; by default all
+// but agent).
 //
 // Each round runs `taskset -c CPU perf bench sched pipe -l LOOPS` once per
 // side, the sides next to each other in time, their order rotated from round
@@ -15,7 +19,11 @@
 //   - the same with the run-time stats off (what the stats cost colo);
 //   - an empty sched_switch program (floor.bpf.c), stats off, and the same
 //     with them on: what any sched_switch program costs pipe here;
-//   - libbpf-tools runqlat (/usr/sbin/runqlat), if installed (stats off).
+//   - libbpf-tools runqlat (/usr/sbin/runqlat), if installed (stats off);
+//   - agent: the colo agent itself ($COLO, default build/colo), started for
+//     the run with its built-in configuration and --dry-run (its own port,
+//     socket and pin directory) and stopped after: the programs and the
+//     agent's userspace, what "colo attached" is on a node.
 // On this VM the throughput of one side moves by 10-20% from run to run
 // (tests/bench/RESULTS.md), more than the 3% the pipe goal is about, and
 // slowly: so each side is divided by the no-program run of its own round,
@@ -23,6 +31,8 @@
 // The goal (>= 0.97) is read as met when the interval lies above it, not met
 // when it lies below, and not decided otherwise.
 #include <bpf/bpf.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -81,6 +91,39 @@ std::unique_ptr<colo::bpf::Programs> load_colo(const std::string& pin_dir, bool 
   return p;
 }
 
+// The colo agent `bin` started with --dry-run and its own port, socket and
+// pin directory, once its /readyz answers; -1 after a message.
+pid_t start_agent(const std::string& bin, const std::string& pin_dir, const std::string& sock,
+                  int port) {
+  const std::string addr = "127.0.0.1:" + std::to_string(port);
+  fflush(nullptr);  // the child's freopen would write what stdout holds again
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execl(bin.c_str(), bin.c_str(), "agent", "--dry-run", "--metrics-addr", addr.c_str(),
+          "--socket", sock.c_str(), "--bpf-pin-dir", pin_dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const std::string probe = "curl -sf -o /dev/null http://" + addr + "/readyz";
+  for (int i = 0; i < 300 && pid > 0; i++) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) break;
+    if (system(probe.c_str()) == 0) return pid;
+    usleep(100000);
+  }
+  fprintf(stderr, "colo_bench_pipe: the agent (%s) did not get ready\n", bin.c_str());
+  if (pid > 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  return -1;
+}
+
+void stop_agent(pid_t pid) {
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,27 +134,42 @@ int main(int argc, char** argv) {
   const int rounds = argc > 1 ? atoi(argv[1]) : 40;
   const int loops = argc > 2 ? atoi(argv[2]) : 100000;
   const int cpu = argc > 3 ? atoi(argv[3]) : 1;
+  const std::string only = argc > 4 ? "," + std::string(argv[4]) + "," : "";
   if (rounds < 2 || loops < 1000) {
-    fprintf(stderr, "usage: colo_bench_pipe [ROUNDS>=2 [LOOPS>=1000 [CPU]]]\n");
+    fprintf(stderr, "usage: colo_bench_pipe [ROUNDS>=2 [LOOPS>=1000 [CPU [SIDES]]]]\n");
     return 2;
   }
   const std::string pin_dir = "/sys/fs/bpf/colo-bench-pipe-" + std::to_string(getpid());
   colo_floor* floor = colo::bench::load_floor_only({"floor_switch_empty"});
   if (!floor) return 1;
-  enum Kind { kNone, kColo, kColoNoStats, kEmpty, kEmptyStats, kRunqlat };
+  enum Kind { kNone, kColo, kColoNoStats, kEmpty, kEmptyStats, kRunqlat, kAgent };
+  const char* colo_env = getenv("COLO");
+  const std::string agent_bin = colo_env && *colo_env ? colo_env : "build/colo";
+  const std::string agent_pin = pin_dir + "-agent", agent_sock = "/tmp/colo-bench-pipe-" +
+                                                                   std::to_string(getpid()) + ".sock";
+  const int agent_port = 19400 + getpid() % 500;
   struct Side {
     const char* name;
+    const char* key;  // in SIDES
     Kind kind;
     std::vector<double> ops, ratio;
   };
-  std::vector<Side> sides = {{"no program", kNone, {}, {}},
-                             {"colo", kColo, {}, {}},
-                             {"colo, stats off", kColoNoStats, {}, {}},
-                             {"empty switch program", kEmpty, {}, {}},
-                             {"empty, stats on", kEmptyStats, {}, {}}};
-  if (access("/usr/sbin/runqlat", X_OK) == 0) sides.push_back({"libbpf-tools runqlat", kRunqlat, {}, {}});
-  printf("`taskset -c %d perf bench sched pipe -l %d`, %d rounds, the sides' order rotated (ops/s):\n",
-         cpu, loops, rounds);
+  std::vector<Side> all = {{"no program", "", kNone, {}, {}},
+                           {"colo", "colo", kColo, {}, {}},
+                           {"colo, stats off", "colo-nostats", kColoNoStats, {}, {}},
+                           {"empty switch program", "empty", kEmpty, {}, {}},
+                           {"empty, stats on", "empty-stats", kEmptyStats, {}, {}},
+                           {"libbpf-tools runqlat", "runqlat", kRunqlat, {}, {}},
+                           {"colo agent", "agent", kAgent, {}, {}}};
+  std::vector<Side> sides;
+  for (Side& s : all) {
+    const bool listed = only.find("," + std::string(s.key) + ",") != std::string::npos;
+    if (s.kind != kNone && (only.empty() ? s.kind == kAgent : !listed)) continue;
+    if (s.kind == kRunqlat && access("/usr/sbin/runqlat", X_OK) != 0) continue;
+    sides.push_back(s);
+  }
+  printf("`%sperf bench sched pipe -l %d`, %d rounds, the sides' order rotated (ops/s):\n",
+         cpu >= 0 ? ("taskset -c " + std::to_string(cpu) + " ").c_str() : "", loops, rounds);
   printf("  columns:");
   for (const Side& s : sides) printf(" %s;", s.name);
   printf("\n");
@@ -135,11 +193,19 @@ int main(int argc, char** argv) {
         fprintf(stderr, "colo_bench_pipe: could not enable BPF run-time stats (%d)\n", stats_fd);
         return 1;
       }
-      if (sides[i].kind == kRunqlat && (rq = colo::bench::start_runqlat()) < 0) {
+      if (kind == kRunqlat && (rq = colo::bench::start_runqlat()) < 0) {
         fprintf(stderr, "colo_bench_pipe: runqlat did not start\n");
         return 1;
       }
+      pid_t agent = -1;
+      if (kind == kAgent && (agent = start_agent(agent_bin, agent_pin, agent_sock, agent_port)) < 0)
+        return 1;
       ops[i] = colo::bench::pipe_ops(loops, cpu);
+      if (agent > 0) {
+        stop_agent(agent);
+        std::string e;
+        colo::bpf::cleanup_pins(agent_pin, &e);
+      }
       if (rq > 0) colo::bench::stop_runqlat(rq);
       if (stats_fd >= 0) close(stats_fd);
       if (empty) bpf_link__destroy(empty);

@@ -428,6 +428,15 @@ TEST(Faults, ExternalBtfFileLoadsRawTpWithoutKernelBtf) {
   EXPECT_EQ(agent.stop(), 0);
 }
 
+// Removes a test's pinned BPF objects when it goes, also when it fails.
+struct PinsRemoved {
+  std::string dir;
+  ~PinsRemoved() {
+    std::string e;
+    bpf::cleanup_pins(dir, &e);
+  }
+};
+
 // The urgent-event ring buffer at one page and every LS wait urgent: the
 // kernel side fills it and counts each event it could not deliver; draining
 // it delivers what fitted, and it takes events again.
@@ -442,13 +451,7 @@ TEST(Faults, FullRingBufferCountsTheLostUrgentEvents) {
   std::string err;
   auto p = bpf::Programs::load(lo, &err);
   ASSERT_TRUE(p) << err;
-  struct Unpin {
-    std::string dir;
-    ~Unpin() {
-      std::string e;
-      bpf::cleanup_pins(dir, &e);
-    }
-  } unpin{lo.pin_dir};
+  PinsRemoved unpin{lo.pin_dir};
   // A ping-pong of two processes through pipes: a wakeup and a switch every
   // few microseconds, all in the test's (LS) cgroup.
   auto pingpong = [](const std::string& bytes) {
@@ -489,13 +492,7 @@ TEST(Programs, PerCpuStateIsReadThroughTheMapping) {
   std::string err;
   auto p = bpf::Programs::load(lo, &err);
   ASSERT_TRUE(p) << err;
-  struct Unpin {
-    std::string dir;
-    ~Unpin() {
-      std::string e;
-      bpf::cleanup_pins(dir, &e);
-    }
-  } unpin{lo.pin_dir};
+  PinsRemoved unpin{lo.pin_dir};
   ASSERT_TRUE(p->per_cpu_state_mapped()) << "colo_cpu_state and colo_rq_stage are mmapable";
   sleep_ms(100);  // switches on both CPUs
   const int fd = bpf_obj_get((lo.pin_dir + "/colo_cpu_state").c_str());
@@ -527,13 +524,7 @@ TEST(Programs, RunTimeStatsFollowTheirSwitch) {
   std::string err;
   auto p = bpf::Programs::load(lo, &err);
   ASSERT_TRUE(p) << err;
-  struct Unpin {
-    std::string dir;
-    ~Unpin() {
-      std::string e;
-      bpf::cleanup_pins(dir, &e);
-    }
-  } unpin{lo.pin_dir};
+  PinsRemoved unpin{lo.pin_dir};
   auto switch_runs = [&] {
     uint64_t n = 0;
     for (const auto& s : p->prog_stats())

@@ -97,19 +97,19 @@ struct Fixture {
 // beside it (`be_greedy`: it takes what its quota allows of what LS leaves on
 // the 2 CPUs; else an idle box); returns the sample index at which the quota
 // file changed, or -1.
-// One fast sample 2 ms on (see feed()); returns the class times it fed.
+// One fast sample `span_ms` (2) on (see feed()); returns the class times it fed.
 ClassTimes fast_sample(Fixture& f, uint64_t& t_ns, uint64_t& ls_ns, double ls_cores,
-                       bool be_greedy = true) {
+                       bool be_greedy = true, int span_ms = 2) {
   const double quota = std::stod(f.quota()) / 100000;
   const double be = be_greedy ? std::max(0.0, std::min(quota, 2.0 - ls_cores)) : 0.0;
-  t_ns += 2 * kMs;
-  ls_ns += static_cast<uint64_t>(ls_cores * 2 * kMs);
-  f.be_ns += static_cast<uint64_t>(be * 2 * kMs);
+  t_ns += span_ms * kMs;
+  ls_ns += static_cast<uint64_t>(ls_cores * span_ms * kMs);
+  f.be_ns += static_cast<uint64_t>(be * span_ms * kMs);
   ClassTimes t;
   t.mono_ns = t_ns;
   t.ls_ns = ls_ns;
   t.be_ns = f.be_ns;
-  f.clock.advance(std::chrono::milliseconds(2));
+  f.clock.advance(std::chrono::milliseconds(span_ms));
   f.ctl->on_fast_sample(t);
   return t;
 }
@@ -335,17 +335,11 @@ TEST(ControllerFastPath, ArmedOnlyWhileBeRuns) {
   EXPECT_FALSE(f.ctl->fast_path_armed());
   fast_sample(f, t, ls, 0.2, true);
   EXPECT_TRUE(f.ctl->fast_path_armed()) << "BE runs";
-  // One sample at the idle spacing (a tick, 100 ms) in which BE started and
-  // LS took both CPUs: armed, and the cut is made from that sample.
-  t += 100 * kMs;
-  ls += 200 * kMs;
-  f.be_ns += 50 * kMs;
-  ClassTimes s;
-  s.mono_ns = t;
-  s.ls_ns = ls;
-  s.be_ns = f.be_ns;
-  f.clock.advance(std::chrono::milliseconds(100));
-  f.ctl->on_fast_sample(s);
+  feed(f, t, ls, 1.0, 3, /*be_greedy=*/false);
+  ASSERT_FALSE(f.ctl->fast_path_armed());
+  // One sample at the idle spacing (a tick, 100 ms) in which BE started
+  // beside LS at 1.5 cores: armed, and the cut is made from that sample.
+  fast_sample(f, t, ls, 1.5, true, 100);
   EXPECT_TRUE(f.ctl->fast_path_armed());
   EXPECT_LT(std::stod(f.quota()), 140000) << f.ctl->status().dump(1);
 }
