@@ -192,13 +192,14 @@ void Controller::on_be_running(uint64_t mono_ns) {
 void Controller::on_fast_sample(const ClassTimes& t) {
   std::lock_guard<std::mutex> l(mu_);
   fast_samples_++;
-  bool be_idle = false;  // BE used (next to) no CPU over this sample
+  // BE used (next to) no CPU over the fast window: one sample that saw none
+  // (a read that missed a CPU's running slice) does not put the path to sleep.
+  bool be_idle = false;
   if (prev_fast_ && t.mono_ns > prev_fast_->mono_ns) {
     double dt = (t.mono_ns - prev_fast_->mono_ns) * 1e-9;
     const double ls = grown_s(t.ls_ns, prev_fast_->ls_ns) / dt;
     const double sys = grown_s(t.system_ns, prev_fast_->system_ns) / dt;
     const double be = grown_s(t.be_ns, prev_fast_->be_ns) / dt;
-    be_idle = be < kBeIdleCores;
     fast_ls_.push_back({prev_fast_->mono_ns, t.mono_ns, ls, sys, be});
     const uint64_t window_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.controller.fast_window).count();
@@ -218,6 +219,7 @@ void Controller::on_fast_sample(const ClassTimes& t) {
       be_s += f.be_cores * d;
       span_s += d;
     }
+    be_idle = be_s / span_s < kBeIdleCores;
     const double ls_avg = ls_s / span_s, sys_avg = sys_s / span_s;
     const double avg = ls_avg + sys_avg;
     const bool window_full = span_s * 2e9 >= window_ns;

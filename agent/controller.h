@@ -65,7 +65,7 @@ class Controller : public prometheus::Collectable {
   // Fast path: called every few ms with fresh class times.
   void on_fast_sample(const ClassTimes& t);
   // Whether the next fast sample can lead to anything: BE used CPU over the
-  // last one (every cut the fast path makes takes from BE, and beside an
+  // fast window (every cut the fast path makes takes from BE, and beside an
   // idle box it makes none that matters now), or a cut the kernel refused
   // waits to be retried, or nothing is known yet. The events thread samples
   // every controller.fast_interval while it is, else every controller.tick:
@@ -79,7 +79,7 @@ class Controller : public prometheus::Collectable {
   // windows from then, whatever BE's use over the sample in which it
   // started (a sample that began long before BE did averages it away).
   void on_be_running(uint64_t mono_ns);
-  // BE's CPU use, in cores, under which a fast sample counts BE as idle.
+  // BE's CPU use over the fast window, in cores, under which BE counts as idle.
   static constexpr double kBeIdleCores = 0.01;
   // Slow path.
   void tick(const ClassTimes& t);

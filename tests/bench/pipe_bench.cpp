@@ -22,8 +22,9 @@
 //   - libbpf-tools runqlat (/usr/sbin/runqlat), if installed (stats off);
 //   - agent: the colo agent itself ($COLO, default build/colo), started for
 //     the run with its built-in configuration and --dry-run (its own port,
-//     socket and pin directory) and stopped after: the programs and the
-//     agent's userspace, what "colo attached" is on a node.
+//     socket and pin directory), 2 s after it is ready, and stopped after:
+//     the programs and the agent's userspace, what "colo attached" is on a
+//     node.
 // On this VM the throughput of one side moves by 10-20% from run to run
 // (tests/bench/RESULTS.md), more than the 3% the pipe goal is about, and
 // slowly: so each side is divided by the no-program run of its own round,
@@ -92,7 +93,7 @@ std::unique_ptr<colo::bpf::Programs> load_colo(const std::string& pin_dir, bool 
 }
 
 // The colo agent `bin` started with --dry-run and its own port, socket and
-// pin directory, once its /readyz answers; -1 after a message.
+// pin directory, 2 s after its /readyz answers; -1 after a message.
 pid_t start_agent(const std::string& bin, const std::string& pin_dir, const std::string& sock,
                   int port) {
   const std::string addr = "127.0.0.1:" + std::to_string(port);
@@ -108,7 +109,10 @@ pid_t start_agent(const std::string& bin, const std::string& pin_dir, const std:
   const std::string probe = "curl -sf -o /dev/null http://" + addr + "/readyz";
   for (int i = 0; i < 300 && pid > 0; i++) {
     if (waitpid(pid, nullptr, WNOHANG) == pid) break;
-    if (system(probe.c_str()) == 0) return pid;
+    if (system(probe.c_str()) == 0) {
+      sleep(2);  // past its start (the first walks and collection): as it runs on a node
+      return pid;
+    }
     usleep(100000);
   }
   fprintf(stderr, "colo_bench_pipe: the agent (%s) did not get ready\n", bin.c_str());
