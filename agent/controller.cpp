@@ -228,7 +228,8 @@ void Controller::on_fast_sample(const ClassTimes& t) {
     const bool saturated = avg + be_s / span_s >= usable;
     // A cut the kernel refused (a failed quota write) is retried on every
     // sample until it lands, not left to the next tick.
-    if (cfg_.cgroup.manage_bigbox && cut_pending_locked()) apply_locked(cpu_ctl_.allowance(), "ls_demand", 0);
+    if (cfg_.cgroup.manage_bigbox && cut_pending_locked())
+      apply_locked(cpu_ctl_.allowance(), "ls_demand", 0);
     // The dynamic policy's own rule, applied at once: LS (with system) use
     // over the window leaves BE less than the allowance under the watermark.
     // The next tick would lower the target to that anyway; here it happens

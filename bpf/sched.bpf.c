@@ -96,9 +96,9 @@ struct {
 	__uint(max_entries, 4096);
 } colo_be_wake SEC(".maps");
 
-/* Set by the agent while its fast path sleeps (BE ran nothing over its last
- * sample): the first BE task to get a CPU clears it and wakes the agent
- * through colo_be_wake. Read only at switches to BE. */
+/* Set by the agent while its fast path sleeps (BE ran next to nothing over
+ * its fast window): the first BE task to get a CPU clears it and wakes the
+ * agent through colo_be_wake. Read only at switches to BE. */
 volatile __u32 be_wake_wanted = 0;
 
 /* Last urgent event per cgroup on this CPU (rate limit). */

@@ -237,8 +237,8 @@ struct colo_urgent_event {
 };
 
 /* Ring-buffer record (colo_be_wake): a BE task got a CPU while the agent's
- * fast path slept (be_wake_wanted, set while BE ran nothing over its last
- * sample): the agent samples LS demand every controller.fast_interval again
+ * fast path slept (be_wake_wanted, set while BE ran next to nothing over its
+ * fast window): the agent samples LS demand every controller.fast_interval again
  * from now, instead of at its next tick. */
 struct colo_be_wake_event {
 	__u64 ts_ns;         /* CLOCK_MONOTONIC */
