@@ -371,10 +371,7 @@ int Agent::run() {
     lo.pin_dir = cfg_.bpf.pin_dir;
     lo.mode = *bpf::parse_attach_mode(cfg_.bpf.attach);
     lo.wait_source = *bpf::parse_wait_source(cfg_.bpf.wait_source);
-    lo.cpu_on_v1 = cpu_h && !cpu_h->v2;
-    lo.cpu_hierarchy = cpu_h && !cpu_h->v2 ? cpu_h->id : 0;
-    lo.mem_on_v1 = mem_h && !mem_h->v2;
-    lo.mem_hierarchy = mem_h && !mem_h->v2 ? mem_h->id : 0;
+    bpf::set_cgroup_hierarchies(*layout, &lo);
     if (topo->smt()) {
       int maxcpu = topo->possible.empty() ? 0 : topo->possible.back();
       lo.sibling_of.assign(maxcpu + 1, -1);

@@ -77,14 +77,9 @@ std::unique_ptr<colo::bpf::Programs> load_colo(const std::string& pin_dir, bool 
     fprintf(stderr, "colo_bench_pipe: cgroup layout: %s\n", err.c_str());
     return nullptr;
   }
-  const colo::Hierarchy* cpu_h = layout->for_controller("cpu");
-  const colo::Hierarchy* mem_h = layout->for_controller("memory");
   colo::bpf::LoadOptions lo;
   lo.pin_dir = pin_dir;
-  lo.cpu_on_v1 = cpu_h && !cpu_h->v2;
-  lo.cpu_hierarchy = cpu_h && !cpu_h->v2 ? cpu_h->id : 0;
-  lo.mem_on_v1 = mem_h && !mem_h->v2;
-  lo.mem_hierarchy = mem_h && !mem_h->v2 ? mem_h->id : 0;
+  colo::bpf::set_cgroup_hierarchies(*layout, &lo);
   lo.quiet_self = true;
   lo.run_time_stats = stats;
   auto p = colo::bpf::Programs::load(lo, &err);

@@ -684,6 +684,15 @@ std::vector<colo_cpu_state> Programs::read_cpus() const {
                                               impl_->cpu_state_mm, impl_->ncpus);
 }
 
+void set_cgroup_hierarchies(const CgroupLayout& layout, LoadOptions* lo) {
+  const Hierarchy* cpu_h = layout.for_controller("cpu");
+  const Hierarchy* mem_h = layout.for_controller("memory");
+  lo->cpu_on_v1 = cpu_h && !cpu_h->v2;
+  lo->cpu_hierarchy = lo->cpu_on_v1 ? cpu_h->id : 0;
+  lo->mem_on_v1 = mem_h && !mem_h->v2;
+  lo->mem_hierarchy = lo->mem_on_v1 ? mem_h->id : 0;
+}
+
 bool Programs::per_cpu_state_mapped() const {
   return impl_->cpu_state_mm.mapped() && impl_->rq_stage_mm.mapped();
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "colo_abi.h"
+#include "userspace/cgroup/layout.h"
 
 namespace colo::bpf {
 
@@ -62,6 +63,11 @@ struct LoadOptions {
   // clock twice). false: benchmarks that measure what they cost.
   bool run_time_stats = true;
 };
+
+// Sets lo's cpu_/mem_ hierarchy fields from the host's cgroup layout (v1
+// hierarchy ids where those controllers are on v1, else v2), as the agent
+// loads the programs.
+void set_cgroup_hierarchies(const CgroupLayout& layout, LoadOptions* lo);
 
 struct ProgStats {
   std::string name;
