@@ -97,15 +97,13 @@ ClassTimes Agent::class_times() const {
   t.mono_ns = mono();
   if (!programs_) return t;
   // The kernel charges CPU time at each switch; a task that has run since its
-  // switch-in is not in colo_class_ns yet (an LS hog alone on a CPU may not
-  // switch for seconds). Add the running slice of each CPU, from a reading in
-  // which that CPU did not switch (same since_ns before and after), so the
-  // fast path sees LS demand within one sample and no time counts twice.
-  std::vector<std::array<uint64_t, COLO_CLASS_MAX>> per_cpu;
+  // switch-in is not in class_ns yet (an LS hog alone on a CPU may not switch
+  // for seconds). Add the running slice of each CPU, from a reading in which
+  // that CPU did not switch (same since_ns before and after), so the fast
+  // path sees LS demand within one sample and no time counts twice.
   std::vector<colo_cpu_state> before, after;
   for (int attempt = 0; attempt < 3; attempt++) {
     before = programs_->read_cpus();
-    per_cpu = programs_->read_class_ns_per_cpu();
     t.mono_ns = mono();
     after = programs_->read_cpus();
     bool same = before.size() == after.size();
@@ -113,10 +111,11 @@ ClassTimes Agent::class_times() const {
       same = before[c].since_ns == after[c].since_ns;
     if (same) break;
   }
-  for (size_t c = 0; c < per_cpu.size(); c++) {
-    auto ns = per_cpu[c];
-    if (c < before.size() && c < after.size() && before[c].since_ns == after[c].since_ns &&
-        after[c].since_ns && t.mono_ns > after[c].since_ns && after[c].cls < COLO_CLASS_MAX)
+  for (size_t c = 0; c < before.size() && c < after.size(); c++) {
+    std::array<uint64_t, COLO_CLASS_MAX> ns;
+    std::copy(std::begin(after[c].class_ns), std::end(after[c].class_ns), ns.begin());
+    if (before[c].since_ns == after[c].since_ns && after[c].since_ns &&
+        t.mono_ns > after[c].since_ns && after[c].cls < COLO_CLASS_MAX)
       ns[after[c].cls] += t.mono_ns - after[c].since_ns;
     t.ls_ns += ns[COLO_CLASS_LS];
     t.be_ns += ns[COLO_CLASS_BE];

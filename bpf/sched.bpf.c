@@ -58,14 +58,14 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1); /* set to the number of possible CPUs before load */
-	/* Mmapable only for its page-aligned values: see colo_cpu_state. */
+	/* Mmapable only for its page-aligned values: see struct colo_cpu_state. */
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct colo_cpu_state);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} colo_cpu_state SEC(".maps");
+} colo_cpu SEC(".maps");
 
-/* Run-queue samples staged per CPU (see struct colo_rq_stage). */
+/* Run-queue samples staged per CPU (see struct colo_rq_stage, in colo_abi.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1); /* set to the number of possible CPUs before load */
@@ -74,15 +74,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct colo_rq_stage);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} colo_rq_stage SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, COLO_CLASS_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} colo_class_ns SEC(".maps");
+} colo_stage SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -254,14 +246,15 @@ static __always_inline struct colo_cg_sched *sched_stats_existing(__u64 cgid)
 /* The class of @cgid through the CPU's one-entry cache. */
 static __always_inline __u32 class_cached(struct colo_cpu_state *cs, __u64 cgid)
 {
-	__u32 gen = class_gen;
+	__u32 gen = class_gen, cls;
 
 	if (cs->cls_cgid == cgid && cs->cls_gen == gen)
-		return cs->cls_cls;
-	cs->cls_cls = colo_class_of(cgid, cpu_hierarchy) & (COLO_CLASS_MAX - 1);
+		return cs->cls_cls & (COLO_CLASS_MAX - 1);
+	cls = colo_class_of(cgid, cpu_hierarchy) & (COLO_CLASS_MAX - 1);
+	cs->cls_cls = cls;
 	cs->cls_cgid = cgid;
 	cs->cls_gen = gen;
-	return cs->cls_cls;
+	return cls;
 }
 
 /* Adds the staged run-queue samples to their cgroup's entry (if it still
@@ -299,18 +292,19 @@ static __always_inline void flush_stage(struct colo_rq_stage *sg)
  */
 __noinline int colo_flush_stage(__u32 cpu)
 {
-	struct colo_rq_stage *sg = bpf_map_lookup_elem(&colo_rq_stage, &cpu);
+	struct colo_rq_stage *sg = bpf_map_lookup_elem(&colo_stage, &cpu);
 
 	if (sg)
 		flush_stage(sg);
 	return 0;
 }
 
-/* One run-queue sample of @cgid in histogram slot @slot, staged on this CPU:
- * one increment. A sample the stage cannot take now (another cgroup's, or
- * its slot's count full) is left pending for settle_stage. */
-static __always_inline void stage_sample(struct colo_rq_stage *sg, __u64 cgid, __u32 slot,
-					 __u64 lat, __u64 now)
+/* One run-queue sample of @cgid in histogram slot @slot, staged on this CPU
+ * (state @cs, stage @sg): one increment. A sample the stage cannot take now
+ * (another cgroup's, or its slot's count full) is left pending for
+ * settle_stage, at the next switch. */
+static __always_inline void stage_sample(struct colo_cpu_state *cs, struct colo_rq_stage *sg,
+					 __u64 cgid, __u32 slot, __u64 lat, __u64 now)
 {
 	__u32 n;
 	__u16 c;
@@ -323,6 +317,7 @@ static __always_inline void stage_sample(struct colo_rq_stage *sg, __u64 cgid, _
 		sg->pend_cgid = cgid;
 		sg->pend_slot = slot;
 		sg->pend_ns = lat;
+		cs->stage_due = 1;
 		return;
 	}
 	if (!sg->n) {
@@ -331,6 +326,7 @@ static __always_inline void stage_sample(struct colo_rq_stage *sg, __u64 cgid, _
 			return;
 		sg->cgid = cgid;
 		sg->first_ns = now;
+		cs->stage_due = now + COLO_RUN_FLUSH_NS;
 	}
 	c = sg->count[slot];
 	if (!c) {
@@ -344,18 +340,23 @@ static __always_inline void stage_sample(struct colo_rq_stage *sg, __u64 cgid, _
 	sg->sum_ns += lat;
 }
 
-/* At the start of a switch on CPU @cpu, with its stage @sg: flushes the
- * stage when it is due (a sample is pending, or it is older than
- * COLO_RUN_FLUSH_NS), then stages the pending sample. */
-static __always_inline void settle_stage(struct colo_rq_stage *sg, __u32 cpu, __u64 now)
+/* At the start of a switch on CPU @cpu (state @cs, stage @sg): flushes the
+ * stage when it is due (a sample is pending, or its first is older than
+ * COLO_RUN_FLUSH_NS), then stages the pending sample. cs->stage_due says
+ * when, so that a switch with nothing due does not touch the stage. */
+static __always_inline void settle_stage(struct colo_cpu_state *cs, struct colo_rq_stage *sg,
+					 __u32 cpu, __u64 now)
 {
-	__u64 cgid = sg->pend_cgid;
+	__u64 due = cs->stage_due, cgid;
 
-	if (sg->n && (cgid || now - sg->first_ns > COLO_RUN_FLUSH_NS))
-		colo_flush_stage(cpu);
+	if (!due || now <= due)
+		return;
+	cgid = sg->pend_cgid;
+	colo_flush_stage(cpu);
+	cs->stage_due = 0;
 	if (cgid) {
 		sg->pend_cgid = 0;
-		stage_sample(sg, cgid, sg->pend_slot, sg->pend_ns, now);
+		stage_sample(cs, sg, cgid, sg->pend_slot, sg->pend_ns, now);
 	}
 }
 
@@ -416,7 +417,7 @@ static __always_inline void publish_class(struct colo_cpu_state *cs, __u32 cls)
  * without a lock: a torn or stale class only misnames one wait. */
 static __always_inline __u32 class_on_cpu(__u32 cpu)
 {
-	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
 
 	return cs && cs->pub_cls ? (cs->pub_cls - 1) & (COLO_CLASS_MAX - 1) : COLO_CLASS_MAX;
 }
@@ -480,8 +481,12 @@ static __always_inline struct colo_wake *own_slot(__u32 pid)
 }
 
 /* This CPU's run queue clock, through @t's fair-class queue (`runqueues` is
- * not in every kallsyms), for a task on this CPU; 0 when not to be had. */
-static __always_inline __u64 rq_clock_via(struct task_struct *t, __u32 cpu, bool btf)
+ * not in every kallsyms), for a task on this CPU; 0 when not to be had. The
+ * queue is this CPU's when it is the one @cs learned (rq->cpu sits on a line
+ * of its own, cold at most switches), else when its cpu says so (a task of
+ * another class may keep the fair queue of another CPU). */
+static __always_inline __u64 rq_clock_via(struct colo_cpu_state *cs, struct task_struct *t,
+					  __u32 cpu, bool btf)
 {
 	struct rq *rq;
 
@@ -490,10 +495,24 @@ static __always_inline __u64 rq_clock_via(struct task_struct *t, __u32 cpu, bool
 		return 0;
 	if (btf) {
 		rq = t->se.cfs_rq->rq;
-		return rq && rq->cpu == cpu ? rq->clock : 0;
+		if (!rq)
+			return 0;
+		if ((__u64)rq != cs->rq) {
+			if (rq->cpu != cpu)
+				return 0;
+			cs->rq = (__u64)rq;
+		}
+		return rq->clock;
 	}
 	rq = BPF_CORE_READ(t, se.cfs_rq, rq);
-	return rq && BPF_CORE_READ(rq, cpu) == cpu ? BPF_CORE_READ(rq, clock) : 0;
+	if (!rq)
+		return 0;
+	if ((__u64)rq != cs->rq) {
+		if (BPF_CORE_READ(rq, cpu) != cpu)
+			return 0;
+		cs->rq = (__u64)rq;
+	}
+	return BPF_CORE_READ(rq, clock);
 }
 
 /*
@@ -591,16 +610,18 @@ static __always_inline bool queued_wait(struct task_struct *t, struct colo_wake 
  * (waits from sched_info), when it is not the class already running. */
 static __always_inline void note_class_start(struct colo_cpu_state *cs, __u32 cls, __u64 clock)
 {
-	__u32 h = cs->cls_head;
+	__u32 h;
 
-	if (!clock || h >= COLO_CLS_RING)
+	if (!clock || cs->ring_cls == cls + 1) /* the ring's line untouched */
 		return;
-	if (cs->cls_since[h] && cs->cls_ring[h] == cls)
+	h = cs->cls_head;
+	if (h >= COLO_CLS_RING)
 		return;
 	h = h + 1 < COLO_CLS_RING ? h + 1 : 0;
 	cs->cls_ring[h] = cls;
 	cs->cls_since[h] = clock;
 	cs->cls_head = h;
+	cs->ring_cls = cls + 1;
 }
 
 /* The class that ran on this CPU at rq clock @at, by the ring
@@ -724,7 +745,7 @@ static __always_inline void flush_preemptions(struct colo_cpu_state *cs, __u64 n
  * verified once, not on every path of the switch program. */
 __noinline int colo_flush_preemptions(__u32 cpu, __u64 now)
 {
-	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
 
 	if (cs)
 		flush_preemptions(cs, now);
@@ -867,7 +888,7 @@ static __always_inline void settle_smt(struct colo_cpu_state *cs, __u64 cur_cgid
 
 	if (sib == COLO_NO_SIBLING)
 		return;
-	ss = bpf_map_lookup_elem(&colo_cpu_state, &sib);
+	ss = bpf_map_lookup_elem(&colo_cpu, &sib);
 	if (!ss)
 		return;
 	if (ss->since_ns && from && now > from) {
@@ -896,7 +917,7 @@ static __always_inline void settle_smt(struct colo_cpu_state *cs, __u64 cur_cgid
  */
 __noinline int colo_settle_smt(__u32 cpu, __u64 cur_cgid, __u32 cur_cls, __u64 now)
 {
-	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
 
 	if (cs)
 		settle_smt(cs, cur_cgid, cur_cls & (COLO_CLASS_MAX - 1), now);
@@ -905,23 +926,25 @@ __noinline int colo_settle_smt(__u32 cpu, __u64 cur_cgid, __u32 cur_cls, __u64 n
 
 /*
  * Charges the CPU time since cs->since_ns to class @cls and cgroup @cgid: per
- * class at once (a per-CPU array), per cgroup batched in cs->pending_run_ns
- * for cs->run_cgid, across idle periods, until another cgroup runs, the batch
+ * class at once (cs->class_ns), per cgroup batched in cs->pending_run_ns for
+ * cs->run_cgid, across idle periods, until another cgroup runs, the batch
  * reaches COLO_RUN_FLUSH_NS, or @flush. So most switches do not touch the
- * shared colo_cg_sched entry.
+ * shared colo_cg_sched entry. @remote: @cs may be another CPU's, which may
+ * be charging its own at the same time.
  */
 static __always_inline void charge_cpu_time(struct colo_cpu_state *cs, __u32 cls, __u64 cgid,
-					    __u64 now, bool flush)
+					    __u64 now, bool flush, bool remote)
 {
 	struct colo_cg_sched *st;
-	__u64 delta, *cls_ns;
+	__u64 delta;
 
 	if (!cs->since_ns || now <= cs->since_ns)
 		return;
 	delta = now - cs->since_ns;
-	cls_ns = bpf_map_lookup_elem(&colo_class_ns, &cls);
-	if (cls_ns)
-		*cls_ns += delta;
+	if (remote)
+		__sync_fetch_and_add(&cs->class_ns[cls & (COLO_CLASS_MAX - 1)], delta);
+	else
+		cs->class_ns[cls & (COLO_CLASS_MAX - 1)] += delta;
 	if (!cgid)
 		return; /* idle: the batch of the last cgroup goes on */
 	if (cs->run_cgid != cgid) {
@@ -975,7 +998,7 @@ static __always_inline void settle_missed_switch(struct colo_cpu_state *cs, __u3
 		return;
 	if (smt_enabled && split > cs->acct_ns)
 		colo_settle_smt(cpu, cs->cgid, cls, split);
-	charge_cpu_time(cs, cls, cs->cgid, split, false);
+	charge_cpu_time(cs, cls, cs->cgid, split, false, false);
 	cs->since_ns = split;
 }
 
@@ -991,8 +1014,8 @@ static __always_inline int on_switch(__u64 *ctx, bool preempt, struct task_struc
 	__u64 now, next_cgid, prev_cgid, ts, lat, clock, queued;
 	bool runnable, moved, waited;
 
-	cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
-	sg = bpf_map_lookup_elem(&colo_rq_stage, &cpu);
+	cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
+	sg = bpf_map_lookup_elem(&colo_stage, &cpu);
 	if (!cs || !sg)
 		return 0;
 	prev_pid = btf ? prev->pid : BPF_CORE_READ(prev, pid);
@@ -1001,10 +1024,10 @@ static __always_inline int on_switch(__u64 *ctx, bool preempt, struct task_struc
 	runnable = prev_pid && prev_runnable(ctx, preempt, prev, btf);
 	clock = 0;
 	if (wait_from_sched_info)
-		clock = rq_clock_via(next_pid ? next : prev, cpu, btf);
+		clock = rq_clock_via(cs, next_pid ? next : prev, cpu, btf);
 	now = clock ? mono_of_rq_clock(cs, clock, prev_pid && !runnable, cs->since_ns)
 		    : bpf_ktime_get_ns();
-	settle_stage(sg, cpu, now);
+	settle_stage(cs, sg, cpu, now);
 
 	/* What ran until now: cached at the switch that put it on this CPU. */
 	prev_cgid = cs->cgid;
@@ -1059,11 +1082,11 @@ static __always_inline int on_switch(__u64 *ctx, bool preempt, struct task_struc
 	if (smt_enabled)
 		colo_settle_smt(cpu, prev_cgid, prev_cls, now);
 
-	charge_cpu_time(cs, prev_cls, prev_pid ? prev_cgid : 0, now, false);
+	charge_cpu_time(cs, prev_cls, prev_pid ? prev_cgid : 0, now, false, false);
 	settle_preemptions(cs, cpu, runnable ? prev_cgid : 0, next_cgid, next_cls, now);
 
 	if (waited && next_cgid) {
-		stage_sample(sg, next_cgid, colo_hist_slot(lat), lat, now);
+		stage_sample(cs, sg, next_cgid, colo_hist_slot(lat), lat, now);
 		/* Kernel threads and the agent's own are SYSTEM (task_class). */
 		if (next_cls == COLO_CLASS_LS && urgent_threshold_ns && lat >= urgent_threshold_ns &&
 		    urgent_allowed(sg, next_cgid, now)) {
@@ -1108,15 +1131,14 @@ static __always_inline void on_attach(struct cgroup *dst, struct task_struct *ta
 	if (!(btf ? task->on_cpu : BPF_CORE_READ(task, on_cpu)))
 		return; /* not running: its next switch-in reads the new cgroup */
 	cpu = task_cpu_of(task, btf);
-	cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
+	cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
 	if (!cs || !cs->since_ns || cs->task != (__u64)task)
 		return; /* not what the CPU's state says runs: its next switch repairs that */
 	now = bpf_ktime_get_ns();
 	prev_cls = cs->cls & (COLO_CLASS_MAX - 1);
 	if (smt_enabled)
 		colo_settle_smt(cpu, cs->cgid, prev_cls, now);
-	/* Per-class time is summed over CPUs: this CPU's slot will do. */
-	charge_cpu_time(cs, prev_cls, cs->cgid, now, true);
+	charge_cpu_time(cs, prev_cls, cs->cgid, now, true, cpu != bpf_get_smp_processor_id());
 	cgid = cgroup_id_of(dst);
 	cs->cgid = cgid;
 	cs->cls = class_cached(cs, cgid);
@@ -1340,7 +1362,7 @@ int colo_test_wake(void *ctx)
 }
 
 /* BPF_PROG_TEST_RUN entry: a switch's work on the stage of the CPU it runs
- * on (colo_rq_stage) at test_stage_now: settle it, then stage one run-queue
+ * on (colo_stage) at test_stage_now: settle it, then stage one run-queue
  * sample of test_stage_cgid, test_stage_lat ns long (none if the cgroup is 0).
  * Never attached. */
 __u64 test_stage_cgid = 0;
@@ -1351,14 +1373,15 @@ SEC("raw_tp/colo_test_stage")
 int colo_test_stage(void *ctx)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct colo_rq_stage *sg = bpf_map_lookup_elem(&colo_rq_stage, &cpu);
+	struct colo_rq_stage *sg = bpf_map_lookup_elem(&colo_stage, &cpu);
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
 
-	if (!sg)
+	if (!sg || !cs)
 		return 0;
-	settle_stage(sg, cpu, test_stage_now);
+	settle_stage(cs, sg, cpu, test_stage_now);
 	if (test_stage_cgid)
-		stage_sample(sg, test_stage_cgid, colo_hist_slot(test_stage_lat), test_stage_lat,
-			     test_stage_now);
+		stage_sample(cs, sg, test_stage_cgid, colo_hist_slot(test_stage_lat),
+			     test_stage_lat, test_stage_now);
 	return 0;
 }
 
@@ -1372,7 +1395,7 @@ SEC("raw_tp/colo_test_urgent")
 int colo_test_urgent(void *ctx)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct colo_rq_stage *sg = bpf_map_lookup_elem(&colo_rq_stage, &cpu);
+	struct colo_rq_stage *sg = bpf_map_lookup_elem(&colo_stage, &cpu);
 
 	if (sg)
 		test_urg_out = urgent_allowed(sg, test_urg_cgid, test_urg_now);
@@ -1398,7 +1421,7 @@ SEC("raw_tp/colo_test_schedinfo")
 int colo_test_schedinfo(void *ctx)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
 	__u64 q = test_si_in[0], clock = test_si_in[3], lat = 0;
 	struct colo_wake *w;
 	bool moved = false;
@@ -1434,7 +1457,7 @@ SEC("raw_tp/colo_test_preempt")
 int colo_test_preempt(void *ctx)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu_state, &cpu);
+	struct colo_cpu_state *cs = bpf_map_lookup_elem(&colo_cpu, &cpu);
 
 	if (cs)
 		settle_preemptions(cs, cpu, test_pre_victim, test_pre_aggr,

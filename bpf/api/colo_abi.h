@@ -71,85 +71,112 @@ struct colo_aggr_val {
 	__u64 last_ns;       /* CLOCK_MONOTONIC of the last one */
 };
 
-/* Per-CPU state of colo_cpu_state (array, index = CPU), for SMT accounting and
- * per-class CPU time. Written only by the CPU itself in sched_switch, read
- * by its sibling, and its pub_cls by any CPU that wakes a task onto it. It also
- * batches the CPU time of one cgroup so that most switches touch no shared
- * map entry: added to colo_cg_sched when another cgroup runs, or after
- * COLO_RUN_FLUSH_NS. Readers add what is pending. (Run-queue samples are
- * staged in colo_rq_stage; the __stage_* fields held them in a 4-entry stage
- * before, and are kept so that the layout, and pinned maps, stay as they were;
- * clk_off, clk_at and the pre_* batch took the place of the others, which
- * were always 0.) */
+/*
+ * Value of colo_cpu (array, index = CPU): the per-CPU state of the switch
+ * program, for per-class CPU time, SMT accounting and the batches that keep
+ * most switches off shared map entries. Written only by the CPU itself in
+ * sched_switch (and, rarely, by cgroup_attach_task for the task running
+ * there), read by its sibling, and its pub_cls by any CPU that wakes a task
+ * onto it. It batches the CPU time of one cgroup (added to colo_cg_sched when
+ * another cgroup runs, or after COLO_RUN_FLUSH_NS) and the preemptions of one
+ * pair; readers add what is pending.
+ *
+ * Laid out by how often a switch touches a field, as each cache line a
+ * switch touches costs: a CPU that comes back from idle (a halted vCPU, whose
+ * caches the host used meanwhile) finds them cold, 25-40 ns each on the
+ * 2-vCPU VM of tests/bench/RESULTS.md. A common switch reads and writes the
+ * first two lines only; the class ring's line when the class running
+ * changes; the rest on rarer paths. (Until colo_cpu replaced it,
+ * colo_cpu_state spread these over three lines, and per-class CPU time was
+ * a per-CPU array, colo_class_ns, two more.)
+ */
 #define COLO_CLS_RING 6
 struct colo_cpu_state {
+	/* Line 0: every switch. */
 	__u64 cgid;          /* cgroup id of the task running now (0 = idle) */
 	__u64 since_ns;      /* when it started running */
-	__u64 acct_ns;       /* SMT interference settled up to this time */
-	__u32 cls;           /* enum colo_class of the task running now */
-	__u32 sibling;       /* SMT sibling CPU, or COLO_NO_SIBLING */
+	__u64 task;          /* kernel address of the task running now (0 = unknown) */
+	__u32 pid;           /* thread id of the task running now (0 = idle) */
+	__u8 cls;            /* enum colo_class of the task running now */
+	__u8 cls_cls;        /* class cache: the class of cls_cgid */
+	__u8 ring_cls;       /* the class of the class ring's newest entry + 1 (0 = empty) */
+	__u8 __pad0;         /* zero */
 	__u64 pending_run_ns;/* CPU time of run_cgid not yet added to its run_ns */
 	__u64 run_cgid;      /* the cgroup pending_run_ns belongs to (0 = none) */
-	__u64 cls_cgid;      /* class cache: the last cgroup classified on this CPU */
-	__u32 cls_cls;       /* ... its enum colo_class */
-	__u32 cls_gen;       /* ... at this generation of the class map */
 	/* Waits from sched_info: the switch program's clock is the run queue's
 	 * (the scheduler has just updated it), turned into CLOCK_MONOTONIC by
 	 * an offset taken from bpf_ktime_get_ns() every COLO_CLOCK_SYNC_NS, as
 	 * that call costs more than the rest of a switch on some hosts. */
 	__u64 clk_off;       /* CLOCK_MONOTONIC minus rq clock (mod 2^64) */
 	__u64 clk_at;        /* rq clock when clk_off was taken (0 = never) */
-	/* Preemptions of one victim cgroup by one aggressor cgroup, batched
-	 * like the CPU time: added to colo_cg_sched.preempted_by and colo_aggr
-	 * when another pair comes, or after COLO_RUN_FLUSH_NS. Readers add the
-	 * pending count (add_pending_preemptions). */
-	__u64 pre_since_ns;  /* when the first of them was counted */
-	__u32 __stage_n;     /* unused */
-	__u32 pid;           /* thread id of the task running now (0 = idle) */
-	__u64 pre_victim;    /* cgroup of the preempted tasks */
-	__u64 pre_aggr;      /* cgroup of the tasks that took their CPU (0 = idle) */
+	/* Line 1: every switch. */
+	__u64 class_ns[COLO_CLASS_MAX]; /* CPU time of each class on this CPU, ns */
+	__u64 cls_cgid;      /* class cache: the last cgroup classified on this CPU */
+	__u64 rq;            /* kernel address of this CPU's run queue (0 = not learned) */
+	__u64 stage_due;     /* run-queue samples staged in colo_stage: flush them at
+	                        the first switch after this time (1: at the next switch,
+	                        a sample waits; 0: nothing staged) */
+	__u32 cls_gen;       /* class cache: class_gen when cls_cls was read */
 	__u32 pre_count;     /* preemptions pending (0 = none) */
-	__u32 pre_cls;       /* enum colo_class of the aggressor */
-	__u64 task;          /* kernel address of the task running now (0 = unknown) */
-	/* Its own cache line, read by other CPUs at every wakeup onto this one,
-	 * written only when the class running here changes. */
-	__u32 pub_cls;       /* class running now + 1 (0 = no switch seen yet) */
-	/* Waits read from sched_info (no wakeup program, so nobody else reads
-	 * this line): the classes that ran here, each from when it started, in
-	 * the run queue's clock, a ring written at every change of class. An
-	 * urgent wait looks up what it queued behind in it. */
+	/* Line 2: waits read from sched_info (no wakeup program): the classes
+	 * that ran here, each from when it started, in the run queue's clock, a
+	 * ring written at every change of class. An urgent wait looks up what it
+	 * queued behind in it. */
 	__u8 cls_head;       /* the newest entry */
 	__u8 cls_ring[COLO_CLS_RING];      /* enum colo_class */
-	__u8 __pad2[5];
+	__u8 __pad2;         /* zero */
 	__u64 cls_since[COLO_CLS_RING];    /* rq clock when it started (0 = empty) */
+	__u64 __pad3;        /* zero */
+	/* Line 3: SMT interference, and the preemptions of one victim cgroup by
+	 * one aggressor cgroup batched like the CPU time: added to
+	 * colo_cg_sched.preempted_by and colo_aggr when another pair comes, or
+	 * after COLO_RUN_FLUSH_NS (readers add pre_count: add_pending_preemptions). */
+	__u64 acct_ns;       /* SMT interference settled up to this time */
+	__u32 sibling;       /* SMT sibling CPU, or COLO_NO_SIBLING */
+	__u32 pre_cls;       /* enum colo_class of the aggressor */
+	__u64 pre_since_ns;  /* when the first of them was counted */
+	__u64 pre_victim;    /* cgroup of the preempted tasks */
+	__u64 pre_aggr;      /* cgroup of the tasks that took their CPU (0 = idle) */
+	__u64 __pad4[3];     /* zero */
+	/* Line 4, its own: read by other CPUs at every wakeup onto this one
+	 * (waits from wakeup programs), written only when the class running
+	 * here changes. */
+	__u32 pub_cls;       /* class running now + 1 (0 = no switch seen yet) */
+	__u32 __pad5[15];    /* zero */
 };
-/* 192 bytes, in an mmapable array (page-aligned values): no two CPUs' entries
- * share a cache line, and pub_cls has one to itself. */
+/* 320 bytes, in an mmapable array (page-aligned values): no two CPUs' entries
+ * share a cache line. */
 #define COLO_RUN_FLUSH_NS (10ull * 1000 * 1000)
 #define COLO_CLOCK_SYNC_NS (10ull * 1000 * 1000)
 #define COLO_NO_SIBLING 0xffffffffu
 
 /*
- * Value of colo_rq_stage (mmapable array, index = CPU): the run-queue samples
- * of one cgroup staged on a CPU, so that a sample touches no shared map
- * entry. A sample is one increment of its histogram slot's count; the slots
- * in use are listed in first-use order, so that a flush adds only those to
+ * Value of colo_stage (mmapable array, index = CPU): the run-queue samples of
+ * one cgroup staged on a CPU, so that a sample touches no shared map entry. A
+ * sample is one increment of its histogram slot's count; the slots in use are
+ * listed in first-use order, so that a flush adds only those to
  * colo_cg_sched. Flushed at the start of a switch, when another cgroup's
- * sample came (it waits as the pending sample), when a count would
- * overflow, or after COLO_RUN_FLUSH_NS, by a global subprogram the BPF
- * verifier checks once, not on every path of the switch program. Written
- * only by its CPU in sched_switch; readers add what is staged (used[0..n)
- * with their counts, and the pending sample).
+ * sample came (it waits as the pending sample), when a count would overflow,
+ * or after COLO_RUN_FLUSH_NS (colo_cpu.stage_due says when), by a global
+ * subprogram the BPF verifier checks once, not on every path of the switch
+ * program. Written only by its CPU in sched_switch; readers add what is
+ * staged (used[0..n) with their counts, and the pending sample).
  * Its 4-entry predecessor in colo_cpu_state flushed at one sample in six
  * under `perf bench sched messaging`: the waits there span more slots.
+ * A sample of a wait under 28 us (slots 0-19) touches the first cache line
+ * only, as the count of its slot shares it with the fields every sample
+ * writes (colo_rq_stage, which colo_stage replaced, kept them apart).
  */
 #define COLO_STAGE_LEN 112   /* COLO_HIST_SLOTS, rounded up to 8 */
 struct colo_rq_stage {
+	/* Line 0: every sample. */
 	__u64 cgid;          /* cgroup whose samples are staged (0 = none) */
-	__u64 first_ns;      /* when the oldest staged sample was taken */
 	__u64 sum_ns;        /* staged total wait (adds to rq_sum_ns) */
 	__u32 n;             /* entries of used[] in use */
 	__u32 pend_slot;     /* the pending sample's histogram slot */
+	__u16 count[COLO_STAGE_LEN];  /* samples per histogram slot (adds to rq_slots);
+	                                 0 for every slot not in used[0..n) */
+	__u64 first_ns;      /* when the oldest staged sample was taken */
 	__u64 pend_cgid;     /* a sample that found the stage due for a flush (another
 	                        cgroup's, or its count full): staged after the flush at
 	                        this CPU's next switch (0 = none) */
@@ -160,12 +187,8 @@ struct colo_rq_stage {
 	                        colo_urg_rl, so that a wait held back by the rate limit
 	                        costs no map lookup */
 	__u8 used[COLO_STAGE_LEN];    /* histogram slots with a count, in first-use order */
-	__u16 count[COLO_STAGE_LEN];  /* samples per histogram slot (adds to rq_slots);
-	                                 0 for every slot not in used[0..n) */
+	__u64 __pad[6];      /* zero: 448 bytes, no two CPUs' entries share a cache line */
 };
-
-/* Per-CPU, per-class CPU time: colo_class_ns is a per-CPU array indexed by
- * enum colo_class whose value is a __u64 ns counter. */
 
 /* Memory-pressure value of colo_cg_mem, keyed by the memory controller's
  * cgroup id (v1 memory hierarchy, or v2). */

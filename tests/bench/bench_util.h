@@ -1,6 +1,7 @@
 // Helpers of the benchmarks that run `perf bench sched pipe`, libbpf-tools
 // runqlat and floor.bpf.c's programs (colo_bench_floor, colo_bench_pipe).
 #pragma once
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -104,6 +105,29 @@ inline colo_floor* load_floor_only(const std::vector<std::string>& names) {
     return nullptr;
   }
   return skel;
+}
+
+// The kernel's run-time stats (run_time_ns, run_cnt) summed over every loaded
+// program whose name starts with `name` (the kernel keeps 15 characters).
+struct ProgStats {
+  unsigned long long ns = 0, runs = 0;
+};
+inline ProgStats prog_stats(const std::string& name) {
+  ProgStats s;
+  const std::string want = name.substr(0, 15);
+  for (__u32 id = 0; bpf_prog_get_next_id(id, &id) == 0;) {
+    const int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+        strncmp(info.name, want.c_str(), want.size()) == 0) {
+      s.ns += info.run_time_ns;
+      s.runs += info.run_cnt;
+    }
+    close(fd);
+  }
+  return s;
 }
 
 }  // namespace colo::bench

@@ -131,7 +131,7 @@ int BPF_PROG(floor_switch_take, bool preempt, struct task_struct *prev, struct t
 
 /*
  * The layout of a per-CPU state array that each CPU writes at every switch
- * and other CPUs read at wakeups (colo_cpu_state): colo_bench_floor layout. Packed:
+ * and other CPUs read at wakeups (colo_cpu): colo_bench_floor layout. Packed:
  * 128-byte values in a plain array, whose values start 312 bytes into the
  * map's allocation on 6.x kernels (offsetof(struct bpf_array, value)), so
  * each entry straddles three cache lines and shares one with each neighbour;

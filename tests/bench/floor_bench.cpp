@@ -22,7 +22,7 @@
 //        pipe throughput no tracer of that shape can beat on this machine.
 //   colo_bench_floor layout [ROUNDS [LOOPS]]
 //        a per-CPU state array written at every switch and read at wakeups by
-//        other CPUs (colo_cpu_state), packed (128-byte values of a plain array, as
+//        other CPUs (colo_cpu), packed (128-byte values of a plain array, as
 //        colo had it) and aligned (a mmapable array: page-aligned values, the
 //        class read by others on a line of its own): both attached at once,
 //        ROUNDS (3) rounds of `perf bench sched messaging -l LOOPS` (400) in

@@ -501,7 +501,7 @@ section_floor() {
   say
   # The per-thread wake-time store: a pid-keyed LRU hash (colo_wake_ts until
   # this comparison) against the tagged slot array colo uses, and the layout
-  # of the per-CPU state (colo_cpu_state), each pair attached at once in both orders.
+  # of the per-CPU state (colo_cpu), each pair attached at once in both orders.
   say "== floor: per-thread wake-time store, LRU hash (A) vs tagged slot array (B)"
   "$FLOOR" compare 3 "$loops" floor_wake_lru64k,floor_switch_lru64k floor_wake_slots,floor_switch_slots
   say

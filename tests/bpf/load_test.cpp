@@ -164,8 +164,8 @@ class LoadTest : public ::testing::TestWithParam<Variant> {
     // the task, so that the verifier checks both ways here.
     s->rodata->switch_prev_state =
         schedinfo && colo::bpf::switch_passes_prev_state("/sys/kernel/btf/vmlinux");
-    EXPECT_EQ(0, bpf_map__set_max_entries(s->maps.colo_cpu_state, libbpf_num_possible_cpus()));
-    EXPECT_EQ(0, bpf_map__set_max_entries(s->maps.colo_rq_stage, libbpf_num_possible_cpus()));
+    EXPECT_EQ(0, bpf_map__set_max_entries(s->maps.colo_cpu, libbpf_num_possible_cpus()));
+    EXPECT_EQ(0, bpf_map__set_max_entries(s->maps.colo_stage, libbpf_num_possible_cpus()));
     autoload_mode(s->obj, mode);
     if (schedinfo)  // as the loader
       for (bpf_program* p : {s->progs.colo_wakeup_btf, s->progs.colo_wakenew_btf,
@@ -337,8 +337,8 @@ TEST_F(ObjectLoadTest, SchedReloadAdoptsPinnedMaps) {
     auto oo = pins_.open_opts();
     SchedSkel s(colo_sched__open_opts(&oo));
     ASSERT_TRUE(s);
-    ASSERT_EQ(0, bpf_map__set_max_entries(s->maps.colo_cpu_state, libbpf_num_possible_cpus()));
-    ASSERT_EQ(0, bpf_map__set_max_entries(s->maps.colo_rq_stage, libbpf_num_possible_cpus()));
+    ASSERT_EQ(0, bpf_map__set_max_entries(s->maps.colo_cpu, libbpf_num_possible_cpus()));
+    ASSERT_EQ(0, bpf_map__set_max_entries(s->maps.colo_stage, libbpf_num_possible_cpus()));
     autoload_mode(s->obj, Mode::TpBtf);
     ASSERT_EQ(0, colo_sched__load(s.get())) << "load #" << i + 1;
     uint32_t id = map_id(s->maps.colo_cg_sched);

@@ -24,8 +24,8 @@ class SchedEntryTest : public ::testing::Test {
     auto oo = pins_.open_opts();
     skel_.reset(colo_sched__open_opts(&oo));
     ASSERT_TRUE(skel_) << "open colo_sched: " << strerror(errno);
-    ASSERT_EQ(0, bpf_map__set_max_entries(skel_->maps.colo_cpu_state, libbpf_num_possible_cpus()));
-    ASSERT_EQ(0, bpf_map__set_max_entries(skel_->maps.colo_rq_stage, libbpf_num_possible_cpus()));
+    ASSERT_EQ(0, bpf_map__set_max_entries(skel_->maps.colo_cpu, libbpf_num_possible_cpus()));
+    ASSERT_EQ(0, bpf_map__set_max_entries(skel_->maps.colo_stage, libbpf_num_possible_cpus()));
     autoload_only(skel_->obj, {name});
     int err = colo_sched__load(skel_.get());
     ASSERT_EQ(0, err) << "load " << name << ": " << strerror(-err);
@@ -48,11 +48,18 @@ class SchedEntryTest : public ::testing::Test {
     EXPECT_EQ(0u, opts.retval);
   }
 
-  // CPU `cpu`'s entry of colo_rq_stage.
+  // CPU `cpu`'s entry of colo_stage.
   colo_rq_stage stage(uint32_t cpu = 0) {
     colo_rq_stage sg{};
-    EXPECT_EQ(0, bpf_map_lookup_elem(bpf_map__fd(skel_->maps.colo_rq_stage), &cpu, &sg));
+    EXPECT_EQ(0, bpf_map_lookup_elem(bpf_map__fd(skel_->maps.colo_stage), &cpu, &sg));
     return sg;
+  }
+
+  // CPU `cpu`'s entry of colo_cpu.
+  colo_cpu_state cpu_state(uint32_t cpu = 0) {
+    colo_cpu_state cs{};
+    EXPECT_EQ(0, bpf_map_lookup_elem(bpf_map__fd(skel_->maps.colo_cpu), &cpu, &cs));
+    return cs;
   }
 
   PinDir pins_;  // declared first: outlives the skeleton

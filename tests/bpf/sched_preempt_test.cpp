@@ -47,7 +47,7 @@ class SchedPreemptTest : public SchedEntryTest {
   colo_cpu_state cpu0() {
     uint32_t cpu = 0;
     colo_cpu_state cs{};
-    EXPECT_EQ(0, bpf_map_lookup_elem(bpf_map__fd(skel_->maps.colo_cpu_state), &cpu, &cs));
+    EXPECT_EQ(0, bpf_map_lookup_elem(bpf_map__fd(skel_->maps.colo_cpu), &cpu, &cs));
     return cs;
   }
 

@@ -1,4 +1,4 @@
-// The per-CPU run-queue sample stage colo_rq_stage (bpf/sched.bpf.c), run
+// The per-CPU run-queue sample stage colo_stage (bpf/sched.bpf.c), run
 // through the never-attached program colo_test_stage on CPU 0, which does a
 // switch's work on it: settle, then stage a sample. A sample is one
 // increment of its histogram slot; the stage is added to the cgroup's
@@ -65,6 +65,8 @@ TEST_F(SchedStageTest, SamplesOfOneCgroupStayStagedAndAreCountedBySlot) {
   colo_cg_sched st{};
   ASSERT_TRUE(entry(50, &st)) << "the entry exists before anything is staged for it";
   EXPECT_EQ(total(st), 0u) << "nothing flushed yet";
+  EXPECT_EQ(cpu_state().stage_due, t + COLO_RUN_FLUSH_NS)
+      << "the CPU's state says when the stage is due, so that other switches leave it alone";
 }
 
 TEST_F(SchedStageTest, ManyDistinctSlotsNeedNoFlush) {
@@ -91,7 +93,9 @@ TEST_F(SchedStageTest, AnotherCgroupsSampleFlushesTheStageIntoItsEntry) {
   EXPECT_EQ(sg.cgid, 60u);
   EXPECT_EQ(sg.pend_cgid, 61u);
   EXPECT_EQ(sg.pend_ns, 5 * kUs);
+  EXPECT_EQ(cpu_state().stage_due, 1u) << "due at the next switch";
   settle(t + 4);
+  EXPECT_EQ(cpu_state().stage_due, t + 4 + COLO_RUN_FLUSH_NS) << "the pending sample staged";
   ASSERT_TRUE(entry(60, &a));
   EXPECT_EQ(a.rq_slots[7], 2u);
   EXPECT_EQ(total(a), 3u);
@@ -123,6 +127,11 @@ TEST_F(SchedStageTest, AStageOlderThanTheFlushIntervalIsFlushed) {
   ASSERT_TRUE(entry(70, &st));
   EXPECT_EQ(st.rq_slots[7], 2u);
   EXPECT_EQ(stage().count[7], 1u);
+  settle(t + 3 * COLO_RUN_FLUSH_NS);
+  ASSERT_TRUE(entry(70, &st));
+  EXPECT_EQ(st.rq_slots[7], 3u);
+  EXPECT_EQ(stage().n, 0u);
+  EXPECT_EQ(cpu_state().stage_due, 0u) << "nothing staged";
 }
 
 TEST_F(SchedStageTest, ACountIsFlushedBeforeItOverflows) {

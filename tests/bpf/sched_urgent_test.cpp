@@ -1,7 +1,7 @@
 // The per-cgroup, per-CPU rate limit of urgent events (urgent_allowed in
 // bpf/sched.bpf.c), run through the never-attached program colo_test_urgent
 // on CPU 0: one event per cgroup per urgent_interval_ns on a CPU, whichever
-// of the one-entry cache in colo_rq_stage or the colo_urg_rl map answers.
+// of the one-entry cache in colo_stage or the colo_urg_rl map answers.
 // The privileged integration tests (Signals.*) check the events' rate on
 // real switches.
 #include <bpf/bpf.h>

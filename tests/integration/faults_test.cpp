@@ -497,14 +497,21 @@ TEST(Programs, PerCpuStateIsReadThroughTheMapping) {
   lo.pin_dir = "/sys/fs/bpf/" + unique_name("colo-mmap");
   lo.load_mem = lo.load_net = false;
   lo.sibling_of = {1, 0};  // CPUs 0 and 1 declared siblings
+  // A map an older colo pinned there under a name colo_cpu retired.
+  ASSERT_EQ(mkdir(lo.pin_dir.c_str(), 0700), 0);
+  PinsRemoved unpin{lo.pin_dir};
+  const int old_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "colo_class_ns", 4, 8, 4, nullptr);
+  ASSERT_GE(old_fd, 0);
+  ASSERT_EQ(bpf_obj_pin(old_fd, (lo.pin_dir + "/colo_class_ns").c_str()), 0);
+  close(old_fd);
   std::string err;
   auto p = bpf::Programs::load(lo, &err);
   ASSERT_TRUE(p) << err;
-  PinsRemoved unpin{lo.pin_dir};
-  ASSERT_TRUE(p->per_cpu_state_mapped()) << "colo_cpu_state and colo_rq_stage are mmapable";
+  EXPECT_FALSE(path_exists(lo.pin_dir + "/colo_class_ns")) << "the retired pin is removed";
+  ASSERT_TRUE(p->per_cpu_state_mapped()) << "colo_cpu and colo_stage are mmapable";
   sleep_ms(100);  // switches on both CPUs
-  const int fd = bpf_obj_get((lo.pin_dir + "/colo_cpu_state").c_str());
-  ASSERT_GE(fd, 0) << "colo_cpu_state is pinned";
+  const int fd = bpf_obj_get((lo.pin_dir + "/colo_cpu").c_str());
+  ASSERT_GE(fd, 0) << "colo_cpu is pinned";
   const auto cpus = p->read_cpus();
   ASSERT_GE(cpus.size(), 2u);
   for (uint32_t c = 0; c < cpus.size(); c++) {
@@ -513,7 +520,13 @@ TEST(Programs, PerCpuStateIsReadThroughTheMapping) {
     EXPECT_EQ(cpus[c].sibling, looked.sibling) << "CPU " << c;
     EXPECT_EQ(cpus[c].clk_at == 0, looked.clk_at == 0) << "CPU " << c;
     EXPECT_LE(cpus[c].since_ns, looked.since_ns) << "CPU " << c << ": read before the lookup";
+    for (int k = 0; k < COLO_CLASS_MAX; k++)
+      EXPECT_LE(cpus[c].class_ns[k], looked.class_ns[k]) << "CPU " << c << " class " << k;
   }
+  const auto by_class = p->read_class_ns();
+  uint64_t total = 0;
+  for (uint64_t v : by_class) total += v;
+  EXPECT_GT(total, 0u) << "per-class CPU time through the mapping";
   EXPECT_EQ(cpus[0].sibling, 1u);
   EXPECT_EQ(cpus[1].sibling, 0u);
   EXPECT_GT(cpus[0].since_ns + cpus[1].since_ns, 0u) << "no switch seen through the mapping";

@@ -802,9 +802,10 @@ TEST(Agent, SocketHealthAndCleanExit) {
   EXPECT_EQ(run_cmd({"sh", "-c", "promtool check metrics < " + metrics_file}, &lint), 0) << lint;
   unlink(metrics_file.c_str());
   std::string out;
-  ASSERT_EQ(run_cmd({"bpftool", "map", "dump", "pinned", agent.pin_dir() + "/colo_class_ns"}, &out),
-            0)
+  // bpftool shows the per-CPU state by field name (BTF).
+  ASSERT_EQ(run_cmd({"bpftool", "map", "dump", "pinned", agent.pin_dir() + "/colo_cpu"}, &out), 0)
       << out;
+  EXPECT_NE(out.find("\"class_ns\""), std::string::npos) << out;
   EXPECT_EQ(agent.stop(), 0);
   EXPECT_TRUE(path_exists(agent.pin_dir() + "/colo_cg_sched")) << "pins stay after exit";
   ASSERT_EQ(run_cmd({COLO_BINARY, "bpf", "cleanup", "--bpf-pin-dir", agent.pin_dir()}, &out), 0);

@@ -233,8 +233,9 @@ int cleanup_pins(const std::string& pin_dir, std::string* err) {
 namespace {
 // A read-only mapping of an mmapable array map (BPF_F_MMAPABLE): its entries
 // read with no syscall, as a lookup would copy them (without a lock, while
-// the programs write them). The agent's fast path reads colo_cpu_state every
-// 2 ms while BE runs: two lookups per CPU per sample otherwise.
+// the programs write them). The agent's fast path reads colo_cpu (each CPU's
+// per-class CPU time among its state) every 2 ms while BE runs: a lookup per
+// CPU per sample otherwise.
 class MappedArray {
  public:
   MappedArray() = default;
@@ -280,7 +281,7 @@ struct Programs::Impl {
   std::function<void()> be_cb;  // a colo_be_wake record came
   bool be_wake_ok = false;      // colo_be_wake is polled with rb
   bool be_wake_wanted = false;  // what was last written to the kernel
-  MappedArray cpu_state_mm, rq_stage_mm;  // colo_cpu_state, colo_rq_stage
+  MappedArray cpu_state_mm, rq_stage_mm;  // colo_cpu, colo_stage
   struct TcAttachment {
     std::string ifname;
     int ifindex;
@@ -378,8 +379,8 @@ colo_sched* load_sched(const LoadOptions& opts, bool btf, int ncpus, std::string
   const bool schedinfo = opts.wait_source == WaitSource::SchedInfo;
   s->rodata->wait_from_sched_info = schedinfo;
   s->rodata->switch_prev_state = opts.switch_prev_state;
-  bpf_map__set_max_entries(s->maps.colo_cpu_state, ncpus);
-  bpf_map__set_max_entries(s->maps.colo_rq_stage, ncpus);
+  bpf_map__set_max_entries(s->maps.colo_cpu, ncpus);
+  bpf_map__set_max_entries(s->maps.colo_stage, ncpus);
   bpf_map__set_max_entries(s->maps.colo_cg_sched, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_class, opts.max_cgroups);
   bpf_map__set_max_entries(s->maps.colo_events, opts.ringbuf_bytes);
@@ -463,6 +464,14 @@ Programs::~Programs() = default;
 std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* err) {
   route_libbpf_logs();
   if (!ensure_mounts(opts.pin_dir, err)) return nullptr;
+  // Maps an older colo pinned here that colo_cpu and colo_stage replaced
+  // (their layout changed: renamed, so that every other pinned map is kept):
+  // used by nothing now. The two new ones hold no state of theirs, and start
+  // together.
+  for (const char* retired : {"colo_cpu_state", "colo_class_ns", "colo_rq_stage"})
+    if (unlink((opts.pin_dir + "/" + retired).c_str()) == 0)
+      LOG_INFO("removed %s/%s, pinned by an older colo: colo_cpu and colo_stage replaced it",
+               opts.pin_dir.c_str(), retired);
   std::unique_ptr<Programs> p(new Programs());
   p->impl_ = std::make_unique<Impl>();
   Impl& im = *p->impl_;
@@ -554,7 +563,7 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
   im.sched->data->urgent_interval_ns = opts.urgent_interval_ns;
 
   // Siblings into the per-CPU state (keeping live state of adopted pinned maps).
-  int cpu_fd = bpf_map__fd(im.sched->maps.colo_cpu_state);
+  int cpu_fd = bpf_map__fd(im.sched->maps.colo_cpu);
   for (int c = 0; c < im.ncpus; c++) {
     uint32_t key = c;
     colo_cpu_state st{};
@@ -564,9 +573,9 @@ std::unique_ptr<Programs> Programs::load(const LoadOptions& opts, std::string* e
     bpf_map_update_elem(cpu_fd, &key, &st, BPF_ANY);
   }
 
-  if (!im.cpu_state_mm.map(im.sched->maps.colo_cpu_state) ||
-      !im.rq_stage_mm.map(im.sched->maps.colo_rq_stage))
-    LOG_WARN("cannot map colo_cpu_state/colo_rq_stage (%s): read by lookups instead",
+  if (!im.cpu_state_mm.map(im.sched->maps.colo_cpu) ||
+      !im.rq_stage_mm.map(im.sched->maps.colo_stage))
+    LOG_WARN("cannot map colo_cpu/colo_stage (%s): read by lookups instead",
              errstr(errno).c_str());
 
   if (opts.load_mem) {
@@ -680,7 +689,7 @@ void add_pending_preemptions(const colo_cpu_state& cs, PendingPreemptions* out) 
 }
 
 std::vector<colo_cpu_state> Programs::read_cpus() const {
-  return read_per_cpu_entries<colo_cpu_state>(bpf_map__fd(impl_->sched->maps.colo_cpu_state),
+  return read_per_cpu_entries<colo_cpu_state>(bpf_map__fd(impl_->sched->maps.colo_cpu),
                                               impl_->cpu_state_mm, impl_->ncpus);
 }
 
@@ -698,7 +707,7 @@ bool Programs::per_cpu_state_mapped() const {
 }
 
 std::vector<colo_rq_stage> Programs::read_rq_stages() const {
-  return read_per_cpu_entries<colo_rq_stage>(bpf_map__fd(impl_->sched->maps.colo_rq_stage),
+  return read_per_cpu_entries<colo_rq_stage>(bpf_map__fd(impl_->sched->maps.colo_stage),
                                              impl_->rq_stage_mm, impl_->ncpus);
 }
 
@@ -720,18 +729,9 @@ uint32_t Programs::cgroup_tree_gen() const {
 }
 
 std::array<uint64_t, COLO_CLASS_MAX> Programs::read_class_ns() const {
-  return sum_percpu_array<COLO_CLASS_MAX>(bpf_map__fd(impl_->sched->maps.colo_class_ns),
-                                          impl_->ncpus);
-}
-
-std::vector<std::array<uint64_t, COLO_CLASS_MAX>> Programs::read_class_ns_per_cpu() const {
-  std::vector<std::array<uint64_t, COLO_CLASS_MAX>> out(impl_->ncpus);
-  std::vector<uint64_t> vals(impl_->ncpus);
-  int fd = bpf_map__fd(impl_->sched->maps.colo_class_ns);
-  for (uint32_t c = 0; c < COLO_CLASS_MAX; c++) {
-    if (bpf_map_lookup_elem(fd, &c, vals.data()) != 0) continue;
-    for (int cpu = 0; cpu < impl_->ncpus; cpu++) out[cpu][c] = vals[cpu];
-  }
+  std::array<uint64_t, COLO_CLASS_MAX> out{};
+  for (const colo_cpu_state& cs : read_cpus())
+    for (int c = 0; c < COLO_CLASS_MAX; c++) out[c] += cs.class_ns[c];
   return out;
 }
 

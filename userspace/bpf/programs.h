@@ -105,7 +105,7 @@ int cleanup_pins(const std::string& pin_dir, std::string* err);
 void add_staged(const colo_rq_stage& sg, std::unordered_map<uint64_t, colo_cg_sched>* out);
 
 // Preemptions a CPU has batched and not yet added to the maps
-// (colo_cpu_state.pre_*): per victim cgroup by the aggressor's class, and per
+// (colo_cpu_state.pre_*, map colo_cpu): per victim cgroup by the aggressor's class, and per
 // victim and aggressor cgroup pair. Readers add them to what the maps say.
 struct PendingPreemptions {
   std::unordered_map<uint64_t, std::array<uint64_t, COLO_CLASS_MAX>> by_victim;
@@ -136,9 +136,9 @@ class Programs {
   bool per_cpu_state_mapped() const;
   // Run-queue samples staged per CPU, not yet in read_sched's histograms.
   std::vector<colo_rq_stage> read_rq_stages() const;
+  // CPU time per class, summed over the CPUs (each CPU's is its
+  // colo_cpu_state.class_ns, in read_cpus()).
   std::array<uint64_t, COLO_CLASS_MAX> read_class_ns() const;
-  // The same per CPU: [cpu][class].
-  std::vector<std::array<uint64_t, COLO_CLASS_MAX>> read_class_ns_per_cpu() const;
   std::array<uint64_t, COLO_DROP_MAX> read_drops() const;
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, uint64_t>> read_aggressors() const;
   std::vector<ProgStats> prog_stats() const;
