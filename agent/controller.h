@@ -27,7 +27,7 @@
 
 namespace colo {
 
-// Per-class CPU time, cumulative ns (the kernel's colo_class_ns summed), and
+// Per-class CPU time, cumulative ns (the kernel's colo_cpu class_ns summed), and
 // per-CPU LS time for the cpuset choice.
 struct ClassTimes {
   uint64_t mono_ns = 0;  // when read
