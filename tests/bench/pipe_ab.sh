@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # pipe_ab.sh — what two builds' switch programs cost per run, A against B.
 #
-#   sudo tests/bench/pipe_ab.sh A_BENCH B_BENCH [ROUNDS [LOOPS]]   # 8 rounds, 30000 loops
+#   sudo tests/bench/pipe_ab.sh A_BENCH B_BENCH [ROUNDS [LOOPS [CPU]]]   # 8, 30000, -1
 #
 # A_BENCH and B_BENCH are two builds of colo_bench_pipe (e.g. a worktree's
 # build/tests/colo_bench_pipe and this one's). Each round runs each of them
-# once, A then B, as `colo_bench_pipe 2 LOOPS -1 colo` (unpinned pipe, colo's
-# programs with the run-time stats on), and takes the ns a run of colo's
+# once, A then B, as `colo_bench_pipe 2 LOOPS CPU colo` (CPU -1: unpinned pipe;
+# colo's programs with the run-time stats on), and takes the ns a run of colo's
 # sched_switch program that it prints. Prints every round, then the median ns
 # a run of each side and the median of B/A per round: alternating, so that
 # the machine's drift (20% over minutes on the VM of RESULTS.md) falls on
@@ -14,17 +14,17 @@
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-  echo "usage: $0 A_BENCH B_BENCH [ROUNDS [LOOPS]]" >&2
+  echo "usage: $0 A_BENCH B_BENCH [ROUNDS [LOOPS [CPU]]]" >&2
   exit 2
 fi
-A=$1 B=$2 ROUNDS=${3:-8} LOOPS=${4:-30000}
+A=$1 B=$2 ROUNDS=${3:-8} LOOPS=${4:-30000} CPU=${5:--1}
 for b in "$A" "$B"; do
   [[ -x $b ]] || { echo "$0: $b is not an executable colo_bench_pipe" >&2; exit 2; }
 done
 [[ $(id -u) -eq 0 ]] || { echo "$0: needs root" >&2; exit 1; }
 
 ns_a_run() {
-  "$1" 2 "$LOOPS" -1 colo 2>/dev/null | awk '/ns a run/ {for (i = 1; i < NF; i++) if ($(i + 1) == "ns") print $i}'
+  "$1" 2 "$LOOPS" "$CPU" colo 2>/dev/null | awk '/ns a run/ {for (i = 1; i < NF; i++) if ($(i + 1) == "ns") print $i}'
 }
 
 out=$(mktemp)
