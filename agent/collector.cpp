@@ -372,7 +372,9 @@ Snapshot Collector::collect() {
       }
     }
 
-    s.class_ns = programs_->read_class_ns();
+    // Per-class CPU time, each CPU's in the same reading as the rest.
+    for (const colo_cpu_state& c : cpus)
+      for (int k = 0; k < COLO_CLASS_MAX; k++) s.class_ns[k] += c.class_ns[k];
     s.drops = programs_->read_drops();
     // Counted on every scrape, logged once per source for the life of the
     // agent; counts adopted from an earlier agent's pinned maps are no news.

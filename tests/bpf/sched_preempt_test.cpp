@@ -44,13 +44,6 @@ class SchedPreemptTest : public SchedEntryTest {
     return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.colo_aggr), &k, &v) == 0 ? v.count : 0;
   }
 
-  colo_cpu_state cpu0() {
-    uint32_t cpu = 0;
-    colo_cpu_state cs{};
-    EXPECT_EQ(0, bpf_map_lookup_elem(bpf_map__fd(skel_->maps.colo_cpu), &cpu, &cs));
-    return cs;
-  }
-
   static constexpr uint64_t kMs = 1'000'000;
   static constexpr uint64_t kT = 1'000'000'000;
 };
@@ -61,7 +54,7 @@ TEST_F(SchedPreemptTest, APairsPreemptionsAreBatchedUntilAnotherPairComes) {
   ASSERT_TRUE(entry(10, &st)) << "the victim's entry is made when its batch starts";
   EXPECT_EQ(st.preempted_by[COLO_CLASS_BE], 0u) << "still batched";
   EXPECT_EQ(pair(10, 20), 0u);
-  colo_cpu_state cs = cpu0();
+  colo_cpu_state cs = cpu_state();
   EXPECT_EQ(cs.pre_count, 3u);
   EXPECT_EQ(cs.pre_victim, 10u);
   EXPECT_EQ(cs.pre_aggr, 20u);
@@ -74,7 +67,7 @@ TEST_F(SchedPreemptTest, APairsPreemptionsAreBatchedUntilAnotherPairComes) {
   EXPECT_EQ(st.preempted_by[COLO_CLASS_SYSTEM], 0u);
   EXPECT_EQ(pair(10, 20), 3u);
   EXPECT_EQ(pair(10, 30), 0u);
-  cs = cpu0();
+  cs = cpu_state();
   EXPECT_EQ(cs.pre_count, 1u);
   EXPECT_EQ(cs.pre_aggr, 30u);
 
@@ -100,7 +93,7 @@ TEST_F(SchedPreemptTest, ABatchOlderThanTheFlushIntervalIsFlushedAtTheNextSwitch
   ASSERT_TRUE(entry(10, &st));
   EXPECT_EQ(st.preempted_by[COLO_CLASS_BE], 1u);
   EXPECT_EQ(pair(10, 20), 1u);
-  EXPECT_EQ(cpu0().pre_count, 0u);
+  EXPECT_EQ(cpu_state().pre_count, 0u);
 }
 
 TEST_F(SchedPreemptTest, AVictimRemovedMeanwhileIsNotRecreated) {
@@ -113,7 +106,7 @@ TEST_F(SchedPreemptTest, AVictimRemovedMeanwhileIsNotRecreated) {
   colo_cg_sched st{};
   EXPECT_FALSE(entry(10, &st));
   EXPECT_EQ(pair(10, 20), 0u) << "no pair of a removed cgroup";
-  EXPECT_EQ(cpu0().pre_victim, 11u);
+  EXPECT_EQ(cpu_state().pre_victim, 11u);
 }
 
 }  // namespace

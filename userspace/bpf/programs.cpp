@@ -728,13 +728,6 @@ uint32_t Programs::cgroup_tree_gen() const {
   return __atomic_load_n(&impl_->sched->bss->tree_gen, __ATOMIC_RELAXED);
 }
 
-std::array<uint64_t, COLO_CLASS_MAX> Programs::read_class_ns() const {
-  std::array<uint64_t, COLO_CLASS_MAX> out{};
-  for (const colo_cpu_state& cs : read_cpus())
-    for (int c = 0; c < COLO_CLASS_MAX; c++) out[c] += cs.class_ns[c];
-  return out;
-}
-
 std::array<uint64_t, COLO_DROP_MAX> Programs::read_drops() const {
   return sum_percpu_array<COLO_DROP_MAX>(bpf_map__fd(impl_->sched->maps.colo_drops),
                                          impl_->ncpus);

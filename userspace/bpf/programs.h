@@ -130,15 +130,13 @@ class Programs {
   bool read_sched(std::unordered_map<uint64_t, colo_cg_sched>* out) const;
   bool read_mem(std::unordered_map<uint64_t, colo_cg_mem>* out) const;
   bool read_net(NetCounters* out) const;  // summed over CPUs
+  // Each CPU's state (colo_cpu), its CPU time by class (class_ns) among it.
   std::vector<colo_cpu_state> read_cpus() const;
   // read_cpus() and read_rq_stages() read the maps' mmap'ed values (no
   // syscall); false: by lookups (the maps could not be mapped).
   bool per_cpu_state_mapped() const;
   // Run-queue samples staged per CPU, not yet in read_sched's histograms.
   std::vector<colo_rq_stage> read_rq_stages() const;
-  // CPU time per class, summed over the CPUs (each CPU's is its
-  // colo_cpu_state.class_ns, in read_cpus()).
-  std::array<uint64_t, COLO_CLASS_MAX> read_class_ns() const;
   std::array<uint64_t, COLO_DROP_MAX> read_drops() const;
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, uint64_t>> read_aggressors() const;
   std::vector<ProgStats> prog_stats() const;
