@@ -325,8 +325,7 @@ static __always_inline void stage_sample(struct colo_cpu_state *cs, struct colo_
 		if (!sched_stats(cgid))
 			return;
 		sg->cgid = cgid;
-		sg->first_ns = now;
-		cs->stage_due = now + COLO_RUN_FLUSH_NS;
+		cs->stage_due = now + COLO_RUN_FLUSH_NS; /* the first sample's time + the interval */
 	}
 	c = sg->count[slot];
 	if (!c) {

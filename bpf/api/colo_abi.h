@@ -114,8 +114,9 @@ struct colo_cpu_state {
 	__u64 cls_cgid;      /* class cache: the last cgroup classified on this CPU */
 	__u64 rq;            /* kernel address of this CPU's run queue (0 = not learned) */
 	__u64 stage_due;     /* run-queue samples staged in colo_stage: flush them at
-	                        the first switch after this time (1: at the next switch,
-	                        a sample waits; 0: nothing staged) */
+	                        the first switch after this time, the first sample's
+	                        + COLO_RUN_FLUSH_NS (1: at the next switch, a sample
+	                        waits; 0: nothing staged) */
 	__u32 cls_gen;       /* class cache: class_gen when cls_cls was read */
 	__u32 pre_count;     /* preemptions pending (0 = none) */
 	/* Line 2: waits read from sched_info (no wakeup program): the classes
@@ -176,7 +177,6 @@ struct colo_rq_stage {
 	__u32 pend_slot;     /* the pending sample's histogram slot */
 	__u16 count[COLO_STAGE_LEN];  /* samples per histogram slot (adds to rq_slots);
 	                                 0 for every slot not in used[0..n) */
-	__u64 first_ns;      /* when the oldest staged sample was taken */
 	__u64 pend_cgid;     /* a sample that found the stage due for a flush (another
 	                        cgroup's, or its count full): staged after the flush at
 	                        this CPU's next switch (0 = none) */
@@ -187,7 +187,7 @@ struct colo_rq_stage {
 	                        colo_urg_rl, so that a wait held back by the rate limit
 	                        costs no map lookup */
 	__u8 used[COLO_STAGE_LEN];    /* histogram slots with a count, in first-use order */
-	__u64 __pad[6];      /* zero: 448 bytes, no two CPUs' entries share a cache line */
+	__u64 __pad[7];      /* zero: 448 bytes, no two CPUs' entries share a cache line */
 };
 
 /* Memory-pressure value of colo_cg_mem, keyed by the memory controller's
