@@ -53,8 +53,8 @@ MetricFamily gauge(const char* name, const char* help, double v) {
 
 }  // namespace
 
-std::pair<uint64_t, uint64_t> read_meminfo() {
-  auto text = read_file("/proc/meminfo");
+std::pair<uint64_t, uint64_t> read_meminfo(KeptFile* f) {
+  auto text = f ? f->read() : read_file("/proc/meminfo");
   if (!text) return {0, 0};
   uint64_t total = 0, avail = 0;
   for (auto line : split(*text, '\n')) {
@@ -281,7 +281,10 @@ void Controller::on_fast_sample(const ClassTimes& t) {
 void Controller::tick(const ClassTimes& t) {
   std::lock_guard<std::mutex> l(mu_);
   auto now = clock_.now_mono();
-  auto [mem_total, mem_avail] = read_meminfo();
+  const auto meminfo = read_meminfo(&meminfo_);
+  const auto [mem_total, mem_avail] = meminfo;
+  // BE's memory now (the box's usage), for the policy and the limit.
+  const auto usage = box_.memory_usage();
   // What LS (with system) left of the saturated CPUs over this tick: how far
   // the box may return after cuts for LS demand.
   double room = std::numeric_limits<double>::infinity();
@@ -295,7 +298,7 @@ void Controller::tick(const ClassTimes& t) {
     s.system_cpu_cores = grown_s(t.system_ns, prev_tick_->system_ns) / dt;
     s.be_cpu_cores = grown_s(t.be_ns, prev_tick_->be_ns) / dt;
     room = capacity_cores() * cfg_.controller.saturation - s.ls_cpu_cores - s.system_cpu_cores;
-    s.be_memory_bytes = box_.memory_usage().value_or(0);
+    s.be_memory_bytes = usage.value_or(0);
     uint64_t used = mem_total > mem_avail ? mem_total - mem_avail : 0;
     s.ls_memory_bytes = used > s.be_memory_bytes ? used - s.be_memory_bytes : 0;
     policy_.observe(s);
@@ -329,7 +332,6 @@ void Controller::tick(const ClassTimes& t) {
     if (cpus != applied_.cpus && box_.set_cpuset(cpus) == 0) applied_.cpus = cpus;
     // Memory: the colocatable amount, never below what BE holds now by more
     // than the kernel can reclaim in one step (EBUSY is retried next tick).
-    const auto usage = box_.memory_usage();
     uint64_t mem = enabled_ ? last_colocatable_.memory_bytes : usage.value_or(64ull << 20);
     // Under memory pressure LS shares with BE: below what BE holds, one step
     // further for each pressured window, until the pressure has been gone
@@ -363,11 +365,15 @@ void Controller::tick(const ClassTimes& t) {
       mem = std::max<uint64_t>(mem, *usage > step ? *usage - step : 0);
     }
     mem = std::max<uint64_t>(mem, 64ull << 20);
-    if (!applied_.memory || *applied_.memory != mem) {
+    // The dynamic amount follows MemAvailable, which moves by a few pages at
+    // every tick: a move under 1 MiB is not written (it was, ten times a
+    // second, each write taking the memcg's limit lock for nothing).
+    const auto moved = [](uint64_t a, uint64_t b) { return (a > b ? a - b : b - a) >= (1ull << 20); };
+    if (!applied_.memory || moved(*applied_.memory, mem)) {
       if (box_.set_memory_limit(mem) == 0) applied_.memory = mem;
     }
   }
-  evict_locked(now);
+  evict_locked(now, meminfo);
   prev_tick_ = t;
 }
 
@@ -529,7 +535,7 @@ void Controller::observe_be_cpu(double window_s, double run_s, double wait_s,
     be_satisfaction_ = std::clamp(run / demand, 0.0, 1.0);
 }
 
-void Controller::evict_locked(policy::MonoTime now) {
+void Controller::evict_locked(policy::MonoTime now, std::pair<uint64_t, uint64_t> meminfo) {
   // Grace over: SIGKILL what ignored SIGTERM (only if it is still in the box).
   for (auto it = terminating_.begin(); it != terminating_.end();) {
     if (now < it->second) {
@@ -551,7 +557,7 @@ void Controller::evict_locked(policy::MonoTime now) {
   }
   if (!cfg_.eviction.enabled) return;
   policy::Pressures p;
-  auto [total, avail] = read_meminfo();
+  const auto [total, avail] = meminfo;
   if (total) {
     p.memory_used_fraction = static_cast<double>(total - std::min(total, avail)) / total;
     p.memory_total_bytes = total;
@@ -569,11 +575,11 @@ void Controller::evict_locked(policy::MonoTime now) {
     u.capacity_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
     p.disks.push_back(u);
   }
-  // Candidates: each job cgroup of the box as a whole, then loose tasks.
-  std::vector<policy::Candidate> cands;
-  if (pod_eviction_) {
-    cands = pod_eviction_->candidates();
-  } else {
+  // Candidates: each job cgroup of the box as a whole, then loose tasks;
+  // listed only when the policy is to choose among them.
+  auto list = [&] {
+    if (pod_eviction_) return pod_eviction_->candidates();
+    std::vector<policy::Candidate> cands;
     std::string box_rel = box_.rel_path_of("cpu");
     while (!box_rel.empty() && box_rel.front() == '/') box_rel.erase(0, 1);
     auto cores_under = [&](const std::string& rel, bool subtree) {
@@ -614,8 +620,9 @@ void Controller::evict_locked(policy::MonoTime now) {
           c->cpu_cores = loose_cores;
           cands.push_back(*c);
         }
-  }
-  auto d = eviction_.decide(p, cands, now);
+    return cands;
+  };
+  auto d = eviction_.decide(p, list, now);
   for (auto& v : d.victims) {
     if (pod_eviction_) {
       decide_locked(std::string(d.dry_run ? "would evict" : "evict") + " BE pod " + v.id,

@@ -24,6 +24,7 @@
 #include "agent/policy/hysteresis.h"
 #include "userspace/cgroup/bigbox.h"
 #include "userspace/topology/topology.h"
+#include "userspace/util/fs.h"
 
 namespace colo {
 
@@ -139,10 +140,12 @@ class Controller : public prometheus::Collectable {
   // above what apply_locked() would write for the allowance.
   bool cut_pending_locked() const;
   void observe_reaction_locked(const std::string& trigger, double seconds);
-  void evict_locked(policy::MonoTime now);
+  // Node memory (MemTotal, MemAvailable) as this tick read it.
+  void evict_locked(policy::MonoTime now, std::pair<uint64_t, uint64_t> meminfo);
   double capacity_cores() const;
 
   mutable std::mutex mu_;
+  KeptFile meminfo_{"/proc/meminfo"};  // read at every tick
   Config cfg_;
   BigBox box_;
   Topology topo_;
@@ -200,7 +203,8 @@ class Controller : public prometheus::Collectable {
   std::map<std::string, uint64_t> evictions_;  // by reason
 };
 
-// MemTotal and MemAvailable from /proc/meminfo, bytes.
-std::pair<uint64_t, uint64_t> read_meminfo();
+// MemTotal and MemAvailable from /proc/meminfo (through `f` if given), bytes;
+// {0, 0} if it cannot be read.
+std::pair<uint64_t, uint64_t> read_meminfo(KeptFile* f = nullptr);
 
 }  // namespace colo

@@ -113,6 +113,12 @@ bool EvictionPolicy::track(SignalState& st, const Watermark& w, std::optional<do
 
 EvictionDecision EvictionPolicy::decide(const Pressures& p,
                                         const std::vector<Candidate>& candidates, MonoTime now) {
+  return decide(p, [&] { return candidates; }, now);
+}
+
+EvictionDecision EvictionPolicy::decide(
+    const Pressures& p, const std::function<std::vector<Candidate>()>& list_candidates,
+    MonoTime now) {
   EvictionDecision d;
   d.dry_run = cfg_.dry_run;
   while (!recent_.empty() && recent_.front() <= now - cfg_.burst_window) recent_.pop_front();
@@ -165,6 +171,7 @@ EvictionDecision EvictionPolicy::decide(const Pressures& p,
     return d;
   }
 
+  const std::vector<Candidate> candidates = list_candidates();
   std::vector<const Candidate*> chosen;
   std::vector<bool> taken(candidates.size());
   for (const auto& a : active) {

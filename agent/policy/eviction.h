@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -67,6 +68,12 @@ class EvictionPolicy {
   // Decides and records the decision (cooldown, burst) as if carried out; a
   // dry run records it too, so its log shows what a real run would do.
   EvictionDecision decide(const Pressures& p, const std::vector<Candidate>& candidates,
+                          MonoTime now);
+  // The same, with the candidates listed only when a victim is to be chosen
+  // (a signal past its trigger, no cooldown, room in the burst): listing
+  // them reads every BE cgroup and task, which most ticks need not do.
+  EvictionDecision decide(const Pressures& p,
+                          const std::function<std::vector<Candidate>()>& list_candidates,
                           MonoTime now);
   std::optional<MonoTime> cooldown_until(MonoTime now) const;
 

@@ -5,8 +5,8 @@
 //   colo_bench_pipe [ROUNDS [LOOPS [CPU [SIDES]]]]   (defaults 40, 100000, 1, all)
 //
 // CPU -1: unpinned. SIDES: a comma-separated list of colo, colo-nostats,
-// empty, empty-stats, runqlat, agent (no program always runs; by default all
-// but agent).
+// empty, empty-stats, runqlat, agent, agent-stopped (no program always runs;
+// by default all but the agent's two).
 //
 // Each round runs `taskset -c CPU perf bench sched pipe -l LOOPS` once per
 // side, the sides next to each other in time, their order rotated from round
@@ -24,7 +24,10 @@
 //     the run with its built-in configuration and --dry-run (its own port,
 //     socket and pin directory), 2 s after it is ready, and stopped after:
 //     the programs and the agent's userspace, what "colo attached" is on a
-//     node.
+//     node;
+//   - agent-stopped: the same agent, stopped (SIGSTOP) while pipe runs: its
+//     programs attached as it left them, its userspace not running. Beside
+//     "agent" it tells what the agent's userspace costs pipe.
 // On this VM the throughput of one side moves by 10-20% from run to run
 // (tests/bench/RESULTS.md), more than the 3% the pipe goal is about, and
 // slowly: so each side is divided by the no-program run of its own round,
@@ -144,7 +147,7 @@ int main(int argc, char** argv) {
   const std::string pin_dir = "/sys/fs/bpf/colo-bench-pipe-" + std::to_string(getpid());
   colo_floor* floor = colo::bench::load_floor_only({"floor_switch_empty"});
   if (!floor) return 1;
-  enum Kind { kNone, kColo, kColoNoStats, kEmpty, kEmptyStats, kRunqlat, kAgent };
+  enum Kind { kNone, kColo, kColoNoStats, kEmpty, kEmptyStats, kRunqlat, kAgent, kAgentFrozen };
   const char* colo_env = getenv("COLO");
   const std::string agent_bin = colo_env && *colo_env ? colo_env : "build/colo";
   const std::string agent_pin = pin_dir + "-agent", agent_sock = "/tmp/colo-bench-pipe-" +
@@ -163,11 +166,12 @@ int main(int argc, char** argv) {
                            {"empty switch program", "empty", kEmpty, {}, {}},
                            {"empty, stats on", "empty-stats", kEmptyStats, {}, {}},
                            {"libbpf-tools runqlat", "runqlat", kRunqlat, {}, {}},
-                           {"colo agent", "agent", kAgent, {}, {}}};
+                           {"colo agent", "agent", kAgent, {}, {}},
+                           {"colo agent, stopped", "agent-stopped", kAgentFrozen, {}, {}}};
   std::vector<Side> sides;
   for (Side& s : all) {
     const bool listed = only.find("," + std::string(s.key) + ",") != std::string::npos;
-    if (s.kind != kNone && (only.empty() ? s.kind == kAgent : !listed)) continue;
+    if (s.kind != kNone && (only.empty() ? s.kind >= kAgent : !listed)) continue;
     if (s.kind == kRunqlat && access("/usr/sbin/runqlat", X_OK) != 0) continue;
     sides.push_back(s);
   }
@@ -201,10 +205,13 @@ int main(int argc, char** argv) {
         return 1;
       }
       pid_t agent = -1;
-      if (kind == kAgent && (agent = start_agent(agent_bin, agent_pin, agent_sock, agent_port)) < 0)
+      if ((kind == kAgent || kind == kAgentFrozen) &&
+          (agent = start_agent(agent_bin, agent_pin, agent_sock, agent_port)) < 0)
         return 1;
+      // Its programs stay attached and its stats on; its userspace sleeps.
+      if (kind == kAgentFrozen) kill(agent, SIGSTOP);
       // Its sched_switch program's own cost per run, where the stats are on.
-      const char* prog = kind == kColo || kind == kAgent ? "colo_switch_"
+      const char* prog = kind == kColo || kind == kAgent || kind == kAgentFrozen ? "colo_switch_"
                          : kind == kEmptyStats           ? "floor_switch_empty"
                                                          : nullptr;
       const colo::bench::ProgStats before = prog ? colo::bench::prog_stats(prog)
@@ -216,6 +223,7 @@ int main(int argc, char** argv) {
         sides[i].runs += after.runs - before.runs;
       }
       if (agent > 0) {
+        if (kind == kAgentFrozen) kill(agent, SIGCONT);
         stop_agent(agent);
         std::string e;
         colo::bpf::cleanup_pins(agent_pin, &e);

@@ -422,6 +422,31 @@ TEST(ControllerSlowPath, FirstTickKeepsAnAdoptedBoxAndMemoryShrinksGradually) {
   EXPECT_EQ(std::string(trim(read_file(limit).value_or("?"))), std::to_string(u - u / 16));
 }
 
+// The memory limit is rewritten when the amount moved by 1 MiB or more, not
+// at every tick for the pages MemAvailable moves by.
+TEST(ControllerSlowPath, MemoryLimitIsNotRewrittenForMovesUnderAMiB) {
+  const uint64_t mib = 1ull << 20;
+  Fixture f(1.4, 0, [&](Config& c) { c.policy.static_memory_bytes = 4096 * mib; });
+  const std::string limit = f.tmp.path() + "/memory/colo.slice/bigbox/memory.limit_in_bytes";
+  ASSERT_EQ(read_file(limit), std::to_string(4096 * mib));
+  ClassTimes t;
+  t.mono_ns = 1000 * kMs;
+  auto tick_with = [&](uint64_t bytes) {
+    Config c = f.cfg;
+    c.policy.static_memory_bytes = bytes;
+    f.ctl->reconfigure(c);
+    t.mono_ns += 100 * kMs;
+    f.clock.advance(std::chrono::milliseconds(100));
+    f.ctl->tick(t);
+    return read_file(limit).value_or("?");
+  };
+  EXPECT_EQ(tick_with(4096 * mib + mib / 2), std::to_string(4096 * mib)) << "half a MiB up";
+  EXPECT_EQ(tick_with(4096 * mib - mib / 2), std::to_string(4096 * mib)) << "half a MiB down";
+  EXPECT_EQ(tick_with(4097 * mib), std::to_string(4097 * mib)) << "a MiB up";
+  EXPECT_EQ(tick_with(4096 * mib - 4096), std::to_string(4096 * mib - 4096)) << "a MiB down";
+  EXPECT_EQ(f.ctl->status()["bigbox"]["memory_limit_bytes"].get<uint64_t>(), 4096 * mib - 4096);
+}
+
 TEST(ControllerSlowPath, FirstTickLimitsAnUnlimitedBoxAtOnce) {
   // An unlimited box (created by someone else, or left by a crash before the
   // first write) is never left unlimited until the second tick.

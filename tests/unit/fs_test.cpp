@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include "support/privileged.h"
 #include "support/temp_dir.h"
 
 namespace colo {
@@ -51,6 +53,57 @@ TEST_F(FsTest, ReadFileReportsErrno) {
   EXPECT_EQ(err, EISDIR);
   EXPECT_FALSE(read_line(dir_ + "/missing", &err));
   EXPECT_EQ(err, ENOENT);
+}
+
+TEST_F(FsTest, KeptFileReadsTheFileAnewEachTime) {
+  const std::string path = put("memory.current", "4096\n");
+  KeptFile f(path);
+  EXPECT_EQ(f.read(), "4096\n");
+  // Rewritten in place (as the kernel's files change): the next read sees it.
+  ASSERT_EQ(write_file(path, "123456789\n"), 0);
+  EXPECT_EQ(f.read(), "123456789\n");
+  ASSERT_EQ(write_file(path, "7\n"), 0);
+  EXPECT_EQ(f.read(), "7\n") << "shorter than before: nothing of the old text left";
+  // procfs makes the text at each read from offset 0.
+  KeptFile meminfo("/proc/meminfo");
+  for (int i = 0; i < 3; i++) {
+    auto text = meminfo.read();
+    ASSERT_TRUE(text);
+    EXPECT_EQ(text->rfind("MemTotal:", 0), 0u) << *text;
+  }
+}
+
+TEST_F(FsTest, KeptFileReportsErrnoAndOpensAgainWhenItComesBack) {
+  const std::string path = dir_ + "/cpu.stat";
+  KeptFile f(path);
+  int err = 0;
+  EXPECT_FALSE(f.read(&err));
+  EXPECT_EQ(err, ENOENT);
+  put("cpu.stat", "nr_periods 3\n");
+  EXPECT_EQ(f.read(&err), "nr_periods 3\n");
+  EXPECT_EQ(err, 0);
+  KeptFile dir(dir_);
+  EXPECT_FALSE(dir.read(&err));
+  EXPECT_EQ(err, EISDIR);
+}
+
+// A real cgroup removed and made again: its old file answers ENODEV, and the
+// next read opens the new one.
+TEST(KeptFileCgroup, ReadsTheCgroupMadeAgainAfterItsRemoval) {
+  COLO_REQUIRE_ROOT();
+  test::TestCgroups cg;
+  cg.create("k");
+  const std::string dir = cg.cpu_dir("k");
+  ASSERT_EQ(write_file(dir + "/cpu.shares", "1234"), 0);
+  KeptFile f(dir + "/cpu.shares");
+  EXPECT_EQ(f.read(), "1234\n");
+  ASSERT_EQ(rmdir(dir.c_str()), 0) << strerror(errno);
+  int err = 0;
+  EXPECT_FALSE(f.read(&err));
+  EXPECT_EQ(err, ENOENT) << "the old file fails (ENODEV), the path is gone";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << strerror(errno);  // the fixture removes it
+  EXPECT_EQ(f.read(&err), "1024\n") << "the new cgroup's own value";
+  EXPECT_EQ(err, 0);
 }
 
 TEST_F(FsTest, WriteFileNeverCreates) {

@@ -209,6 +209,34 @@ TEST(PolicyEviction, NothingWithoutSignalsCandidatesOrWhenDisabled) {
   EXPECT_TRUE(off.memory(0.99, {off.cand("x", 0, 1, 1, 1)}).victims.empty());
 }
 
+// Listing candidates reads every BE cgroup and task: done only when a victim
+// is to be chosen, not at every tick.
+TEST(PolicyEviction, ListsCandidatesOnlyToChooseAVictim) {
+  Rig r;
+  int listed = 0;
+  auto list = [&] {
+    listed++;
+    return std::vector<Candidate>{r.cand("x", 0, 20, 0, 1), r.cand("y", 0, 1, 0, 1)};
+  };
+  Pressures p;
+  p.memory_total_bytes = 100 * GiB;
+  p.memory_used_fraction = 0.50;
+  EXPECT_TRUE(r.policy.decide(p, list, r.clock.now_mono()).victims.empty());
+  EXPECT_EQ(listed, 0) << "no pressure";
+  p.memory_used_fraction = 0.95;
+  EvictionDecision d = r.policy.decide(p, list, r.clock.now_mono());
+  EXPECT_EQ(listed, 1);
+  ASSERT_EQ(d.victims.size(), 1u);
+  EXPECT_EQ(d.victims[0].id, "x");
+  r.clock.advance(std::chrono::seconds(1));
+  d = r.policy.decide(p, list, r.clock.now_mono());
+  EXPECT_TRUE(d.victims.empty());
+  EXPECT_EQ(listed, 1) << "in cooldown: " << d.summary;
+  r.clock.advance(std::chrono::seconds(30));
+  EXPECT_EQ(r.policy.decide(p, list, r.clock.now_mono()).victims.size(), 1u);
+  EXPECT_EQ(listed, 2) << "cooldown over";
+}
+
 TEST(PolicyEviction, SeveralSignalsShareTheVictims) {
   Rig r;
   Pressures p;

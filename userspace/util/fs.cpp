@@ -41,6 +41,47 @@ std::optional<std::string> read_file(const std::string& path, int* err) {
   return out;
 }
 
+KeptFile::~KeptFile() {
+  if (fd_ >= 0) close(fd_);
+}
+
+std::optional<std::string> KeptFile::read(int* err) {
+  if (fd_ >= 0)
+    if (auto text = read_open(err)) return text;
+  // Not open yet, or its file went away (a removed cgroup's files answer
+  // ENODEV): open the path again.
+  if (fd_ >= 0) close(fd_);
+  fd_ = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) {
+    set_err(err, errno);
+    return std::nullopt;
+  }
+  auto text = read_open(err);
+  if (!text) {
+    close(fd_);
+    fd_ = -1;
+  }
+  return text;
+}
+
+std::optional<std::string> KeptFile::read_open(int* err) {
+  std::string out;
+  char buf[4096];
+  for (off_t at = 0;;) {
+    ssize_t n = pread(fd_, buf, sizeof(buf), at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      set_err(err, errno);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    out.append(buf, n);
+    at += n;
+  }
+  set_err(err, 0);
+  return out;
+}
+
 int write_file(const std::string& path, std::string_view data) {
   // No O_CREAT: these are kernel files; a missing one is an error, not a new file.
   int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
