@@ -8,12 +8,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "userspace/cgroup/layout.h"
+#include "userspace/util/fs.h"
 
 namespace colo {
 
@@ -155,6 +157,8 @@ class BigBox {
   int min_weight() const { return cpu_v2_ ? 1 : 2; }
   std::vector<CgroupWrite> writes_;
   WriteErrors write_errors_;
+  // The box's memory usage file, read at every controller tick: kept open.
+  mutable std::unique_ptr<KeptFile> mem_usage_file_;
   // Files whose last write failed, with that errno: a failure is logged when a
   // file starts failing (or fails differently), not on every retry.
   std::map<std::string, int> failing_;
