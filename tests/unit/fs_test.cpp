@@ -64,6 +64,11 @@ TEST_F(FsTest, KeptFileReadsTheFileAnewEachTime) {
   EXPECT_EQ(f.read(), "123456789\n");
   ASSERT_EQ(write_file(path, "7\n"), 0);
   EXPECT_EQ(f.read(), "7\n") << "shorter than before: nothing of the old text left";
+  EXPECT_EQ(f.read_int(), 7);
+  ASSERT_EQ(write_file(path, "7x\n"), 0);
+  int err = 0;
+  EXPECT_FALSE(f.read_int(&err));
+  EXPECT_EQ(err, EINVAL);
   // procfs makes the text at each read from offset 0.
   KeptFile meminfo("/proc/meminfo");
   for (int i = 0; i < 3; i++) {

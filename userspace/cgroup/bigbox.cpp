@@ -517,13 +517,9 @@ std::optional<uint64_t> BigBox::memory_usage() const {
   if (!mem_usage_file_)
     mem_usage_file_ = std::make_unique<KeptFile>(
         mem_dir_ + (mem_v2_ ? "/memory.current" : "/memory.usage_in_bytes"));
-  auto text = mem_usage_file_->read();
-  if (!text) return std::nullopt;
-  const std::string_view line = trim(std::string_view(*text).substr(0, text->find('\n')));
-  uint64_t n = 0;
-  auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), n);
-  if (ec != std::errc() || p != line.data() + line.size()) return std::nullopt;
-  return n;
+  auto v = mem_usage_file_->read_int();
+  if (!v || *v < 0) return std::nullopt;
+  return static_cast<uint64_t>(*v);
 }
 
 std::map<std::string, uint64_t> BigBox::ancestor_limit_hits() const {

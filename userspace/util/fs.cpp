@@ -14,6 +14,40 @@ void set_err(int* err, int value) {
   if (err) *err = value;
 }
 
+// All of `fd` from where it is (`positional`: from offset 0, by pread, which
+// makes procfs and cgroupfs build their text anew), to EOF: sysfs and cgroupfs
+// report st_size 4096 (or 0) whatever the content.
+std::optional<std::string> read_to_end(int fd, bool positional, int* err) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = positional ? pread(fd, buf, sizeof(buf), static_cast<off_t>(out.size()))
+                           : read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      set_err(err, errno);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    out.append(buf, n);
+  }
+  set_err(err, 0);
+  return out;
+}
+
+// The first line of `text`, trimmed, as a whole integer.
+std::optional<int64_t> int_of_first_line(std::string_view text, int* err) {
+  const std::string_view line = trim(text.substr(0, text.find('\n')));
+  int64_t value = 0;
+  const char* end = line.data() + line.size();
+  auto [ptr, ec] = std::from_chars(line.data(), end, value);
+  if (ec != std::errc() || ptr != end) {
+    set_err(err, ec == std::errc::result_out_of_range ? ERANGE : EINVAL);
+    return std::nullopt;
+  }
+  return value;
+}
+
 }  // namespace
 
 std::optional<std::string> read_file(const std::string& path, int* err) {
@@ -22,22 +56,8 @@ std::optional<std::string> read_file(const std::string& path, int* err) {
     set_err(err, errno);
     return std::nullopt;
   }
-  // sysfs and cgroupfs report st_size 4096 (or 0) whatever the content: read to EOF.
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      set_err(err, errno);
-      close(fd);
-      return std::nullopt;
-    }
-    if (n == 0) break;
-    out.append(buf, n);
-  }
+  auto out = read_to_end(fd, false, err);
   close(fd);
-  set_err(err, 0);
   return out;
 }
 
@@ -47,7 +67,7 @@ KeptFile::~KeptFile() {
 
 std::optional<std::string> KeptFile::read(int* err) {
   if (fd_ >= 0)
-    if (auto text = read_open(err)) return text;
+    if (auto text = read_to_end(fd_, true, err)) return text;
   // Not open yet, or its file went away (a removed cgroup's files answer
   // ENODEV): open the path again.
   if (fd_ >= 0) close(fd_);
@@ -56,30 +76,12 @@ std::optional<std::string> KeptFile::read(int* err) {
     set_err(err, errno);
     return std::nullopt;
   }
-  auto text = read_open(err);
+  auto text = read_to_end(fd_, true, err);
   if (!text) {
     close(fd_);
     fd_ = -1;
   }
   return text;
-}
-
-std::optional<std::string> KeptFile::read_open(int* err) {
-  std::string out;
-  char buf[4096];
-  for (off_t at = 0;;) {
-    ssize_t n = pread(fd_, buf, sizeof(buf), at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      set_err(err, errno);
-      return std::nullopt;
-    }
-    if (n == 0) break;
-    out.append(buf, n);
-    at += n;
-  }
-  set_err(err, 0);
-  return out;
 }
 
 int write_file(const std::string& path, std::string_view data) {
@@ -103,16 +105,13 @@ std::optional<std::string> read_line(const std::string& path, int* err) {
 }
 
 std::optional<int64_t> read_int(const std::string& path, int* err) {
-  auto line = read_line(path, err);
-  if (!line) return std::nullopt;
-  int64_t value = 0;
-  const char* end = line->data() + line->size();
-  auto [ptr, ec] = std::from_chars(line->data(), end, value);
-  if (ec != std::errc() || ptr != end) {
-    set_err(err, ec == std::errc::result_out_of_range ? ERANGE : EINVAL);
-    return std::nullopt;
-  }
-  return value;
+  auto content = read_file(path, err);
+  return content ? int_of_first_line(*content, err) : std::nullopt;
+}
+
+std::optional<int64_t> KeptFile::read_int(int* err) {
+  auto content = read(err);
+  return content ? int_of_first_line(*content, err) : std::nullopt;
 }
 
 bool path_exists(const std::string& path) {

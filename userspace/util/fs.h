@@ -34,9 +34,10 @@ class KeptFile {
   const std::string& path() const { return path_; }
   // Whole file; nullopt and *err = errno on failure.
   std::optional<std::string> read(int* err = nullptr);
+  // Its first line as an integer, as read_int().
+  std::optional<int64_t> read_int(int* err = nullptr);
 
  private:
-  std::optional<std::string> read_open(int* err);
   std::string path_;
   int fd_ = -1;
 };
