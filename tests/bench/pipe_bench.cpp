@@ -205,13 +205,13 @@ int main(int argc, char** argv) {
         return 1;
       }
       pid_t agent = -1;
-      if ((kind == kAgent || kind == kAgentFrozen) &&
-          (agent = start_agent(agent_bin, agent_pin, agent_sock, agent_port)) < 0)
+      const bool agent_side = kind == kAgent || kind == kAgentFrozen;
+      if (agent_side && (agent = start_agent(agent_bin, agent_pin, agent_sock, agent_port)) < 0)
         return 1;
       // Its programs stay attached and its stats on; its userspace sleeps.
       if (kind == kAgentFrozen) kill(agent, SIGSTOP);
       // Its sched_switch program's own cost per run, where the stats are on.
-      const char* prog = kind == kColo || kind == kAgent || kind == kAgentFrozen ? "colo_switch_"
+      const char* prog = kind == kColo || agent_side ? "colo_switch_"
                          : kind == kEmptyStats           ? "floor_switch_empty"
                                                          : nullptr;
       const colo::bench::ProgStats before = prog ? colo::bench::prog_stats(prog)

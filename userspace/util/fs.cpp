@@ -35,9 +35,12 @@ std::optional<std::string> read_to_end(int fd, bool positional, int* err) {
   return out;
 }
 
+// The first line of `text`, whitespace trimmed.
+std::string_view first_line(std::string_view text) { return trim(text.substr(0, text.find('\n'))); }
+
 // The first line of `text`, trimmed, as a whole integer.
 std::optional<int64_t> int_of_first_line(std::string_view text, int* err) {
-  const std::string_view line = trim(text.substr(0, text.find('\n')));
+  const std::string_view line = first_line(text);
   int64_t value = 0;
   const char* end = line.data() + line.size();
   auto [ptr, ec] = std::from_chars(line.data(), end, value);
@@ -100,8 +103,7 @@ int write_file(const std::string& path, std::string_view data) {
 std::optional<std::string> read_line(const std::string& path, int* err) {
   auto content = read_file(path, err);
   if (!content) return std::nullopt;
-  std::string_view s = *content;
-  return std::string(trim(s.substr(0, s.find('\n'))));
+  return std::string(first_line(*content));
 }
 
 std::optional<int64_t> read_int(const std::string& path, int* err) {
