@@ -12,6 +12,7 @@
 #include "userspace/util/fs.h"
 #include "userspace/util/hist.h"
 #include "userspace/util/log.h"
+#include "userspace/util/mono.h"
 
 namespace colo {
 namespace {
@@ -63,6 +64,15 @@ SchedWindow sched_window(const CgroupSignals& cs, const CgroupSignals* p) {
   return w;
 }
 
+// 1s, 250ms, 1.5s: a duration as the configuration writes it.
+std::string duration_text(uint64_t ns) {
+  if (ns % 1000000000ull == 0) return std::to_string(ns / 1000000000ull) + "s";
+  if (ns % 1000000ull == 0) return std::to_string(ns / 1000000ull) + "ms";
+  char b[32];
+  snprintf(b, sizeof(b), "%gs", double(ns) * 1e-9);
+  return b;
+}
+
 }  // namespace
 
 std::vector<std::string> default_route_interfaces() {
@@ -85,16 +95,22 @@ std::vector<std::string> default_route_interfaces() {
   return out;
 }
 
+void Agent::set_stats_text() {
+  std::string t = "off";
+  if (stats_sampler_ && cfg_.bpf.run_time_stats)
+    t = stats_sampler_->always_on() ? "always"
+                                    : duration_text(cfg_.bpf.run_time_stats_window_ns) +
+                                          " of every " +
+                                          duration_text(cfg_.bpf.run_time_stats_period_ns);
+  std::lock_guard<std::mutex> l(snap_mu_);
+  stats_text_ = t;
+}
+
 Agent::Agent(AgentOptions opts) : opts_(std::move(opts)) {}
 
 ClassTimes Agent::class_times() const {
   ClassTimes t;
-  auto mono = [] {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-  };
-  t.mono_ns = mono();
+  t.mono_ns = mono_ns();
   if (!programs_) return t;
   // The kernel charges CPU time at each switch; a task that has run since its
   // switch-in is not in class_ns yet (an LS hog alone on a CPU may not switch
@@ -104,7 +120,7 @@ ClassTimes Agent::class_times() const {
   std::vector<colo_cpu_state> before, after;
   for (int attempt = 0; attempt < 3; attempt++) {
     before = programs_->read_cpus();
-    t.mono_ns = mono();
+    t.mono_ns = mono_ns();
     after = programs_->read_cpus();
     bool same = before.size() == after.size();
     for (size_t c = 0; same && c < before.size(); c++)
@@ -256,6 +272,11 @@ Agent::ControlWindow Agent::control_window(const Snapshot& prev, const Snapshot&
 }
 
 nlohmann::json Agent::status_json() {
+  std::string stats_text;
+  {
+    std::lock_guard<std::mutex> l(snap_mu_);
+    stats_text = stats_text_;
+  }
   nlohmann::json j;
   j["version"] = COLO_VERSION;
   j["revision"] = COLO_REVISION;
@@ -265,7 +286,8 @@ nlohmann::json Agent::status_json() {
               {"wait_source",
                programs_ ? bpf::wait_source_name(programs_->wait_source()) : "none"},
               {"pin_dir", cfg_.bpf.pin_dir},
-              {"run_time_stats", programs_ && programs_->run_time_stats()},
+              {"run_time_stats", stats_text != "off"},
+              {"run_time_stats_sample", stats_text},
               {"egress_interfaces",
                programs_ ? programs_->egress_interfaces() : std::vector<std::string>{}}};
   j["cgroup"] = {{"root", cfg_.cgroup.root},
@@ -428,7 +450,14 @@ int Agent::run() {
     copts.tree_gen = [p] { return p->cgroup_tree_gen(); };
     copts.walk_every = 10;
     copts.psi_per_collect = 100;
+    stats_sampler_ = std::make_unique<StatsSampler>(
+        cfg_.bpf.run_time_stats_window_ns, cfg_.bpf.run_time_stats_period_ns,
+        StatsSampler::Io{[p](bool on) { return p->set_run_time_stats(on); },
+                         [p] { return p->prog_stats(); }});
+    if (!cfg_.bpf.run_time_stats) stats_sampler_->set_enabled(false, mono_ns());
+    copts.prog_stats = [s = stats_sampler_.get()] { return s->totals(mono_ns()); };
   }
+  set_stats_text();
   collector_ = std::make_unique<Collector>(cfg_, *layout, *topo, programs_.get(), std::move(copts));
   if (cfg_.cgroup.manage_bigbox) {
     BigBox::Options bo;
@@ -508,14 +537,9 @@ int Agent::run() {
     // them it samples LS demand every controller.fast_interval while BE
     // runs (the fast path is armed), else every controller.tick.
     events_thread = std::thread([&] {
-      auto mono = [] {
-        timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-      };
-      uint64_t next_sample = mono();
+      uint64_t next_sample = mono_ns();
       while (!stopping_) {
-        uint64_t now = mono();
+        uint64_t now = mono_ns();
         int timeout_ms = next_sample > now ? static_cast<int>((next_sample - now + 999999) / 1000000)
                                            : 0;
         bool be_woke = false;
@@ -543,7 +567,7 @@ int Agent::run() {
         }, [&] { be_woke = true; });
         // No ring buffer: poll returns at once; wait the timeout out here.
         if (polled == -ENOTSUP && timeout_ms > 0) usleep(static_cast<useconds_t>(timeout_ms) * 1000);
-        now = mono();
+        now = mono_ns();
         if (be_woke && controller_) {
           // BE got a CPU while the fast path slept: sample every
           // fast_interval from now on (the wake arms it for a while).
@@ -572,6 +596,7 @@ int Agent::run() {
     // One read of the kernel's per-class times serves the clock and the tick.
     ClassTimes times = class_times();
     uint64_t now = times.mono_ns;
+    if (stats_sampler_) stats_sampler_->step(now);
     if (now >= next_collect) {
       auto snap = std::make_shared<Snapshot>(collector_->collect());
       exporter_.update(snap);
@@ -621,6 +646,8 @@ int Agent::run() {
     if (controller_)
       wait_ns = std::min<uint64_t>(wait_ns, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                 cfg_.controller.tick).count());
+    if (stats_sampler_ && stats_sampler_->next_due_ns() > now)
+      wait_ns = std::min(wait_ns, stats_sampler_->next_due_ns() - now);
     timespec ts{static_cast<time_t>(wait_ns / 1000000000ull),
                 static_cast<long>(wait_ns % 1000000000ull)};
     int sig = sigtimedwait(&sigs, nullptr, &ts);
@@ -644,8 +671,18 @@ int Agent::run() {
       cfg_.bpf.urgent_latency_ns = next.bpf.urgent_latency_ns;
       cfg_.bpf.urgent_interval_ns = next.bpf.urgent_interval_ns;
       if (programs_) programs_->set_urgent(next.bpf.urgent_latency_ns, next.bpf.urgent_interval_ns);
+      if (stats_sampler_) {
+        if (next.bpf.run_time_stats != cfg_.bpf.run_time_stats)
+          LOG_INFO("BPF run-time stats %s (bpf.run_time_stats)",
+                   next.bpf.run_time_stats ? "on" : "off: colo_bpf_prog_* stop growing");
+        stats_sampler_->reconfigure(next.bpf.run_time_stats_window_ns,
+                                    next.bpf.run_time_stats_period_ns);
+        stats_sampler_->set_enabled(next.bpf.run_time_stats, mono_ns());
+      }
       cfg_.bpf.run_time_stats = next.bpf.run_time_stats;
-      if (programs_) programs_->set_run_time_stats(next.bpf.run_time_stats);
+      cfg_.bpf.run_time_stats_window_ns = next.bpf.run_time_stats_window_ns;
+      cfg_.bpf.run_time_stats_period_ns = next.bpf.run_time_stats_period_ns;
+      set_stats_text();
       cfg_.policy = next.policy;
       cfg_.controller = next.controller;
       set_fast_intervals();

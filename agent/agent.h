@@ -16,6 +16,7 @@
 #include "agent/controller.h"
 #include "agent/k8s/kubernetes.h"
 #include "agent/metrics.h"
+#include "agent/stats_sampler.h"
 #include "agent/netcontrol.h"
 #include "agent/policy/clock.h"
 
@@ -59,6 +60,11 @@ class Agent {
   Config cfg_;
   std::unique_ptr<bpf::Programs> programs_;
   std::unique_ptr<Collector> collector_;
+  // The kernel's BPF run-time stats, on for a window of every period; stepped
+  // and read by the main loop only.
+  std::unique_ptr<StatsSampler> stats_sampler_;
+  std::string stats_text_;  // for colo status: "1s of every 10s", "always", "off" (snap_mu_)
+  void set_stats_text();
   policy::RealClock clock_;
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<NetController> netctl_;

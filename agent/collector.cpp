@@ -8,6 +8,7 @@
 
 #include "userspace/util/fs.h"
 #include "userspace/util/log.h"
+#include "userspace/util/mono.h"
 
 namespace colo {
 
@@ -56,12 +57,6 @@ const char* drop_meaning(int idx) {
              "task's own run time, so CPU time, SMT overlap and class demand stay close";
   }
   return "unknown drop source";
-}
-
-uint64_t mono_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
 uint32_t class_id(const std::string& name) {
@@ -243,7 +238,7 @@ Snapshot Collector::collect() {
     const auto cpus_before = programs_->read_cpus();
     std::unordered_map<uint64_t, colo_cg_sched> sched;
     programs_->read_sched(&sched);
-    s.mono_ns = mono_now_ns();
+    s.mono_ns = mono_ns();
     auto cpus = programs_->read_cpus();
 
     // Interference not yet settled by a switch (both siblings running on),
@@ -385,7 +380,7 @@ Snapshot Collector::collect() {
       LOG_WARN("BPF: %s (colo_bpf_events_lost_total{source=\"%s\"}, logged once)", drop_meaning(i),
                drop_source_name(i));
     }
-    s.progs = programs_->prog_stats();
+    s.progs = opts_.prog_stats ? opts_.prog_stats() : programs_->prog_stats();
 
     // Once, at start: entries of cgroups removed while no agent ran (adopted
     // pinned maps). While running, the cgroup_rmdir programs remove them.
@@ -396,7 +391,7 @@ Snapshot Collector::collect() {
       if (v2_idx_) programs_->gc_net([&](uint64_t id) { return v2_idx_->path_of(id).has_value(); });
     }
   } else {
-    s.mono_ns = mono_now_ns();
+    s.mono_ns = mono_ns();
   }
   for (auto& [path, cs] : s.cgroups) cs.cls = classify(path);
   return s;

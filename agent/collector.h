@@ -98,6 +98,9 @@ struct CollectorOptions {
   // last reading). 0: every cgroup at every collection, as without BPF, where
   // the LS cgroups' memory PSI is the reclaim-stall signal of each window.
   size_t psi_per_collect = 0;
+  // Each BPF program's run time and runs (the agent's sampled totals,
+  // agent/stats_sampler.h). Unset: the kernel's own counts.
+  std::function<std::vector<bpf::ProgStats>()> prog_stats;
 };
 
 class Collector {

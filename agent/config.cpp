@@ -73,7 +73,7 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
   if (root.IsNull()) return c;  // an empty file means all defaults
   ConfigParser p(errors);
   using H = ConfigParser::Handler;
-  int limit_line = 0, low_line = 0;
+  int limit_line = 0, low_line = 0, stats_window_line = 0;
   std::vector<int> cgroup_lines;
   p.section(root, "", {
     {"agent", H([&](const YAML::Node& n, const std::string& f) {
@@ -190,6 +190,15 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
           })},
          {"run_time_stats", H([&](const YAML::Node& v, const std::string& ff) {
             p.boolean(v, ff, &c.bpf.run_time_stats);
+          })},
+         {"run_time_stats_window", H([&](const YAML::Node& v, const std::string& ff) {
+            stats_window_line = line_of(v);
+            p.duration(v, ff, 10'000'000ull, 3600'000'000'000ull, &c.bpf.run_time_stats_window_ns);
+          })},
+         {"run_time_stats_period", H([&](const YAML::Node& v, const std::string& ff) {
+            if (!stats_window_line) stats_window_line = line_of(v);
+            p.duration(v, ff, 100'000'000ull, 3600'000'000'000ull,
+                       &c.bpf.run_time_stats_period_ns);
           })},
          {"btf_path", H([&](const YAML::Node& v, const std::string& ff) {
             std::string s;
@@ -314,6 +323,9 @@ Config parse_config(const std::string& text, std::vector<ConfigError>* errors) {
      })},
   });
   // Checks across keys, once all are read.
+  if (c.bpf.run_time_stats_window_ns > c.bpf.run_time_stats_period_ns)
+    errors->push_back({stats_window_line, "bpf.run_time_stats_window",
+                       "must not exceed bpf.run_time_stats_period"});
   auto& L = c.network.limit;
   if (L.low > L.high)
     errors->push_back({low_line ? low_line : limit_line, "network.limit.low",
@@ -419,6 +431,13 @@ bpf:
   # program on the host then reads the clock twice: about 1% of
   # `perf bench sched pipe` throughput on the VM of tests/bench/RESULTS.md.
   run_time_stats: true
+  # Sampled: the stats are on for the first window of every period. Each
+  # window measures every program's cost and runs; between windows the
+  # counters grow at the rate the last window measured (estimates, right over
+  # whole periods for a steady load). A window as long as the period keeps
+  # them on, for exact counts.
+  run_time_stats_window: 1s
+  run_time_stats_period: 10s
 
 topology:
   # Root of sysfs for CPU topology discovery (a fixture tree in tests).

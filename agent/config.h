@@ -43,8 +43,12 @@ struct BpfConfig {
   std::string wait_source = "auto";  // auto | sched_info | wakeup (bpf::WaitSource)
   uint64_t urgent_latency_ns = 5'000'000;
   uint64_t urgent_interval_ns = 10'000'000;
-  // The kernel's BPF run-time stats while the agent runs (colo_bpf_prog_*).
+  // The kernel's BPF run-time stats while the agent runs (colo_bpf_prog_*),
+  // on for the first window of every period (agent/stats_sampler.h; the
+  // window equal to the period: always on).
   bool run_time_stats = true;
+  uint64_t run_time_stats_window_ns = 1'000'000'000;
+  uint64_t run_time_stats_period_ns = 10'000'000'000;
 };
 
 struct TopologyConfig {

@@ -17,6 +17,7 @@
 #include "agent/policy/format.h"
 #include "userspace/util/fs.h"
 #include "userspace/util/log.h"
+#include "userspace/util/mono.h"
 #include "userspace/util/parse.h"
 
 namespace colo {
@@ -32,12 +33,6 @@ const std::vector<double>& reaction_bounds() {
                                         2.5e-2, 5e-2,  0.1,  0.25, 0.5,    1,    2.5,
                                         5,      10};
   return b;
-}
-
-uint64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
 MetricFamily gauge(const char* name, const char* help, double v) {

@@ -306,9 +306,13 @@ std::vector<MetricFamily> MetricsExporter::Collect() const {
                      "Kernel-side drops and helper failures, by source.", MetricType::Counter);
   for (int i = 0; i < COLO_DROP_MAX; i++)
     add_counter(lost, {{"source", drop_source_name(i)}}, s->drops[i]);
+  // Sampled (bpf.run_time_stats_window of every period): measured in the
+  // windows, carried between them at the last window's rate.
   auto prun = family("colo_bpf_prog_run_seconds_total",
-                     "Time spent in each BPF program (kernel BPF stats).", MetricType::Counter);
-  auto pcnt = family("colo_bpf_prog_runs_total", "Runs of each BPF program (kernel BPF stats).",
+                     "Time spent in each BPF program (kernel BPF run-time stats, sampled).",
+                     MetricType::Counter);
+  auto pcnt = family("colo_bpf_prog_runs_total",
+                     "Runs of each BPF program (kernel BPF run-time stats, sampled).",
                      MetricType::Counter);
   for (auto& p : s->progs) {
     add_counter(prun, {{"prog", p.name}}, p.run_time_ns * kNs);

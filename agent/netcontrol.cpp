@@ -8,6 +8,7 @@
 
 #include "userspace/cgroup/index.h"
 #include "userspace/util/log.h"
+#include "userspace/util/mono.h"
 
 namespace colo {
 namespace {
@@ -15,12 +16,6 @@ namespace {
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-
-uint64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
 
 constexpr auto kPeriod = std::chrono::milliseconds(10);
 constexpr int kLeafSyncPeriods = 100;  // BE subcgroups are looked for every second

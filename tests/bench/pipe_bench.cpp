@@ -4,9 +4,9 @@
 //
 //   colo_bench_pipe [ROUNDS [LOOPS [CPU [SIDES]]]]   (defaults 40, 100000, 1, all)
 //
-// CPU -1: unpinned. SIDES: a comma-separated list of colo, colo-nostats,
-// empty, empty-stats, runqlat, agent, agent-stopped (no program always runs;
-// by default all but the agent's two).
+// CPU -1: unpinned. SIDES: a comma-separated list of colo, colo-settled,
+// colo-nostats, empty, empty-stats, runqlat, agent, agent-stopped (no
+// program always runs; by default all but colo-settled and the agent's two).
 //
 // Each round runs `taskset -c CPU perf bench sched pipe -l LOOPS` once per
 // side, the sides next to each other in time, their order rotated from round
@@ -16,6 +16,8 @@
 //     loads them (this host's cgroup layout, BPF run-time stats on, as while
 //     the agent runs), then destroyed; the agent's userspace does not run
 //     (its own CPU is section 3 of overhead.sh);
+//   - colo-settled: the same, pipe run 2 s after the load, as the agent's
+//     side waits 2 s after the agent is ready (what that wait costs);
 //   - the same with the run-time stats off (what the stats cost colo);
 //   - an empty sched_switch program (floor.bpf.c), stats off, and the same
 //     with them on: what any sched_switch program costs pipe here;
@@ -37,6 +39,8 @@
 // run-time stats on (colo, empty-stats, agent) it also prints what their
 // sched_switch program itself cost a run over all their rounds: far less
 // noisy than throughput, it shows where a change to the program moved it.
+// The agent holds the stats only in its windows (bpf.run_time_stats_window
+// of every period): its side counts the runs its windows caught, if any.
 #include <bpf/bpf.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -147,7 +151,9 @@ int main(int argc, char** argv) {
   const std::string pin_dir = "/sys/fs/bpf/colo-bench-pipe-" + std::to_string(getpid());
   colo_floor* floor = colo::bench::load_floor_only({"floor_switch_empty"});
   if (!floor) return 1;
-  enum Kind { kNone, kColo, kColoNoStats, kEmpty, kEmptyStats, kRunqlat, kAgent, kAgentFrozen };
+  enum Kind {
+    kNone, kColo, kColoNoStats, kEmpty, kEmptyStats, kRunqlat, kAgent, kAgentFrozen, kColoSettled
+  };
   const char* colo_env = getenv("COLO");
   const std::string agent_bin = colo_env && *colo_env ? colo_env : "build/colo";
   const std::string agent_pin = pin_dir + "-agent", agent_sock = "/tmp/colo-bench-pipe-" +
@@ -167,7 +173,8 @@ int main(int argc, char** argv) {
                            {"empty, stats on", "empty-stats", kEmptyStats, {}, {}},
                            {"libbpf-tools runqlat", "runqlat", kRunqlat, {}, {}},
                            {"colo agent", "agent", kAgent, {}, {}},
-                           {"colo agent, stopped", "agent-stopped", kAgentFrozen, {}, {}}};
+                           {"colo agent, stopped", "agent-stopped", kAgentFrozen, {}, {}},
+                           {"colo, 2 s settled", "colo-settled", kColoSettled, {}, {}}};
   std::vector<Side> sides;
   for (Side& s : all) {
     const bool listed = only.find("," + std::string(s.key) + ",") != std::string::npos;
@@ -189,8 +196,10 @@ int main(int argc, char** argv) {
       bpf_link* empty = nullptr;
       int stats_fd = -1;
       pid_t rq = -1;
-      if ((kind == kColo || kind == kColoNoStats) && !(colo = load_colo(pin_dir, kind == kColo)))
+      const bool colo_side = kind == kColo || kind == kColoSettled;
+      if ((colo_side || kind == kColoNoStats) && !(colo = load_colo(pin_dir, kind != kColoNoStats)))
         return 1;
+      if (kind == kColoSettled) sleep(2);
       if ((kind == kEmpty || kind == kEmptyStats) &&
           !(empty = bpf_program__attach(floor->progs.floor_switch_empty))) {
         fprintf(stderr, "colo_bench_pipe: could not attach the empty program\n");
@@ -211,7 +220,7 @@ int main(int argc, char** argv) {
       // Its programs stay attached and its stats on; its userspace sleeps.
       if (kind == kAgentFrozen) kill(agent, SIGSTOP);
       // Its sched_switch program's own cost per run, where the stats are on.
-      const char* prog = kind == kColo || agent_side ? "colo_switch_"
+      const char* prog = colo_side || agent_side ? "colo_switch_"
                          : kind == kEmptyStats           ? "floor_switch_empty"
                                                          : nullptr;
       const colo::bench::ProgStats before = prog ? colo::bench::prog_stats(prog)

@@ -13,6 +13,8 @@
 //  - a full ring buffer and a full per-cgroup map: the kernel side counts what
 //    it lost, the agent exports it and logs it once, and keeps measuring.
 #include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +24,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -29,6 +32,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "colo_abi.h"
 #include "support/privileged.h"
@@ -574,6 +578,140 @@ TEST(Programs, RunTimeStatsFollowTheirSwitch) {
   if (!others) {
     EXPECT_EQ(switch_runs(), off1) << "still counted after turning them off";
   }
+}
+
+// The run counts of the sched_switch program an agent (pid) holds open, read
+// through its fds (/proc/PID/fdinfo names the program of a program's fd and of
+// a link's); nullopt when it holds none.
+std::optional<uint64_t> agent_switch_runs(pid_t pid) {
+  const std::string fds = "/proc/" + std::to_string(pid) + "/fdinfo/";
+  DIR* d = opendir(fds.c_str());
+  if (!d) return std::nullopt;
+  std::optional<uint64_t> runs;
+  std::set<uint32_t> seen;
+  while (dirent* e = readdir(d)) {
+    auto text = read_file(fds + e->d_name);
+    size_t at = text ? text->find("prog_id:") : std::string::npos;
+    if (at == std::string::npos) continue;
+    const auto id = static_cast<uint32_t>(std::stoul(text->substr(at + 8)));
+    if (!seen.insert(id).second) continue;
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+        std::string(info.name).rfind("colo_switch", 0) == 0)
+      runs = runs.value_or(0) + info.run_cnt;
+    close(fd);
+  }
+  closedir(d);
+  return runs;
+}
+
+// Sampled run-time stats (bpf.run_time_stats_window of every period): the
+// kernel counts colo's programs only in the windows, so between them no BPF
+// program on the host pays for the clock reads; colo_bpf_prog_runs_total
+// still follows what the programs really ran (checked against the kernel's
+// own count, with the stats held on by the test).
+TEST(Faults, RunTimeStatsAreSampledInWindowsAndCarriedBetween) {
+  COLO_REQUIRE_ROOT();
+  if (read_line("/proc/sys/kernel/bpf_stats_enabled").value_or("0") != "0")
+    GTEST_SKIP() << "sysctl kernel.bpf_stats_enabled holds the stats on";
+  AgentProcess agent(std::string(kQuietAgent) +
+                     "bpf:\n  run_time_stats_window: 300ms\n  run_time_stats_period: 1500ms\n");
+  ASSERT_TRUE(agent.wait_ready()) << agent.log();
+  std::string out;
+  ASSERT_EQ(run_cmd({COLO_BINARY, "status", "-o", "json", "--socket", agent.socket_path()}, &out),
+            0)
+      << out;
+  auto st = nlohmann::json::parse(out, nullptr, false);
+  EXPECT_EQ(st["bpf"]["run_time_stats_sample"], "300ms of every 1500ms") << out;
+  // A steady stream of context switches: two threads of this process
+  // passing a byte back and forth through pipes, both on one CPU.
+  int ab[2], ba[2];
+  ASSERT_EQ(pipe(ab), 0);
+  ASSERT_EQ(pipe(ba), 0);
+  std::atomic<bool> stop{false};
+  auto on_one_cpu = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 1 : 0, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+  };
+  std::thread ping([&] {
+    on_one_cpu();
+    char c = 0;
+    while (!stop && write(ab[1], &c, 1) == 1 && read(ba[0], &c, 1) == 1) {
+    }
+    close(ab[1]);  // the pong's read returns 0
+  });
+  std::thread pong([&] {
+    on_one_cpu();
+    char c;
+    while (read(ab[0], &c, 1) == 1 && write(ba[1], &c, 1) == 1) {
+    }
+  });
+  struct Joined {
+    std::thread &a, &b;
+    std::atomic<bool>& stop;
+    int *ab, *ba;
+    ~Joined() {
+      stop = true;
+      a.join();
+      b.join();
+      for (int fd : {ab[0], ba[0], ba[1]}) close(fd);
+    }
+  } joined{ping, pong, stop, ab, ba};
+  sleep_ms(500);
+
+  // The kernel's counts grow in the agent's windows only: about a fifth of
+  // the time, with over a second of stillness between windows.
+  int grew = 0, ticks = 0, still_ms = 0, longest_still_ms = 0;
+  std::optional<uint64_t> prev = agent_switch_runs(agent.pid());
+  ASSERT_TRUE(prev) << "no colo_switch program among the agent's fds";
+  for (auto end = Clock::now() + std::chrono::seconds(3); Clock::now() < end; ticks++) {
+    sleep_ms(25);
+    auto now = agent_switch_runs(agent.pid());
+    ASSERT_TRUE(now);
+    if (*now != *prev) {
+      grew++;
+      still_ms = 0;
+    } else {
+      longest_still_ms = std::max(longest_still_ms, still_ms += 25);
+    }
+    prev = now;
+  }
+  const double on = double(grew) / ticks;
+  EXPECT_GT(on, 0.08) << grew << " of " << ticks << " readings";
+  EXPECT_LT(on, 0.40) << grew << " of " << ticks << " readings";
+  EXPECT_GE(longest_still_ms, 800) << "the stats were on between the windows";
+
+  // With the test holding the stats on, the kernel counts every run: the
+  // agent's totals over 6 s (four periods) agree with it.
+  int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  ASSERT_GE(stats_fd, 0);
+  auto exported = [&] {
+    double n = 0;
+    for (const Sample& m : agent.scrape())
+      if (m.name == "colo_bpf_prog_runs_total" && m.labels.count("prog") &&
+          m.labels.at("prog").rfind("colo_switch", 0) == 0)
+        n += m.value;
+    return n;
+  };
+  sleep_ms(200);
+  const double e0 = exported();
+  const uint64_t k0 = agent_switch_runs(agent.pid()).value_or(0);
+  sleep_ms(6000);
+  const double e1 = exported();
+  const uint64_t k1 = agent_switch_runs(agent.pid()).value_or(0);
+  close(stats_fd);
+  const double truth = double(k1 - k0);
+  std::cout << "kernel counts grew in " << grew << " of " << ticks << " readings 25 ms apart, "
+            << "still for up to " << longest_still_ms << " ms; over 6 s the agent exported "
+            << e1 - e0 << " switch runs, the kernel counted " << truth << "\n";
+  ASSERT_GT(truth, 10000) << "the workload did not switch";
+  EXPECT_NEAR(e1 - e0, truth, 0.15 * truth) << agent.log();
+  EXPECT_EQ(agent.stop(), 0);
 }
 
 // bpf.max_cgroups at its minimum and a task visiting 100 new cgroups: the

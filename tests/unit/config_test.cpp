@@ -31,6 +31,10 @@ TEST(Config, DefaultYamlIsValidAndEqualsBuiltIns) {
   EXPECT_EQ(c.bpf.urgent_interval_ns, d.bpf.urgent_interval_ns);
   EXPECT_EQ(c.bpf.run_time_stats, d.bpf.run_time_stats);
   EXPECT_TRUE(d.bpf.run_time_stats) << "on unless turned off: colo measures its own cost";
+  EXPECT_EQ(c.bpf.run_time_stats_window_ns, d.bpf.run_time_stats_window_ns);
+  EXPECT_EQ(c.bpf.run_time_stats_period_ns, d.bpf.run_time_stats_period_ns);
+  EXPECT_LT(d.bpf.run_time_stats_window_ns, d.bpf.run_time_stats_period_ns)
+      << "sampled unless told otherwise: the stats cost every BPF program run on the host";
   EXPECT_EQ(c.network.interfaces, d.network.interfaces);
 }
 
@@ -48,6 +52,8 @@ bpf:
   wait_source: wakeup
   urgent_latency: 2ms
   run_time_stats: false
+  run_time_stats_window: 500ms
+  run_time_stats_period: 1m
 topology:
   smt_siblings: [[0, 1], [2, 3]]
 network:
@@ -62,6 +68,8 @@ network:
   EXPECT_EQ(c.bpf.wait_source, "wakeup");
   EXPECT_EQ(c.bpf.urgent_latency_ns, 2'000'000u);
   EXPECT_FALSE(c.bpf.run_time_stats);
+  EXPECT_EQ(c.bpf.run_time_stats_window_ns, 500'000'000u);
+  EXPECT_EQ(c.bpf.run_time_stats_period_ns, 60'000'000'000u);
   ASSERT_EQ(c.topology.smt_siblings.size(), 2u);
   EXPECT_EQ(c.topology.smt_siblings[1], std::make_pair(2, 3));
   EXPECT_EQ(c.network.interfaces, (std::vector<std::string>{"eth0", "lo"}));
@@ -115,6 +123,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bpf:\n  urgent_latency: 20s\n", 2, "bpf.urgent_latency", "out of range"},
         BadCase{"bpf:\n  run_time_stats: sometimes\n", 2, "bpf.run_time_stats",
                 "expected true or false"},
+        BadCase{"bpf:\n  run_time_stats_window: 5ms\n", 2, "bpf.run_time_stats_window",
+                "out of range"},
+        BadCase{"bpf:\n  run_time_stats_period: 2h\n", 2, "bpf.run_time_stats_period",
+                "out of range"},
+        BadCase{"bpf:\n  run_time_stats_period: 1s\n  run_time_stats_window: 2s\n", 3,
+                "bpf.run_time_stats_window", "must not exceed bpf.run_time_stats_period"},
         BadCase{"topology:\n  smt_siblings: [[0]]\n", 2, "topology.smt_siblings[0]", "pair"},
         BadCase{"topology:\n  smt_siblings: [[1, 1]]\n", 2, "topology.smt_siblings[0]",
                 "own sibling"},

@@ -275,7 +275,8 @@ struct Programs::Impl {
   colo_mem* mem = nullptr;
   colo_net* net = nullptr;
   ring_buffer* rb = nullptr;
-  std::atomic<int> stats_fd{-1};  // set on reload, read by `colo status`
+  std::atomic<int> stats_fd{-1};  // set and closed by the agent's stats sampler
+  std::atomic<bool> stats_warned{false};
   int ncpus = 0;
   std::function<void(const colo_urgent_event&)> cb;
   std::function<void()> be_cb;  // a colo_be_wake record came
@@ -832,13 +833,14 @@ bool Programs::set_run_time_stats(bool on) {
   if (!on && impl_->stats_fd >= 0) {
     close(impl_->stats_fd);
     impl_->stats_fd = -1;
-    LOG_INFO("BPF run-time stats off (bpf.run_time_stats): colo_bpf_prog_* stop growing");
   }
   if (on && impl_->stats_fd < 0) {
     impl_->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
     if (impl_->stats_fd < 0) {
-      LOG_WARN("BPF run-time stats unavailable (%s): colo_bpf_prog_run_seconds_total stays 0",
-               errstr(errno).c_str());
+      // Once: a sampling agent asks again every period.
+      if (!impl_->stats_warned.exchange(true))
+        LOG_WARN("BPF run-time stats unavailable (%s): colo_bpf_prog_run_seconds_total stays 0",
+                 errstr(errno).c_str());
       return false;
     }
   }
