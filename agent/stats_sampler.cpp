@@ -24,6 +24,7 @@ StatsSampler::StatsSampler(uint64_t window_ns, uint64_t period_ns, Io io)
     : window_ns_(window_ns), period_ns_(period_ns), io_(std::move(io)) {}
 
 void StatsSampler::reconfigure(uint64_t window_ns, uint64_t period_ns) {
+  if (window_ns == window_ns_ && period_ns == period_ns_) return;  // a reload that kept them
   window_ns_ = window_ns;
   period_ns_ = period_ns;
   // An open window ends at its new end (at once if that has passed); a closed

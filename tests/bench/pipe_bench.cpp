@@ -5,8 +5,9 @@
 //   colo_bench_pipe [ROUNDS [LOOPS [CPU [SIDES]]]]   (defaults 40, 100000, 1, all)
 //
 // CPU -1: unpinned. SIDES: a comma-separated list of colo, colo-settled,
-// colo-nostats, empty, empty-stats, runqlat, agent, agent-stopped (no
-// program always runs; by default all but colo-settled and the agent's two).
+// colo-nostats, empty, empty-stats, runqlat, agent, agent-stopped,
+// agent-stats-on (no program always runs; by default all but colo-settled
+// and the agent's three).
 //
 // Each round runs `taskset -c CPU perf bench sched pipe -l LOOPS` once per
 // side, the sides next to each other in time, their order rotated from round
@@ -27,6 +28,10 @@
 //     socket and pin directory), 2 s after it is ready, and stopped after:
 //     the programs and the agent's userspace, what "colo attached" is on a
 //     node;
+//   - agent-stats-on: the same agent with its BPF run-time stats on
+//     throughout (bpf.run_time_stats_window as long as the period), where
+//     "agent" holds them a window of every period (1 s of 10 s): what the
+//     sampling saves;
 //   - agent-stopped: the same agent, stopped (SIGSTOP) while pipe runs: its
 //     programs attached as it left them, its userspace not running. Beside
 //     "agent" it tells what the agent's userspace costs pipe.
@@ -100,15 +105,20 @@ std::unique_ptr<colo::bpf::Programs> load_colo(const std::string& pin_dir, bool 
 // The colo agent `bin` started with --dry-run and its own port, socket and
 // pin directory, 2 s after its /readyz answers; -1 after a message.
 pid_t start_agent(const std::string& bin, const std::string& pin_dir, const std::string& sock,
-                  int port) {
+                  int port, const std::string& config = "") {
   const std::string addr = "127.0.0.1:" + std::to_string(port);
   fflush(nullptr);  // the child's freopen would write what stdout holds again
   pid_t pid = fork();
   if (pid == 0) {
     freopen("/dev/null", "w", stdout);
     freopen("/dev/null", "w", stderr);
-    execl(bin.c_str(), bin.c_str(), "agent", "--dry-run", "--metrics-addr", addr.c_str(),
-          "--socket", sock.c_str(), "--bpf-pin-dir", pin_dir.c_str(), static_cast<char*>(nullptr));
+    if (config.empty())
+      execl(bin.c_str(), bin.c_str(), "agent", "--dry-run", "--metrics-addr", addr.c_str(),
+            "--socket", sock.c_str(), "--bpf-pin-dir", pin_dir.c_str(), static_cast<char*>(nullptr));
+    else
+      execl(bin.c_str(), bin.c_str(), "agent", "--dry-run", "--metrics-addr", addr.c_str(),
+            "--socket", sock.c_str(), "--bpf-pin-dir", pin_dir.c_str(), "--config", config.c_str(),
+            static_cast<char*>(nullptr));
     _exit(127);
   }
   const std::string probe = "curl -sf -o /dev/null http://" + addr + "/readyz";
@@ -152,13 +162,26 @@ int main(int argc, char** argv) {
   colo_floor* floor = colo::bench::load_floor_only({"floor_switch_empty"});
   if (!floor) return 1;
   enum Kind {
-    kNone, kColo, kColoNoStats, kEmpty, kEmptyStats, kRunqlat, kAgent, kAgentFrozen, kColoSettled
+    kNone, kColo, kColoNoStats, kEmpty, kEmptyStats, kRunqlat, kAgent, kAgentFrozen, kColoSettled,
+    kAgentStatsOn
   };
   const char* colo_env = getenv("COLO");
   const std::string agent_bin = colo_env && *colo_env ? colo_env : "build/colo";
   const std::string agent_pin = pin_dir + "-agent", agent_sock = "/tmp/colo-bench-pipe-" +
                                                                    std::to_string(getpid()) + ".sock";
   const int agent_port = 19400 + getpid() % 500;
+  // agent-stats-on: the agent with its run-time stats window as long as the
+  // period (on throughout, as before they were sampled).
+  const std::string stats_on_config = "/tmp/colo-bench-pipe-" + std::to_string(getpid()) + ".yaml";
+  if (only.find(",agent-stats-on,") != std::string::npos) {
+    FILE* f = fopen(stats_on_config.c_str(), "w");
+    if (!f) {
+      perror(stats_on_config.c_str());
+      return 1;
+    }
+    fputs("bpf:\n  run_time_stats_window: 10s\n  run_time_stats_period: 10s\n", f);
+    fclose(f);
+  }
   struct Side {
     const char* name;
     const char* key;  // in SIDES
@@ -174,6 +197,7 @@ int main(int argc, char** argv) {
                            {"libbpf-tools runqlat", "runqlat", kRunqlat, {}, {}},
                            {"colo agent", "agent", kAgent, {}, {}},
                            {"colo agent, stopped", "agent-stopped", kAgentFrozen, {}, {}},
+                           {"agent, stats always", "agent-stats-on", kAgentStatsOn, {}, {}},
                            {"colo, 2 s settled", "colo-settled", kColoSettled, {}, {}}};
   std::vector<Side> sides;
   for (Side& s : all) {
@@ -214,8 +238,9 @@ int main(int argc, char** argv) {
         return 1;
       }
       pid_t agent = -1;
-      const bool agent_side = kind == kAgent || kind == kAgentFrozen;
-      if (agent_side && (agent = start_agent(agent_bin, agent_pin, agent_sock, agent_port)) < 0)
+      const bool agent_side = kind == kAgent || kind == kAgentFrozen || kind == kAgentStatsOn;
+      if (agent_side && (agent = start_agent(agent_bin, agent_pin, agent_sock, agent_port,
+                                             kind == kAgentStatsOn ? stats_on_config : "")) < 0)
         return 1;
       // Its programs stay attached and its stats on; its userspace sleeps.
       if (kind == kAgentFrozen) kill(agent, SIGSTOP);
@@ -272,5 +297,6 @@ int main(int argc, char** argv) {
   }
   printf("%-22s median %.0f ops/s\n", sides[0].name, median(sides[0].ops));
   colo_floor__destroy(floor);
+  unlink(stats_on_config.c_str());
   return 0;
 }

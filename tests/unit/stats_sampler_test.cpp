@@ -171,6 +171,9 @@ TEST(StatsSampler, ReconfiguredToAlwaysOnItStaysOn) {
   s.step(0);
   run(s, k, 5 * kS, 100 * kMs, &last);
   EXPECT_FALSE(k.colo_on);
+  s.reconfigure(1 * kS, 10 * kS);  // a reload that kept them: no window before its time
+  run(s, k, 6 * kS, 100 * kMs, &last);
+  EXPECT_FALSE(k.colo_on);
   s.reconfigure(10 * kS, 10 * kS);
   run(s, k, 60 * kS, 100 * kMs, &last);
   EXPECT_TRUE(k.colo_on);
