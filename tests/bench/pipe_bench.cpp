@@ -35,6 +35,8 @@
 //   - agent-stopped: the same agent, stopped (SIGSTOP) while pipe runs: its
 //     programs attached as it left them, its userspace not running. Beside
 //     "agent" it tells what the agent's userspace costs pipe.
+// PIPE_SETTLE=S (environment): every side idles S s between its setup and
+// its pipe run (by default only the agent's sides wait, 2 s after ready).
 // On this VM the throughput of one side moves by 10-20% from run to run
 // (tests/bench/RESULTS.md), more than the 3% the pipe goal is about, and
 // slowly: so each side is divided by the no-program run of its own round,
@@ -170,6 +172,8 @@ int main(int argc, char** argv) {
   const std::string agent_pin = pin_dir + "-agent", agent_sock = "/tmp/colo-bench-pipe-" +
                                                                    std::to_string(getpid()) + ".sock";
   const int agent_port = 19400 + getpid() % 500;
+  const char* settle_env = getenv("PIPE_SETTLE");
+  const double settle_s = settle_env ? atof(settle_env) : 0;
   // agent-stats-on: the agent with its run-time stats window as long as the
   // period (on throughout, as before they were sampled).
   const std::string stats_on_config = "/tmp/colo-bench-pipe-" + std::to_string(getpid()) + ".yaml";
@@ -223,6 +227,9 @@ int main(int argc, char** argv) {
       const bool colo_side = kind == kColo || kind == kColoSettled;
       if ((colo_side || kind == kColoNoStats) && !(colo = load_colo(pin_dir, kind != kColoNoStats)))
         return 1;
+      // PIPE_SETTLE=S: every side idles S s before its pipe run, as the
+      // agent's sides wait 2 s after the agent is ready (they add S to it).
+      if (settle_s > 0) usleep(static_cast<useconds_t>(settle_s * 1e6));
       if (kind == kColoSettled) sleep(2);
       if ((kind == kEmpty || kind == kEmptyStats) &&
           !(empty = bpf_program__attach(floor->progs.floor_switch_empty))) {
