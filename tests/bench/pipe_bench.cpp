@@ -40,7 +40,8 @@
 // On this VM the throughput of one side moves by 10-20% from run to run
 // (tests/bench/RESULTS.md), more than the 3% the pipe goal is about, and
 // slowly: so each side is divided by the no-program run of its own round,
-// and the median of those ratios is printed with a 95% bootstrap interval.
+// and the median of those ratios is printed with a 95% bootstrap interval;
+// so is each pair of sides divided round by round.
 // The goal (>= 0.97) is read as met when the interval lies above it, not met
 // when it lies below, and not decided otherwise. For the sides with the
 // run-time stats on (colo, empty-stats, agent) it also prints what their
@@ -303,6 +304,17 @@ int main(int argc, char** argv) {
              double(sides[i].runs) / (double(loops) * rounds));
   }
   printf("%-22s median %.0f ops/s\n", sides[0].name, median(sides[0].ops));
+  // Two sides against each other, round by round (each round's pair ran
+  // next to each other): what separates them, without no program's noise.
+  for (size_t i = 1; i < sides.size(); i++)
+    for (size_t j = i + 1; j < sides.size(); j++) {
+      std::vector<double> r;
+      for (size_t k = 0; k < sides[i].ops.size(); k++)
+        r.push_back(sides[j].ops[k] / sides[i].ops[k]);
+      const Interval iv = median_interval(r);
+      printf("%s / %s, round by round: median %.3f, 95%% interval %.3f-%.3f\n", sides[j].name,
+             sides[i].name, iv.mid, iv.lo, iv.hi);
+    }
   colo_floor__destroy(floor);
   unlink(stats_on_config.c_str());
   return 0;
