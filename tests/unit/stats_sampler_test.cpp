@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 
 namespace colo {
 namespace {
@@ -69,26 +70,38 @@ void run(StatsSampler& s, FakeKernel& k, uint64_t until, uint64_t tick, Reading*
   }
 }
 
-TEST(StatsSampler, AWindowAsLongAsThePeriodKeepsThemOnAndCountsExactly) {
+// A sampler on a fake kernel, stepped from time 0.
+class StatsSamplerTest : public ::testing::Test {
+ protected:
+  StatsSampler& start(uint64_t window_ns, uint64_t period_ns) {
+    sampler_ = std::make_unique<StatsSampler>(window_ns, period_ns, k.io());
+    sampler_->step(k.t);
+    return *sampler_;
+  }
+  // Steps it every 100 ms up to `until`; the totals never go back.
+  void run_to(uint64_t until) { run(*sampler_, k, until, 100 * kMs, &last); }
+
   FakeKernel k;
-  StatsSampler s(10 * kS, 10 * kS, k.io());
   Reading last;
-  s.step(0);
+
+ private:
+  std::unique_ptr<StatsSampler> sampler_;
+};
+
+TEST_F(StatsSamplerTest, AWindowAsLongAsThePeriodKeepsThemOnAndCountsExactly) {
+  StatsSampler& s = start(10 * kS, 10 * kS);
   EXPECT_TRUE(s.on());
-  run(s, k, 60 * kS, 100 * kMs, &last);
+  run_to(60 * kS);
   EXPECT_TRUE(s.on());
   EXPECT_EQ(k.sets, 1) << "turned on once, never off";
   EXPECT_EQ(last.ns, uint64_t(k.ns));
   EXPECT_EQ(last.runs, uint64_t(k.runs));
 }
 
-TEST(StatsSampler, OnForTheWindowOfEveryPeriodAndTheTotalsFollowASteadyLoad) {
-  FakeKernel k;
-  StatsSampler s(1 * kS, 10 * kS, k.io());
-  Reading last;
-  s.step(0);
+TEST_F(StatsSamplerTest, OnForTheWindowOfEveryPeriodAndTheTotalsFollowASteadyLoad) {
+  StatsSampler& s = start(1 * kS, 10 * kS);
   const uint64_t end = 59 * kS + 900 * kMs;
-  run(s, k, end, 100 * kMs, &last);
+  run_to(end);
   // On a tenth of the time: 6 windows of 1 s, at 0, 10, ... 50 s (each
   // closed at the first tick past its end).
   EXPECT_NEAR(double(k.on_time) / end, 0.1, 0.005);
@@ -103,30 +116,24 @@ TEST(StatsSampler, OnForTheWindowOfEveryPeriodAndTheTotalsFollowASteadyLoad) {
   EXPECT_NEAR(double(mid.ns - last.ns), k.true_ns(end, 65 * kS), 0.01 * k.true_ns(end, 65 * kS));
 }
 
-TEST(StatsSampler, ANewLoadShowsWithinAPeriod) {
-  FakeKernel k;
-  StatsSampler s(1 * kS, 10 * kS, k.io());
-  Reading last;
-  s.step(0);
-  run(s, k, 30 * kS, 100 * kMs, &last);
+TEST_F(StatsSamplerTest, ANewLoadShowsWithinAPeriod) {
+  start(1 * kS, 10 * kS);
+  run_to(30 * kS);
   k.ns_per_s *= 4;  // the node gets busy
-  run(s, k, 41 * kS + 200 * kMs, 100 * kMs, &last);  // the window at 40 s measured it
+  run_to(41 * kS + 200 * kMs);  // the window at 40 s measured it
   const Reading a = last;
-  run(s, k, 50 * kS, 100 * kMs, &last);
+  run_to(50 * kS);
   EXPECT_NEAR(double(last.ns - a.ns), k.true_ns(41 * kS + 200 * kMs, 50 * kS),
               0.02 * k.true_ns(41 * kS + 200 * kMs, 50 * kS));
 }
 
-TEST(StatsSampler, OffFreezesTheTotalsAndOnOpensAWindowAtOnce) {
-  FakeKernel k;
-  StatsSampler s(1 * kS, 10 * kS, k.io());
-  Reading last;
-  s.step(0);
-  run(s, k, 15 * kS, 100 * kMs, &last);
+TEST_F(StatsSamplerTest, OffFreezesTheTotalsAndOnOpensAWindowAtOnce) {
+  StatsSampler& s = start(1 * kS, 10 * kS);
+  run_to(15 * kS);
   s.set_enabled(false, 15 * kS);
   EXPECT_FALSE(k.colo_on);
   const Reading frozen = read(s, k, 15 * kS);
-  run(s, k, 40 * kS, 100 * kMs, &last);
+  run_to(40 * kS);
   EXPECT_FALSE(k.colo_on) << "stepping a disabled sampler turned the stats on";
   EXPECT_EQ(last.ns, frozen.ns);
   EXPECT_EQ(last.runs, frozen.runs);
@@ -134,58 +141,48 @@ TEST(StatsSampler, OffFreezesTheTotalsAndOnOpensAWindowAtOnce) {
   s.set_enabled(true, 40 * kS);
   s.step(40 * kS);
   EXPECT_TRUE(k.colo_on);
-  run(s, k, 40 * kS + 500 * kMs, 100 * kMs, &last);
+  run_to(40 * kS + 500 * kMs);
   s.set_enabled(false, 40 * kS + 500 * kMs);
   EXPECT_FALSE(k.colo_on);
   EXPECT_NEAR(double(read(s, k, 45 * kS).ns - frozen.ns), k.true_ns(40 * kS, 40 * kS + 500 * kMs),
               1000);
 }
 
-TEST(StatsSampler, RefusedStatsAreAskedForOnceAPeriodAndNothingIsInvented) {
-  FakeKernel k;
+TEST_F(StatsSamplerTest, RefusedStatsAreAskedForOnceAPeriodAndNothingIsInvented) {
   k.refuse = true;
-  StatsSampler s(1 * kS, 10 * kS, k.io());
-  Reading last;
-  s.step(0);
-  run(s, k, 35 * kS, 100 * kMs, &last);
+  start(1 * kS, 10 * kS);
+  run_to(35 * kS);
   EXPECT_EQ(k.refusals, 4) << "at 0, 10, 20 and 30 s";
   EXPECT_EQ(last.ns, 0u);
   EXPECT_EQ(last.runs, 0u);
 }
 
-TEST(StatsSampler, AnotherHolderBetweenWindowsIsNotCountedTwice) {
-  FakeKernel k;
-  StatsSampler s(1 * kS, 10 * kS, k.io());
-  Reading last;
-  s.step(0);
-  run(s, k, 5 * kS, 100 * kMs, &last);
+TEST_F(StatsSamplerTest, AnotherHolderBetweenWindowsIsNotCountedTwice) {
+  start(1 * kS, 10 * kS);
+  run_to(5 * kS);
   k.others_on = true;  // bpftop, a benchmark, the sysctl
-  run(s, k, 60 * kS, 100 * kMs, &last);
+  run_to(60 * kS);
   EXPECT_NEAR(double(last.ns), k.true_ns(0, 60 * kS), 0.01 * k.true_ns(0, 60 * kS));
 }
 
-TEST(StatsSampler, ReconfiguredToAlwaysOnItStaysOn) {
-  FakeKernel k;
-  StatsSampler s(1 * kS, 10 * kS, k.io());
-  Reading last;
-  s.step(0);
-  run(s, k, 5 * kS, 100 * kMs, &last);
+TEST_F(StatsSamplerTest, ReconfiguredToAlwaysOnItStaysOn) {
+  StatsSampler& s = start(1 * kS, 10 * kS);
+  run_to(5 * kS);
   EXPECT_FALSE(k.colo_on);
   s.reconfigure(1 * kS, 10 * kS);  // a reload that kept them: no window before its time
-  run(s, k, 6 * kS, 100 * kMs, &last);
+  run_to(6 * kS);
   EXPECT_FALSE(k.colo_on);
   s.reconfigure(10 * kS, 10 * kS);
-  run(s, k, 60 * kS, 100 * kMs, &last);
+  run_to(60 * kS);
   EXPECT_TRUE(k.colo_on);
   EXPECT_TRUE(s.always_on());
   // And back: the open window closes at its new end.
   s.reconfigure(1 * kS, 10 * kS);
-  run(s, k, 60 * kS + 100 * kMs, 100 * kMs, &last);
+  run_to(60 * kS + 100 * kMs);
   EXPECT_FALSE(k.colo_on);
 }
 
-TEST(StatsSampler, BeforeAnyWindowTheTotalsAreTheKernelsOwn) {
-  FakeKernel k;
+TEST_F(StatsSamplerTest, BeforeAnyWindowTheTotalsAreTheKernelsOwn) {
   k.others_on = true;
   k.advance_to(3 * kS);
   StatsSampler s(1 * kS, 10 * kS, k.io());
