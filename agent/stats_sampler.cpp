@@ -39,10 +39,7 @@ void StatsSampler::set_enabled(bool on, uint64_t now_ns) {
       close(now_ns);
     } else {
       io_.set(false);
-      for (auto& [name, p] : progs_) {
-        p.ns += p.rate_ns * elapsed(now_ns, closed_ns_);
-        p.cnt += p.rate_cnt * elapsed(now_ns, closed_ns_);
-      }
+      carry_to(now_ns);
     }
     for (auto& [name, p] : progs_) p.rate_ns = p.rate_cnt = 0;  // frozen
     closed_ns_ = now_ns;
@@ -59,9 +56,18 @@ void StatsSampler::step(uint64_t now_ns) {
     open(now_ns);
 }
 
-void StatsSampler::open(uint64_t now_ns) {
-  // Read before turning them on: nothing of colo's is counted in between.
+void StatsSampler::carry_to(uint64_t now_ns) {
   const double gap = elapsed(now_ns, closed_ns_);
+  for (auto& [name, p] : progs_) {
+    p.ns += p.rate_ns * gap;
+    p.cnt += p.rate_cnt * gap;
+  }
+  closed_ns_ = now_ns;
+}
+
+void StatsSampler::open(uint64_t now_ns) {
+  carry_to(now_ns);
+  // Read before turning them on: nothing of colo's is counted in between.
   for (const bpf::ProgStats& r : io_.read()) {
     auto [it, added] = progs_.try_emplace(r.name);
     Prog& p = it->second;
@@ -70,14 +76,10 @@ void StatsSampler::open(uint64_t now_ns) {
       // stats) is where its total starts.
       p.ns = double(r.run_time_ns);
       p.cnt = double(r.run_cnt);
-    } else {
-      p.ns += p.rate_ns * gap;
-      p.cnt += p.rate_cnt * gap;
     }
     p.raw_ns = r.run_time_ns;
     p.raw_cnt = r.run_cnt;
   }
-  closed_ns_ = now_ns;  // the carry is in the totals now
   if (!io_.set(true)) {
     // The totals go on at the last rates; another try a period on.
     next_ns_ = now_ns + period_ns_;

@@ -58,10 +58,12 @@ class StatsSampler {
   };
   void open(uint64_t now_ns);
   void close(uint64_t now_ns);
+  // Folds what the rates carried since the last close into the totals.
+  void carry_to(uint64_t now_ns);
 
   uint64_t window_ns_, period_ns_;
   Io io_;
-  bool enabled_ = true, on_ = false, closed_once_ = false;
+  bool enabled_ = true, on_ = false;
   uint64_t opened_ns_ = 0, closed_ns_ = 0, next_ns_ = 0, windows_ = 0;
   std::map<std::string, Prog> progs_;
 };
