@@ -49,6 +49,9 @@
 // noisy than throughput, it shows where a change to the program moved it.
 // The agent holds the stats only in its windows (bpf.run_time_stats_window
 // of every period): its side counts the runs its windows caught, if any.
+// Beside an empty program with stats on, it prints what the colo sides'
+// program did beyond it a run, and that work's share of a pipe op: colo's
+// own cost, without the stats' clock reads or what any program costs pipe.
 #include <bpf/bpf.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -303,6 +306,24 @@ int main(int argc, char** argv) {
              double(sides[i].runs) / (double(loops) * rounds));
   }
   printf("%-22s median %.0f ops/s\n", sides[0].name, median(sides[0].ops));
+  // What colo's switch program does beyond an empty one, in time of a pipe
+  // op: from the run-time stats, which are steady where throughput is not.
+  // Only for the sides whose every run is counted (the agent's own side
+  // holds the stats in windows), beside an empty program with stats on.
+  const Side* floor_side = nullptr;
+  for (const Side& s : sides)
+    if (s.kind == kEmptyStats && s.runs) floor_side = &s;
+  const double op_ns = 1e9 / median(sides[0].ops);
+  for (const Side& s : sides) {
+    if (!floor_side || !s.runs || (s.kind != kColo && s.kind != kColoSettled &&
+                                   s.kind != kAgentStatsOn))
+      continue;
+    const double extra = double(s.run_ns) / s.runs - double(floor_side->run_ns) / floor_side->runs;
+    const double per_op = extra * double(s.runs) / (double(loops) * rounds);
+    printf("%s beyond an empty program: %.1f ns a run, %.0f ns an op: %.2f%% of an op with no "
+           "program (%.0f ns)\n",
+           s.name, extra, per_op, 100 * per_op / op_ns, op_ns);
+  }
   // Two sides against each other, round by round (each round's pair ran
   // next to each other): what separates them, without no program's noise.
   for (size_t i = 1; i < sides.size(); i++)
