@@ -533,6 +533,12 @@ section_floor() {
   "$FLOOR" compare 3 "$loops" floor_wake_slots,floor_switch_slots floor_switch_schedinfo
   "$FLOOR" migrations "$loops"
   say
+  # A sparse per-thread record (one kept only for the few tasks a migration
+  # split a wait of) looked for at every switch-in: task storage no task has,
+  # against reading the two task ids.
+  say "== floor: reading the task ids (A) vs finding task storage no task has (B)"
+  "$FLOOR" compare 3 "$loops" floor_fields floor_storage_peek
+  say
   # The clock: bpf_ktime_get_ns() against the run queue's clock the
   # scheduler has just updated (what colo's switch program reads with waits
   # from sched_info, turned into CLOCK_MONOTONIC by a per-CPU offset).
