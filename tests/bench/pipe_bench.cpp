@@ -195,6 +195,7 @@ int main(int argc, char** argv) {
     Kind kind;
     std::vector<double> ops, ratio;
     unsigned long long run_ns = 0, runs = 0;  // its sched_switch program, stats on
+    double ns_a_run() const { return double(run_ns) / runs; }
   };
   std::vector<Side> all = {{"no program", "", kNone, {}, {}},
                            {"colo", "colo", kColo, {}, {}},
@@ -294,6 +295,7 @@ int main(int argc, char** argv) {
     printf("\n");
     fflush(stdout);
   }
+  const auto runs_an_op = [&](const Side& s) { return double(s.runs) / (double(loops) * rounds); };
   for (size_t i = 1; i < sides.size(); i++) {
     const Interval iv = median_interval(sides[i].ratio);
     const char* verdict = iv.lo >= 0.97 ? "met" : iv.hi < 0.97 ? "NOT met" : "not decided";
@@ -302,8 +304,7 @@ int main(int argc, char** argv) {
            sides[i].name, median(sides[i].ops), iv.mid, iv.lo, iv.hi, verdict);
     if (sides[i].runs)
       printf("%-22s its sched_switch program: %.1f ns a run, %.2f runs an op (run-time stats)\n",
-             "", double(sides[i].run_ns) / sides[i].runs,
-             double(sides[i].runs) / (double(loops) * rounds));
+             "", sides[i].ns_a_run(), runs_an_op(sides[i]));
   }
   printf("%-22s median %.0f ops/s\n", sides[0].name, median(sides[0].ops));
   // What colo's switch program does beyond an empty one, in time of a pipe
@@ -318,8 +319,8 @@ int main(int argc, char** argv) {
     if (!floor_side || !s.runs || (s.kind != kColo && s.kind != kColoSettled &&
                                    s.kind != kAgentStatsOn))
       continue;
-    const double extra = double(s.run_ns) / s.runs - double(floor_side->run_ns) / floor_side->runs;
-    const double per_op = extra * double(s.runs) / (double(loops) * rounds);
+    const double extra = s.ns_a_run() - floor_side->ns_a_run();
+    const double per_op = extra * runs_an_op(s);
     printf("%s beyond an empty program: %.1f ns a run, %.0f ns an op: %.2f%% of an op with no "
            "program (%.0f ns)\n",
            s.name, extra, per_op, 100 * per_op / op_ns, op_ns);
